@@ -1,0 +1,266 @@
+"""The `pwreset` command."""
+
+from __future__ import annotations
+
+import warnings
+
+# Connexion imports Starlette's test client, which warns about httpx on every start.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import fields  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pwreset import __version__  # noqa: E402
+from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_token  # noqa: E402
+from pwreset.config import DESCRIPTIONS, ENVIRONMENT, Settings  # noqa: E402
+from pwreset.domain.ids import IdGenerator  # noqa: E402
+from pwreset.domain.timestamps import system_now_us  # noqa: E402
+
+logger = logging.getLogger("pwreset")
+
+_SERVER_SETTINGS = (
+    "host",
+    "port",
+    "workers",
+    "reset_code_lifetime",
+    "reset_code_max_attempts",
+    "default_url_template",
+    "argon2_time_cost",
+    "argon2_memory_kib",
+    "argon2_parallelism",
+    "log_level",
+)
+_DATABASE_SETTINGS = ("data_dir", "database_url")
+
+
+def _settings_table() -> str:
+    lines = ["settings (flag / environment variable / default):"]
+    for item in fields(Settings):
+        default = getattr(Settings, item.name, None)
+        flag = "--" + item.name.replace("_", "-")
+        lines.append(f"  {flag:28} {ENVIRONMENT[item.name]:34} {default!s}")
+        lines.append(f"      {DESCRIPTIONS[item.name]}")
+    return "\n".join(lines)
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for name in names:
+        default = getattr(Settings, name, None)
+        kind = int if isinstance(default, int) else (Path if isinstance(default, Path) else str)
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"{DESCRIPTIONS[name]} (env {ENVIRONMENT[name]}, default {default})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pwreset",
+        description=(
+            "Zitadel's User Service v2 password-reset flow, OpenAPI-first: "
+            "a real server on SQLite or PostgreSQL."
+        ),
+        epilog=_settings_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pwreset {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the API server",
+        description=(
+            "Run the API server: migrate the database, create the default organization and "
+            "an admin token on first start, then serve openapi.yaml with request and response "
+            "validation. Swagger UI at /ui/, health at /healthz and /readyz."
+        ),
+    )
+    _add_setting_flags(serve, _DATABASE_SETTINGS + _SERVER_SETTINGS)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    _add_setting_flags(migrate, _DATABASE_SETTINGS)
+
+    token = commands.add_parser("token", help="create or revoke API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser(
+        "create",
+        help="create a token and print it",
+        description="Create a bearer token and print it on standard output; only its hash is stored.",
+    )
+    create.add_argument(
+        "--permission",
+        action="append",
+        default=[],
+        choices=PERMISSIONS,
+        help="a permission to grant (repeatable)",
+    )
+    create.add_argument("--org", help="organization id the token is limited to (default: every organization)")
+    create.add_argument(
+        "--subject", default="service", help="who uses the token: a user id or a service name"
+    )
+    _add_setting_flags(create, _DATABASE_SETTINGS)
+    revoke = token_commands.add_parser("revoke", help="revoke a token, given the token or its id")
+    revoke.add_argument("token", help="the token, or the id printed when it was created")
+    _add_setting_flags(revoke, _DATABASE_SETTINGS)
+
+    org = commands.add_parser("org", help="create organizations")
+    org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
+    org_create = org_commands.add_parser("create", help="create an organization and print its id")
+    org_create.add_argument("name")
+    org_create.add_argument("--domain", help="its domain (default: NAME.localhost)")
+    _add_setting_flags(org_create, _DATABASE_SETTINGS)
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {item.name: getattr(args, item.name, None) for item in fields(Settings)}
+    return Settings.from_env().with_overrides(**overrides)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Connexion logs request bodies at debug level; bodies carry passwords and codes.
+    logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+async def _prepare(settings: Settings) -> None:
+    from pwreset.app import prepare_database
+
+    boot = await prepare_database(settings)
+    if boot.migrations_applied:
+        logger.info("database migrated to version %d", boot.migrations_applied[-1])
+    if boot.admin_token_file:
+        logger.warning(
+            "first start: admin token written to %s (readable only by its owner)",
+            boot.admin_token_file,
+        )
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    asyncio.run(_prepare(settings))
+    log_level = settings.log_level.lower()
+    if settings.workers > 1:
+        os.environ.update(settings.to_env())
+        logger.info(
+            "pwreset listening on http://%s:%d with %d workers",
+            settings.host,
+            settings.port,
+            settings.workers,
+        )
+        uvicorn.run(
+            "pwreset.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=log_level,
+        )
+        return
+    from pwreset.app import create_app
+
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    logger.warning("pwreset listening on http://%s:%d (Swagger UI at /ui/)", shown, port)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level=log_level))
+    server.run(sockets=[sock])
+
+
+async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from pwreset.store import Store
+
+    permissions = check_permissions(args.permission)
+    await _prepare(settings)
+    store = Store(settings.effective_database_url)
+    try:
+        async with store.write() as tx:
+            if args.org and not await tx.organization_exists(args.org):
+                print(f"pwreset: no organization with id {args.org}", file=sys.stderr)
+                return 2
+            token_id = IdGenerator(system_now_us).new_id()
+            token = await create_token(
+                tx,
+                token_id=token_id,
+                subject=args.subject,
+                org_id=args.org,
+                permissions=permissions,
+                now=system_now_us(),
+            )
+    finally:
+        await store.dispose()
+    print(f"token id {token_id}, permissions: {' '.join(permissions) or '(none)'}", file=sys.stderr)
+    print(token)
+    return 0
+
+
+async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from pwreset.store import Store
+
+    store = Store(settings.effective_database_url)
+    try:
+        async with store.write() as tx:
+            revoked = await tx.revoke_token(args.token, hash_token(args.token), system_now_us())
+    finally:
+        await store.dispose()
+    if not revoked:
+        print("pwreset: no live token matches", file=sys.stderr)
+        return 1
+    print("revoked", file=sys.stderr)
+    return 0
+
+
+async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
+    from pwreset.store import IntegrityError, Store
+
+    await _prepare(settings)
+    store = Store(settings.effective_database_url)
+    org_id = IdGenerator(system_now_us).new_id()
+    try:
+        async with store.write() as tx:
+            await tx.insert_organization(
+                org_id, args.name, args.domain or f"{args.name}.localhost", system_now_us()
+            )
+    except IntegrityError:
+        print("pwreset: an organization with that domain exists", file=sys.stderr)
+        return 2
+    finally:
+        await store.dispose()
+    print(org_id)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings_from(args)
+    _configure_logging(settings.log_level)
+    if args.command == "serve":
+        serve(settings)
+        return 0
+    if args.command == "migrate":
+        asyncio.run(_prepare(settings))
+        return 0
+    if args.command == "token":
+        action = _token_create if args.token_command == "create" else _token_revoke
+        return asyncio.run(action(settings, args))
+    if args.command == "org":
+        return asyncio.run(_org_create(settings, args))
+    return 2  # pragma: no cover - argparse enforces a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Reset codes: generation, keyed hashing and verification."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+
+CODE_ALPHABET = string.ascii_uppercase + string.digits
+CODE_LENGTH = 6
+
+
+def generate_code(rng: secrets.SystemRandom, length: int = CODE_LENGTH) -> str:
+    """A code of `length` characters from A–Z0–9, each equally likely (no modulo bias)."""
+    return "".join(rng.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def hash_code(secret: bytes, user_id: str, code: str) -> str:
+    """Keyed hash of a code, bound to its user so a stored hash is useless for another user."""
+    message = f"{user_id}\x00{code}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    """A live reset code as the store keeps it: only its keyed hash."""
+
+    code_hash: str
+    created_at_us: int
+    expires_at_us: int
+    failed_attempts: int
+
+
+class CodeCheck:
+    OK = "ok"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+def check_code(stored: StoredCode, secret: bytes, user_id: str, candidate: str, now_us: int) -> str:
+    """Expiry first, then a constant-time comparison, as Zitadel orders them."""
+    if now_us >= stored.expires_at_us:
+        return CodeCheck.EXPIRED
+    if hmac.compare_digest(stored.code_hash, hash_code(secret, user_id, candidate)):
+        return CodeCheck.OK
+    return CodeCheck.INVALID

@@ -1,0 +1,175 @@
+"""The one error type of the API and its wire bodies.
+
+Every failure, whether raised by a rule, by authentication, by Connexion's routing and
+validation, or by a bug, becomes an `ApiError` and leaves the server as the body Zitadel's
+REST gateway sends: `{"code": <gRPC code>, "message": "<text> (<ID>)", "details": [...]}`,
+as `application/json`. Connect routes get the same error in the Connect shape.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+logger = logging.getLogger("pwreset.errors")
+
+ERROR_DETAIL_TYPE = "type.googleapis.com/zitadel.v1.ErrorDetail"
+CONNECT_PATH_PREFIX = "/zitadel."
+
+
+class Code(enum.IntEnum):
+    """gRPC status codes, with the HTTP status and Connect name each maps to."""
+
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    UNAUTHENTICATED = 16
+
+    @property
+    def http_status(self) -> int:
+        return _HTTP_STATUS[self]
+
+    @property
+    def connect_name(self) -> str:
+        return self.name.lower()
+
+
+_HTTP_STATUS = {
+    Code.INVALID_ARGUMENT: 400,
+    Code.DEADLINE_EXCEEDED: 504,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.PERMISSION_DENIED: 403,
+    Code.RESOURCE_EXHAUSTED: 429,
+    Code.FAILED_PRECONDITION: 400,
+    Code.UNIMPLEMENTED: 501,
+    Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503,
+    Code.UNAUTHENTICATED: 401,
+}
+
+# HTTP statuses raised by the framework (routing, validation), as gRPC codes.
+_CODE_FOR_HTTP_STATUS = {
+    400: Code.INVALID_ARGUMENT,
+    401: Code.UNAUTHENTICATED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    405: Code.UNIMPLEMENTED,
+    406: Code.INVALID_ARGUMENT,
+    409: Code.ALREADY_EXISTS,
+    413: Code.INVALID_ARGUMENT,
+    415: Code.INVALID_ARGUMENT,
+    429: Code.RESOURCE_EXHAUSTED,
+    501: Code.UNIMPLEMENTED,
+    503: Code.UNAVAILABLE,
+}
+
+
+@dataclass
+class ApiError(Exception):
+    """An error with a gRPC code, an optional stable id and an English message."""
+
+    code: Code
+    message: str
+    error_id: str | None = None
+    http_status: int | None = None  # when it differs from the code's (405, 415)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    @property
+    def status_code(self) -> int:
+        """HTTP status; Connexion's security layer reads this attribute."""
+        return self.http_status or self.code.http_status
+
+    def rest_body(self) -> dict:
+        body: dict = {"code": int(self.code), "message": self.full_message}
+        if self.error_id:
+            body["details"] = [{"@type": ERROR_DETAIL_TYPE, "id": self.error_id, "message": self.message}]
+        return body
+
+    def connect_body(self) -> dict:
+        body: dict = {"code": self.code.connect_name, "message": self.full_message}
+        if self.error_id:
+            body["details"] = [
+                {
+                    "type": "zitadel.v1.ErrorDetail",
+                    "value": "",
+                    "debug": {"id": self.error_id, "message": self.message},
+                }
+            ]
+        return body
+
+    @property
+    def full_message(self) -> str:
+        return f"{self.message} ({self.error_id})" if self.error_id else self.message
+
+
+def invalid_argument(error_id: str | None, message: str) -> ApiError:
+    return ApiError(Code.INVALID_ARGUMENT, message, error_id)
+
+
+def failed_precondition(error_id: str, message: str) -> ApiError:
+    return ApiError(Code.FAILED_PRECONDITION, message, error_id)
+
+
+def not_found(error_id: str, message: str) -> ApiError:
+    return ApiError(Code.NOT_FOUND, message, error_id)
+
+
+def permission_denied() -> ApiError:
+    return ApiError(Code.PERMISSION_DENIED, "No matching permissions found", "AUTH-AWfge")
+
+
+def unauthenticated(error_id: str | None, message: str) -> ApiError:
+    return ApiError(Code.UNAUTHENTICATED, message, error_id)
+
+
+def internal() -> ApiError:
+    return ApiError(Code.INTERNAL, "Internal error")
+
+
+def from_exception(exc: BaseException) -> ApiError:
+    """Map any exception to the API error it should be answered with."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, UnicodeDecodeError):
+        return invalid_argument(None, "invalid request body: not valid UTF-8")
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500:
+        return _client_error(status, exc)
+    logger.error("unexpected error: %r", exc, exc_info=exc)
+    return internal()
+
+
+def _client_error(status: int, exc: BaseException) -> ApiError:
+    detail = getattr(exc, "detail", None) or ""
+    headers = dict(getattr(exc, "headers", None) or {})
+    code = _CODE_FOR_HTTP_STATUS.get(status, Code.INVALID_ARGUMENT)
+    if status == 404:
+        return ApiError(Code.NOT_FOUND, "Not Found", http_status=404)
+    if status == 405:
+        return ApiError(Code.UNIMPLEMENTED, "Method Not Allowed", http_status=405, headers=headers)
+    if status == 401:
+        return unauthenticated(None, "auth header missing")
+    message = f"invalid request: {detail}" if detail else "invalid request"
+    return ApiError(code, message, http_status=status, headers=headers)
+
+
+def render(error: ApiError, path: str) -> tuple[int, bytes, dict[str, str]]:
+    """Status, JSON body and headers for `error` on a route at `path`."""
+    connect = path.startswith(CONNECT_PATH_PREFIX)
+    body = error.connect_body() if connect else error.rest_body()
+    return error.status_code, orjson.dumps(body), dict(error.headers)

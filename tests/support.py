@@ -1,0 +1,152 @@
+"""Test support: real servers on loopback ports, real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from pwreset.app import build_runtime, create_app, prepare_database
+from pwreset.config import Settings
+from pwreset.domain.timestamps import system_now_us
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PWRESET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+STRONG_PASSWORD = "Secr3tP4ssw0rd!"
+INITIAL_PASSWORD = "InitialPassw0rd!"
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.offset_us = 0
+
+    def now_us(self) -> int:
+        return system_now_us() + self.offset_us
+
+    def advance(self, seconds: float) -> None:
+        self.offset_us += int(seconds * 1_000_000)
+
+
+def settings_for_test(data_dir: Path, database_url: str | None, **overrides) -> Settings:
+    """Settings for tests: cheap argon2 parameters, everything else as in production."""
+    base = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+    )
+    return replace(base, **overrides)
+
+
+async def _postgres_admin(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def postgres_reachable() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    try:
+        asyncio.run(_postgres_admin("SELECT 1"))
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc!r}"
+    return None
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    name = "pwreset_test_" + uuid.uuid4().hex[:12]
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    admin_token: str
+    settings: Settings
+    clock: FakeClock
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.admin_token}"}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def anonymous(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """`pwreset serve` in a thread: uvicorn on a port the OS picks, real HTTP."""
+    clock = FakeClock()
+    boot = asyncio.run(prepare_database(settings))
+    admin_token = settings.admin_token_file.read_text().strip()
+    assert boot.admin_token_file is None or boot.admin_token_file == settings.admin_token_file
+    app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", admin_token, settings, clock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+def new_user_body(**overrides) -> dict:
+    """An AddHumanUser body like Zitadel's test fixture, with a unique email."""
+    unique = uuid.uuid4().hex[:12]
+    body = {
+        "profile": {
+            "givenName": "Mickey",
+            "familyName": "Mouse",
+            "preferredLanguage": "nl",
+            "gender": "GENDER_MALE",
+        },
+        "email": {"email": f"{unique}@mouse.com", "returnCode": {}},
+        "phone": {"phone": "+41791234567", "returnCode": {}},
+    }
+    body.update(overrides)
+    return body
+
+
+def create_user(client: httpx.Client, **overrides) -> str:
+    response = client.post("/v2/users/human", json=new_user_body(**overrides))
+    assert response.status_code == 200, response.text
+    return response.json()["userId"]
+
+
+def error_id(response: httpx.Response) -> str | None:
+    details = response.json().get("details") or [{}]
+    return details[0].get("id")

@@ -1,0 +1,149 @@
+"""Who may do what: permissions, organization scope and the self shortcut."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+
+import pytest
+
+from pwreset.cli import main as pwreset
+from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user
+
+
+def cli(server, *args: str) -> str:
+    """Run the `pwreset` command against the server's database; returns its stdout."""
+    out = io.StringIO()
+    flags = ["--data-dir", str(server.settings.data_dir)]
+    if server.settings.database_url:
+        flags += ["--database-url", server.settings.database_url]
+    with contextlib.redirect_stdout(out):
+        status = pwreset([*args, *flags])
+    assert status == 0
+    return out.getvalue().strip()
+
+
+def make_token(server, permissions, *, subject: str = "service", org: str | None = None) -> str:
+    args = ["token", "create", "--subject", subject]
+    for permission in permissions:
+        args += ["--permission", permission]
+    if org:
+        args += ["--org", org]
+    return cli(server, *args)
+
+
+def test_reader_can_read_but_not_write_or_delete(server, admin):
+    user_id = create_user(admin)
+    with server.client(make_token(server, ["user.read"])) as reader:
+        assert reader.get(f"/v2/users/{user_id}").status_code == 200
+        assert reader.post(f"/v2/users/{user_id}/password_reset", json={}).status_code == 403
+        assert reader.delete(f"/v2/users/{user_id}").status_code == 403
+        assert (
+            reader.post(
+                f"/v2/users/{user_id}/password", json={"newPassword": {"password": STRONG_PASSWORD}}
+            ).status_code
+            == 403
+        )
+        denied = reader.post(
+            "/v2/users/human",
+            json={"profile": {"givenName": "a", "familyName": "b"}, "email": {"email": "r@x.io"}},
+        )
+        assert denied.status_code == 403
+    assert admin.get(f"/v2/users/{user_id}").status_code == 200  # nothing was deleted
+
+
+def test_token_without_permissions_is_denied_everything_but_code_and_password_checks(server, admin):
+    user_id = create_user(admin, password={"password": INITIAL_PASSWORD})
+    code = admin.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}}).json()[
+        "verificationCode"
+    ]
+    with server.client(make_token(server, [])) as nobody:
+        assert nobody.get(f"/v2/users/{user_id}").status_code == 403
+        with_code = nobody.post(
+            f"/v2/users/{user_id}/password",
+            json={"newPassword": {"password": STRONG_PASSWORD}, "verificationCode": code},
+        )
+        assert with_code.status_code == 200
+        with_current = nobody.post(
+            f"/v2/users/{user_id}/password",
+            json={"newPassword": {"password": INITIAL_PASSWORD}, "currentPassword": STRONG_PASSWORD},
+        )
+        assert with_current.status_code == 200
+
+
+def test_a_user_may_act_on_itself(server, admin):
+    user_id = create_user(admin)
+    with server.client(make_token(server, [], subject=user_id)) as itself:
+        assert itself.get(f"/v2/users/{user_id}").status_code == 200
+        assert itself.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}}).status_code == 200
+        # setting a password without verification needs user.write, even for oneself
+        assert (
+            itself.post(
+                f"/v2/users/{user_id}/password", json={"newPassword": {"password": STRONG_PASSWORD}}
+            ).status_code
+            == 403
+        )
+        assert itself.delete(f"/v2/users/{user_id}").status_code == 200
+
+
+def test_org_scoped_token_only_reaches_its_organization(server, admin):
+    other_org = cli(server, "org", "create", f"org-{uuid.uuid4().hex[:8]}")
+    outsider = create_user(admin)
+    scoped = make_token(server, ["user.read", "user.write", "user.delete"], org=other_org)
+    with server.client(scoped) as client:
+        assert client.get(f"/v2/users/{outsider}").status_code == 403
+        assert client.post(f"/v2/users/{outsider}/password_reset", json={}).status_code == 403
+        created = client.post(
+            "/v2/users/human",
+            json={
+                "profile": {"givenName": "In", "familyName": "Side"},
+                "email": {"email": f"{uuid.uuid4()}@x.io"},
+            },
+        )
+        assert created.status_code == 200
+        assert created.json()["details"]["resourceOwner"] == other_org
+        inside = created.json()["userId"]
+        assert client.get(f"/v2/users/{inside}").status_code == 200
+        # it may not create users in another organization
+        default_org = admin.get(f"/v2/users/{outsider}").json()["details"]["resourceOwner"]
+        elsewhere = client.post(
+            "/v2/users/human",
+            json={
+                "organization": {"orgId": default_org},
+                "profile": {"givenName": "A", "familyName": "B"},
+                "email": {"email": f"{uuid.uuid4()}@x.io"},
+            },
+        )
+        assert elsewhere.status_code == 403
+        assert client.delete(f"/v2/users/{inside}").status_code == 200
+
+
+def test_add_human_user_by_org_domain(server, admin):
+    name = f"org-{uuid.uuid4().hex[:8]}"
+    org_id = cli(server, "org", "create", name, "--domain", f"{name}.example")
+    created = admin.post(
+        "/v2/users/human",
+        json={
+            "organization": {"orgDomain": f"{name}.example"},
+            "profile": {"givenName": "A", "familyName": "B"},
+            "email": {"email": f"{uuid.uuid4()}@x.io"},
+        },
+    )
+    assert created.json()["details"]["resourceOwner"] == org_id
+
+
+def test_revoked_token_is_refused(server, admin):
+    token = make_token(server, ["user.read"])
+    user_id = create_user(admin)
+    with server.client(token) as client:
+        assert client.get(f"/v2/users/{user_id}").status_code == 200
+        cli(server, "token", "revoke", token)
+        refused = client.get(f"/v2/users/{user_id}")
+    assert refused.status_code == 401
+    assert refused.json()["details"][0]["id"] == "AUTH-7fs1e"
+
+
+def test_unknown_permission_is_refused_by_the_cli(server):
+    with pytest.raises(SystemExit):
+        pwreset(["token", "create", "--permission", "user.everything"])
