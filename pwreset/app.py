@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -56,7 +57,7 @@ def build_runtime(
     settings: Settings,
     *,
     now_us: Callable[[], int] = system_now_us,
-    rng: secrets.SystemRandom | None = None,
+    rng: random.Random | None = None,
 ) -> Runtime:
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)

@@ -7,7 +7,7 @@ Every change adds one to the user's `sequence`, which `Details` reports.
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -97,7 +97,7 @@ class UserService:
         settings: ServiceSettings,
         hasher: PasswordHasher,
         now_us: Callable[[], int],
-        rng: secrets.SystemRandom,
+        rng: random.Random,
         ids: IdGenerator,
     ) -> None:
         self._store = store

@@ -51,7 +51,7 @@ def settings_for_test(data_dir: Path, database_url: str | None, **overrides) -> 
     return replace(base, **overrides)
 
 
-async def _postgres_admin(statement: str) -> None:
+async def postgres_admin(statement: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
@@ -64,7 +64,7 @@ async def _postgres_admin(statement: str) -> None:
 def postgres_reachable() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
     try:
-        asyncio.run(_postgres_admin("SELECT 1"))
+        asyncio.run(postgres_admin("SELECT 1"))
     except Exception as exc:
         return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc!r}"
     return None
@@ -74,12 +74,12 @@ def postgres_reachable() -> str | None:
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
     name = "pwreset_test_" + uuid.uuid4().hex[:12]
-    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass

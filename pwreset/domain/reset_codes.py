@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+import random
 import string
 from dataclasses import dataclass
 
@@ -12,7 +12,7 @@ CODE_ALPHABET = string.ascii_uppercase + string.digits
 CODE_LENGTH = 6
 
 
-def generate_code(rng: secrets.SystemRandom, length: int = CODE_LENGTH) -> str:
+def generate_code(rng: random.Random, length: int = CODE_LENGTH) -> str:
     """A code of `length` characters from A–Z0–9, each equally likely (no modulo bias)."""
     return "".join(rng.choice(CODE_ALPHABET) for _ in range(length))
 

@@ -1,0 +1,160 @@
+"""`pwreset` as an operator runs it: a real process, real signals, real files."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import STRONG_PASSWORD, create_user
+
+PWRESET = [sys.executable, "-m", "pwreset.cli"]
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, database_url: str | None, *extra: str) -> None:
+        args = [*PWRESET, "serve", "--port", "0", "--data-dir", str(data_dir), *extra]
+        if database_url:
+            args += ["--database-url", database_url]
+        env = {**os.environ, "PWRESET_ARGON2_MEMORY_KIB": "1024", "PWRESET_ARGON2_TIME_COST": "1"}
+        self.process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env=env)
+        self.log: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line and self.process.poll() is not None:
+                break
+            self.log.append(line)
+            match = re.search(r"listening on (http://[\d.]+:\d+)", line)
+            if match:
+                self.base_url = match.group(1)
+                # keep draining the log so the server never blocks on a full pipe
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+        self.process.kill()
+        raise RuntimeError("pwreset serve did not start:\n" + "".join(self.log))
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:
+            self.log.append(line)
+
+    def wait_ready(self) -> None:
+        for _ in range(100):
+            try:
+                if httpx.get(self.base_url + "/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("not ready")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+        self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def database_url(backend, database_factory, tmp_path):
+    return None if backend == "sqlite" else database_factory(backend)
+
+
+def test_first_start_writes_a_private_admin_token_and_says_where(tmp_path, database_url):
+    server = ServeProcess(tmp_path, database_url)
+    try:
+        token_file = tmp_path / "admin-token"
+        assert any(str(token_file) in line for line in server.log)
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "secret").stat().st_mode) == 0o600
+        server.wait_ready()
+        token = token_file.read_text().strip()
+        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as client:
+            create_user(client)
+            assert httpx.get(server.base_url + "/healthz").json() == {"status": "ok"}
+    finally:
+        server.stop()
+    # the token is not written again on later starts
+    token_file.unlink()
+    again = ServeProcess(tmp_path, database_url)
+    again.stop()
+    assert not token_file.exists()
+
+
+def test_nothing_is_lost_when_the_process_is_killed(tmp_path, database_url):
+    server = ServeProcess(tmp_path, database_url)
+    server.wait_ready()
+    token = (tmp_path / "admin-token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.base_url, headers=headers) as client:
+        user_id = create_user(client)
+        code = client.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}}).json()[
+            "verificationCode"
+        ]
+    server.stop(signal.SIGKILL)
+
+    restarted = ServeProcess(tmp_path, database_url)
+    try:
+        restarted.wait_ready()
+        with httpx.Client(base_url=restarted.base_url, headers=headers) as client:
+            assert client.get(f"/v2/users/{user_id}").status_code == 200
+            done = client.post(
+                f"/v2/users/{user_id}/password",
+                json={"newPassword": {"password": STRONG_PASSWORD}, "verificationCode": code},
+            )
+            assert done.status_code == 200, done.text
+    finally:
+        restarted.stop()
+
+
+def test_readyz_fails_when_the_database_goes_away(tmp_path, backend):
+    if backend != "postgresql":
+        pytest.skip("a SQLite file cannot go away under a running server")
+    import asyncio
+
+    from tests.support import postgres_admin, postgres_database
+
+    with postgres_database() as url:
+        server = ServeProcess(tmp_path, url)
+        try:
+            server.wait_ready()
+            name = url.rsplit("/", 1)[1]
+            asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            assert httpx.get(server.base_url + "/readyz").status_code == 503
+            assert httpx.get(server.base_url + "/healthz").status_code == 200
+        finally:
+            server.stop()
+
+
+def test_migrate_against_an_unreachable_database_fails(tmp_path):
+    dead = "postgresql://postgres@127.0.0.1:1/none"
+    process = subprocess.run(
+        [*PWRESET, "migrate", "--data-dir", str(tmp_path), "--database-url", dead],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode != 0
+
+
+def test_migrate_is_idempotent(tmp_path):
+    for _ in range(2):
+        done = subprocess.run(
+            [*PWRESET, "migrate", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_help_documents_commands_and_settings():
+    out = subprocess.run([*PWRESET, "--help"], capture_output=True, text=True, timeout=60).stdout
+    for word in ("serve", "migrate", "token", "PWRESET_DATABASE_URL", "PWRESET_RESET_CODE_LIFETIME"):
+        assert word in out
+    serve = subprocess.run([*PWRESET, "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--database-url" in serve and "--port" in serve
