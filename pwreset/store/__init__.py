@@ -1,13 +1,15 @@
-"""Persistence on SQLite or PostgreSQL, through SQLAlchemy's async engine and plain SQL.
+"""Persistence on SQLite or PostgreSQL, through SQLAlchemy Core and plain SQL.
 
 `Store.write()` opens a transaction that owns the rows it reads: on SQLite it takes the
-database's write lock up front (`BEGIN IMMEDIATE`), on PostgreSQL it locks the user row it
-loads (`FOR UPDATE`). Concurrent changes to one user are therefore serialized, and each gets
-its own `sequence`.
+database's write lock up front (`BEGIN IMMEDIATE`, one writer at a time per process), on
+PostgreSQL it locks the user row it loads (`FOR UPDATE`). Concurrent changes to one user are
+therefore serialized, and each gets its own `sequence`. SQLite runs in WAL mode with
+`synchronous=FULL`: a committed change survives a crash of the process or of the machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from pwreset.store.migrations import LATEST, MIGRATIONS
 
@@ -162,74 +164,112 @@ _REVOKE_TOKEN_SQL = text(
 
 
 def async_database_url(url: str) -> str:
-    """The SQLAlchemy async URL for a plain `sqlite:///` or `postgresql://` URL."""
+    """The SQLAlchemy URL for a plain `sqlite:///` or `postgresql://` URL."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return str(parsed.set(drivername="sqlite+aiosqlite"))
+        return str(parsed.set(drivername="sqlite+pysqlite"))
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
-class Store:
-    """The database: one engine for reads and one for writes (the same on PostgreSQL)."""
+class _LoopConnection:
+    """An awaitable face over a sync SQLite connection, used on the event-loop thread.
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        async_url = async_database_url(url)
-        self.dialect = make_url(async_url).get_backend_name()
+    A local SQLite statement takes microseconds; running it inline is far cheaper than a
+    thread hop per statement. Only the commit, which may wait for the disk, leaves the loop.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, params: dict | None = None) -> Any:
+        return self._conn.execute(statement, params or {})
+
+
+class Store:
+    """The database: SQLite (statements inline on the event loop, one writer at a time) or
+    PostgreSQL (asyncpg pool, row locks)."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> None:
+        sa_url = async_database_url(url)
+        self.dialect = make_url(sa_url).get_backend_name()
         if self.dialect == "sqlite":
-            database = make_url(async_url).database
+            database = make_url(sa_url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self._read_engine = self._sqlite_engine(async_url, "BEGIN")
-            self._write_engine = self._sqlite_engine(async_url, "BEGIN IMMEDIATE")
+            self._sqlite = self._sqlite_engine(sa_url, sqlite_synchronous)
+            self._write_lock = asyncio.Lock()
         else:
-            engine = create_async_engine(
-                async_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            self._engine = create_async_engine(
+                sa_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-            self._read_engine = self._write_engine = engine
 
     @staticmethod
-    def _sqlite_engine(url: str, begin_statement: str) -> AsyncEngine:
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+    def _sqlite_engine(url: str, synchronous: str) -> Engine:
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=20)
 
-        @event.listens_for(engine.sync_engine, "connect")
+        @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let us emit BEGIN ourselves; the driver's implicit BEGIN is deferred.
+            # We emit BEGIN ourselves (deferred for reads, IMMEDIATE for writes).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            # Never let the busy handler sleep on the event loop; `_begin_immediate` retries.
+            cursor.execute("PRAGMA busy_timeout=0")
             cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql(begin_statement)
 
         return engine
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """A transaction that may change data; commits on success, rolls back on error."""
-        async with self._write_engine.begin() as conn:
-            yield Tx(conn, self.dialect)
+        if self.dialect != "sqlite":
+            async with self._engine.begin() as conn:
+                yield Tx(conn, self.dialect)
+            return
+        async with self._write_lock:
+            conn = self._sqlite.connect()
+            try:
+                await _begin_immediate(conn)
+                try:
+                    yield Tx(_LoopConnection(conn), self.dialect)
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                # The commit may wait for fsync: keep it off the loop.
+                await asyncio.to_thread(conn.exec_driver_sql, "COMMIT")
+            finally:
+                conn.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        async with self._read_engine.begin() as conn:
-            yield Tx(conn, self.dialect)
+        if self.dialect != "sqlite":
+            async with self._engine.begin() as conn:
+                yield Tx(conn, self.dialect)
+            return
+        conn = self._sqlite.connect()
+        try:
+            conn.exec_driver_sql("BEGIN")
+            try:
+                yield Tx(_LoopConnection(conn), self.dialect)
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+        finally:
+            conn.close()
 
     async def ping(self) -> None:
-        async with self._read_engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with self.read() as tx:
+            await tx.conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        await self._read_engine.dispose()
-        if self._write_engine is not self._read_engine:
-            await self._write_engine.dispose()
+        if self.dialect == "sqlite":
+            self._sqlite.dispose()
+        else:
+            await self._engine.dispose()
 
     async def migrate(self) -> list[int]:
         """Apply the migrations not applied yet; returns the versions applied."""
@@ -237,10 +277,25 @@ class Store:
             return await tx.migrate()
 
 
+async def _begin_immediate(conn: Connection, timeout: float = 30.0) -> None:
+    """Take SQLite's write lock, waiting without blocking the loop while another process has it."""
+    delay, waited = 0.001, 0.0
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or waited >= timeout:
+                raise
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.05)
+
+
 class Tx:
     """The queries, run inside one transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+    def __init__(self, conn: AsyncConnection | _LoopConnection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
 
