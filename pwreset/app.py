@@ -36,6 +36,7 @@ from pwreset.keys import Keys, load_or_create_secret
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store
+from pwreset.validation import OrjsonJsonifier, validator_map
 
 logger = logging.getLogger("pwreset")
 
@@ -232,12 +233,14 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
         __name__,
         lifespan=lifespan,
         security_map=security_map(runtime.authenticator.authenticate),
+        jsonifier=OrjsonJsonifier(),
     )
     app.add_api(
         load_spec(),
         resolver=handler_resolver(runtime),
         pythonic_params=True,
         validate_responses=True,
+        validator_map=validator_map(),
     )
     install_error_handlers(app)
     return ServiceEndpoints(app, runtime.store)

@@ -225,7 +225,7 @@ async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
-    from pwreset.store import IntegrityError, Store
+    from pwreset.store import ConflictError, Store
 
     await _prepare(settings)
     store = Store(settings.effective_database_url)
@@ -235,7 +235,7 @@ async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
             await tx.insert_organization(
                 org_id, args.name, args.domain or f"{args.name}.localhost", system_now_us()
             )
-    except IntegrityError:
+    except ConflictError:
         print("pwreset: an organization with that domain exists", file=sys.stderr)
         return 2
     finally:

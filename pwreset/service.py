@@ -22,7 +22,7 @@ from pwreset.domain.password_policy import PasswordPolicy
 from pwreset.domain.reset_codes import CodeCheck, StoredCode, check_code, generate_code, hash_code
 from pwreset.domain.url_template import UrlTemplate, check_url_template, parse_url_template
 from pwreset.keys import Keys
-from pwreset.store import IntegrityError, Store, Tx, UserRecord
+from pwreset.store import ConflictError, Store, Tx, UserRecord
 
 logger = logging.getLogger("pwreset.service")
 
@@ -157,8 +157,8 @@ class UserService:
                         changed_at=now,
                     )
                 )
-        except IntegrityError as exc:  # a concurrent request took the id or the username
-            if "username" in str(exc.orig):
+        except ConflictError as exc:  # a concurrent request took the id or the username
+            if "username" in str(exc):
                 raise _username_taken() from None
             raise errors.failed_precondition("COMMAND-7yiox1isql", "Errors.User.AlreadyExisting") from None
         return AddedHuman(user_id, Details(sequence, now, org_id), email_code, phone_code)

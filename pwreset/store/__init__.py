@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,14 +20,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from pwreset.store.migrations import LATEST, MIGRATIONS
 
 logger = logging.getLogger("pwreset.store")
 
-__all__ = ["IntegrityError", "OutboxMessage", "Store", "TokenRecord", "Tx", "UserRecord"]
+__all__ = ["ConflictError", "OutboxMessage", "Store", "TokenRecord", "Tx", "UserRecord"]
+
+
+class ConflictError(Exception):
+    """A write broke a unique constraint (a concurrent writer took the key first)."""
+
 
 _PG_MIGRATION_LOCK = 7_262_421_001
 
@@ -174,18 +180,37 @@ def async_database_url(url: str) -> str:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
-class _LoopConnection:
-    """An awaitable face over a sync SQLite connection, used on the event-loop thread.
+class _Rows:
+    """The part of SQLAlchemy's result API the queries use, over a sqlite3 cursor."""
 
-    A local SQLite statement takes microseconds; running it inline is far cheaper than a
-    thread hop per statement. Only the commit, which may wait for the disk, leaves the loop.
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def first(self) -> Any:
+        return self._cursor.fetchone()
+
+    def all(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+
+class _LoopConnection:
+    """An awaitable face over a sqlite3 connection, used on the event-loop thread.
+
+    A local SQLite statement takes microseconds: running it inline, straight on the driver
+    (whose `:name` parameters our SQL already uses), costs far less than a thread hop or
+    SQLAlchemy's per-statement machinery. Only the commit, which may wait for the disk,
+    leaves the loop.
     """
 
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+        self.raw: sqlite3.Connection = conn.connection.dbapi_connection
 
-    async def execute(self, statement: Any, params: dict | None = None) -> Any:
-        return self._conn.execute(statement, params or {})
+    async def execute(self, statement: Any, params: dict | None = None) -> _Rows:
+        return _Rows(self.raw.execute(statement.text, params or {}))
 
 
 class Store:
@@ -227,6 +252,14 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """A transaction that may change data; commits on success, rolls back on error."""
+        try:
+            async with self._write_transaction() as tx:
+                yield tx
+        except (IntegrityError, sqlite3.IntegrityError) as exc:
+            raise ConflictError(str(exc)) from None
+
+    @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[Tx]:
         if self.dialect != "sqlite":
             async with self._engine.begin() as conn:
                 yield Tx(conn, self.dialect)
@@ -234,14 +267,15 @@ class Store:
         async with self._write_lock:
             conn = self._sqlite.connect()
             try:
-                await _begin_immediate(conn)
+                loop_conn = _LoopConnection(conn)
+                await _begin_immediate(loop_conn.raw)
                 try:
-                    yield Tx(_LoopConnection(conn), self.dialect)
+                    yield Tx(loop_conn, self.dialect)
                 except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
+                    loop_conn.raw.execute("ROLLBACK")
                     raise
                 # The commit may wait for fsync: keep it off the loop.
-                await asyncio.to_thread(conn.exec_driver_sql, "COMMIT")
+                await asyncio.to_thread(loop_conn.raw.execute, "COMMIT")
             finally:
                 conn.close()
 
@@ -253,11 +287,12 @@ class Store:
             return
         conn = self._sqlite.connect()
         try:
-            conn.exec_driver_sql("BEGIN")
+            loop_conn = _LoopConnection(conn)
+            loop_conn.raw.execute("BEGIN")
             try:
-                yield Tx(_LoopConnection(conn), self.dialect)
+                yield Tx(loop_conn, self.dialect)
             finally:
-                conn.exec_driver_sql("ROLLBACK")
+                loop_conn.raw.execute("ROLLBACK")
         finally:
             conn.close()
 
@@ -277,14 +312,14 @@ class Store:
             return await tx.migrate()
 
 
-async def _begin_immediate(conn: Connection, timeout: float = 30.0) -> None:
+async def _begin_immediate(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
     """Take SQLite's write lock, waiting without blocking the loop while another process has it."""
     delay, waited = 0.001, 0.0
     while True:
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             return
-        except OperationalError as exc:
+        except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or waited >= timeout:
                 raise
         await asyncio.sleep(delay)
