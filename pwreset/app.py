@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from argon2 import PasswordHasher
 from argon2.low_level import Type as Argon2Type
-from connexion import AsyncApp
+from connexion import ConnexionMiddleware
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.resolver import Resolver
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,13 +30,14 @@ import handlers.user_service
 from pwreset import errors
 from pwreset.auth import Authenticator, create_token, security_map
 from pwreset.config import Settings
+from pwreset.dispatch import OperationDispatcher
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.timestamps import system_now_us
 from pwreset.keys import Keys, load_or_create_secret
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store
-from pwreset.validation import OrjsonJsonifier, validator_map
+from pwreset.validation import validator_map
 
 logger = logging.getLogger("pwreset")
 
@@ -155,7 +156,7 @@ async def _error_response(request: ConnexionRequest, exc: Exception) -> Connexio
     return ConnexionResponse(status_code=status, mimetype="application/json", body=body, headers=headers)
 
 
-def install_error_handlers(app: AsyncApp) -> None:
+def install_error_handlers(app: ConnexionMiddleware) -> None:
     """Route every failure Connexion can meet through `pwreset.errors`."""
     from connexion.exceptions import ProblemException
     from starlette.exceptions import HTTPException
@@ -229,15 +230,16 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
         yield
         await runtime.store.dispose()
 
-    app = AsyncApp(
-        __name__,
+    spec = load_spec()
+    resolver = handler_resolver(runtime)
+    app = ConnexionMiddleware(
+        OperationDispatcher(spec, resolver.function_resolver),
         lifespan=lifespan,
         security_map=security_map(runtime.authenticator.authenticate),
-        jsonifier=OrjsonJsonifier(),
     )
     app.add_api(
-        load_spec(),
-        resolver=handler_resolver(runtime),
+        spec,
+        resolver=resolver,
         pythonic_params=True,
         validate_responses=True,
         validator_map=validator_map(),

@@ -281,18 +281,15 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
+        """Reads: each query sees committed data; no locks taken."""
         if self.dialect != "sqlite":
             async with self._engine.begin() as conn:
                 yield Tx(conn, self.dialect)
             return
+        # Reads are single statements, each consistent on its own: no BEGIN/ROLLBACK round.
         conn = self._sqlite.connect()
         try:
-            loop_conn = _LoopConnection(conn)
-            loop_conn.raw.execute("BEGIN")
-            try:
-                yield Tx(loop_conn, self.dialect)
-            finally:
-                loop_conn.raw.execute("ROLLBACK")
+            yield Tx(_LoopConnection(conn), self.dialect)
         finally:
             conn.close()
 
