@@ -3,6 +3,8 @@
 Connexion has validated the request against `openapi.yaml` before a handler runs, and
 validates the response after. Each handler gets the `UserService` as its first argument
 (bound once at start by `pwreset.app`) and the caller's principal in `token_info`.
+The `connect_*` handlers serve the same calls over Connect (the SDKs' protocol), where the
+user's id comes in the body, by calling the REST handlers.
 """
 
 from __future__ import annotations
