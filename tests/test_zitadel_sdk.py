@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -76,17 +77,26 @@ def assert_recent(details: UserServiceDetails, resource_owner: str | None = None
     return int(details.sequence)
 
 
-def test_password_reset_flow_with_the_official_sdk(sdk):
+@dataclass
+class Flow:
+    added: UserServiceAddHumanUserResponse
+    reset: UserServicePasswordResetResponse
+    changed: UserServiceSetPasswordResponse
+    read: UserServiceGetUserByIDResponse
+    deleted: UserServiceDeleteUserResponse
+
+
+def password_reset_flow(sdk: Zitadel) -> Flow:
+    """Create a user with a password, get a reset code returned, set a new password with it,
+    read the user back, delete it, and find it gone (404). Asserts only what any compatible
+    target must answer, so it runs against the mock as well."""
     added = add_user(sdk)
     user_id = added.user_id
     assert isinstance(user_id, str) and user_id
-    created = assert_recent(added.details)
-    org = added.details.resource_owner
 
     reset = sdk.users.password_reset(UserServicePasswordResetRequest(user_id=user_id, return_code={}))
     assert isinstance(reset, UserServicePasswordResetResponse), reset
-    assert re.fullmatch(r"[A-Z0-9]{6}", reset.verification_code)
-    assert assert_recent(reset.details, org) == created + 1
+    assert isinstance(reset.verification_code, str) and reset.verification_code
 
     changed = sdk.users.set_password(
         UserServiceSetPasswordRequest(
@@ -96,21 +106,59 @@ def test_password_reset_flow_with_the_official_sdk(sdk):
         )
     )
     assert isinstance(changed, UserServiceSetPasswordResponse), changed
-    assert assert_recent(changed.details, org) == created + 2
 
     read = sdk.users.get_user_by_id(UserServiceGetUserByIDRequest(user_id=user_id))
     assert isinstance(read, UserServiceGetUserByIDResponse), read
-    user = read.user
-    assert user.user_id == user_id
+    assert read.user.user_id == user_id
+
+    deleted = sdk.users.delete_user(UserServiceDeleteUserRequest(user_id=user_id))
+    assert isinstance(deleted, UserServiceDeleteUserResponse), deleted
+    with pytest.raises(ApiError) as gone:
+        sdk.users.get_user_by_id(UserServiceGetUserByIDRequest(user_id=user_id))
+    assert gone.value.code == 404
+    return Flow(added, reset, changed, read, deleted)
+
+
+def test_password_reset_flow_with_the_official_sdk(sdk):
+    flow = password_reset_flow(sdk)
+    created = assert_recent(flow.added.details)
+    org = flow.added.details.resource_owner
+    assert re.fullmatch(r"[A-Z0-9]{6}", flow.reset.verification_code)
+    assert assert_recent(flow.reset.details, org) == created + 1
+    assert assert_recent(flow.changed.details, org) == created + 2
+    assert assert_recent(flow.read.details, org) == created + 2
+    assert flow.read.details.creation_date is not None
+    user = flow.read.user
     assert user.state == UserServiceUserState.USER_STATE_ACTIVE
     assert user.human.profile.given_name == "Ada"
     assert user.human.email.is_verified is True
     assert isinstance(user.human.password_changed, datetime)
-    assert user.human.password_changed >= added.details.change_date
-    assert read.details.creation_date is not None
-    assert assert_recent(read.details, org) == created + 2
+    assert user.human.password_changed >= flow.added.details.change_date
+    assert assert_recent(flow.deleted.details, org) == created + 3
 
-    # the new password is the one in force: it verifies a change by current password
+
+def test_the_new_password_is_in_force(sdk):
+    user_id = add_user(sdk).user_id
+    code = sdk.users.password_reset(
+        UserServicePasswordResetRequest(user_id=user_id, return_code={})
+    ).verification_code
+    sdk.users.set_password(
+        UserServiceSetPasswordRequest(
+            user_id=user_id,
+            new_password=UserServicePassword(password=STRONG_PASSWORD),
+            verification_code=code,
+        )
+    )
+    with pytest.raises(ApiError) as old:
+        sdk.users.set_password(
+            UserServiceSetPasswordRequest(
+                user_id=user_id,
+                new_password=UserServicePassword(password="An0ther-Passw0rd!"),
+                current_password=INITIAL_PASSWORD,
+            )
+        )
+    assert old.value.code == 400
+    assert old.value.response_body["details"][0]["debug"]["id"] == "COMMAND-3M0fs"
     again = sdk.users.set_password(
         UserServiceSetPasswordRequest(
             user_id=user_id,
@@ -119,13 +167,6 @@ def test_password_reset_flow_with_the_official_sdk(sdk):
         )
     )
     assert isinstance(again, UserServiceSetPasswordResponse), again
-
-    deleted = sdk.users.delete_user(UserServiceDeleteUserRequest(user_id=user_id))
-    assert isinstance(deleted, UserServiceDeleteUserResponse), deleted
-    assert_recent(deleted.details, org)
-    with pytest.raises(ApiError) as gone:
-        sdk.users.get_user_by_id(UserServiceGetUserByIDRequest(user_id=user_id))
-    assert gone.value.code == 404
 
 
 def test_the_code_is_single_use_for_the_sdk(sdk):
