@@ -385,12 +385,3 @@ def test_connect_add_human_user_links_the_new_user_id_into_request_bodies():
     for link in links.values():
         assert link["requestBody"] == {"userId": "$response.body#/userId"}
         assert "parameters" not in link
-
-
-def test_connect_password_reset_links_its_code_into_set_password():
-    link = connect_operations()["PasswordReset"]["responses"]["200"]["links"]["SetPassword"]
-    assert link["operationId"] == "UserService_Connect_SetPassword"
-    assert link["requestBody"] == {
-        "userId": "$request.body#/userId",
-        "verificationCode": "$response.body#/verificationCode",
-    }
