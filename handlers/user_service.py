@@ -3,6 +3,8 @@
 Connexion has validated the request against `openapi.yaml` before a handler runs, and
 validates the response after. Each handler gets the `UserService` as its first argument
 (bound once at start by `pwreset.app`) and the caller's principal in `token_info`.
+The `connect_*` handlers serve the same calls over Connect (the SDKs' protocol), where the
+user's id comes in the body, by calling the REST handlers.
 """
 
 from __future__ import annotations
@@ -144,3 +146,25 @@ async def set_password(service: UserService, user_id: str, body: dict, token_inf
         current_password=body.get("currentPassword"),
     )
     return {"details": details_json(details)}
+
+
+# Connect: the same calls with the user's id in the body instead of the path.
+
+
+connect_add_human_user = add_human_user  # the request is the same: the id, if any, is in the body
+
+
+async def connect_get_user_by_id(service: UserService, body: dict, token_info: dict) -> dict:
+    return await get_user_by_id(service, body["userId"], token_info)
+
+
+async def connect_delete_user(service: UserService, body: dict, token_info: dict) -> dict:
+    return await delete_user(service, body["userId"], token_info)
+
+
+async def connect_password_reset(service: UserService, body: dict, token_info: dict) -> dict:
+    return await password_reset(service, body["userId"], token_info, body)
+
+
+async def connect_set_password(service: UserService, body: dict, token_info: dict) -> dict:
+    return await set_password(service, body["userId"], body, token_info)

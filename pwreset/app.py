@@ -43,6 +43,9 @@ logger = logging.getLogger("pwreset")
 
 HANDLER_MODULES = {"UserService": handlers.user_service}
 
+# Every request of this API is a small JSON document; anything larger is refused unread.
+MAX_BODY_BYTES = 1 << 20
+
 
 @dataclass
 class Runtime:
@@ -205,19 +208,74 @@ class ServiceEndpoints:
         await self.app(scope, receive, send_no_store)
 
 
+class WholeBodies:
+    """Hands Connexion every request body whole, with its Content-Length.
+
+    Connexion reads a body only when the request declares a Content-Length, but Connect
+    clients (connect-node's transport) send chunked bodies; those are read here first.
+    Bodies over `max_bytes` are refused before they are read.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                await _send_too_large(send, scope["path"])
+                return
+            await self.app(scope, receive, send)
+            return
+
+        chunks: list[bytes] = []
+        size = 0
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_too_large(send, scope["path"])
+                return
+            chunks.append(chunk)
+            more_body = message.get("more_body", False)
+        body = b"".join(chunks)
+        headers = [(name, value) for name, value in scope["headers"] if name != b"transfer-encoding"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        replayed = False
+
+        async def receive_whole() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, receive_whole, send)
+
+
+async def _send_too_large(send: Send, path: str) -> None:
+    error = errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
+    status, payload, _ = errors.render(error, path)
+    await _send_payload(send, status, payload)
+
+
 async def _send_json(send: Send, status: int, body: dict) -> None:
-    payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
+    await _send_payload(send, status, orjson.dumps(body), [(b"cache-control", b"no-store")])
+
+
+async def _send_payload(
+    send: Send, status: int, payload: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -245,7 +303,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
         validator_map=validator_map(),
     )
     install_error_handlers(app)
-    return ServiceEndpoints(app, runtime.store)
+    return ServiceEndpoints(WholeBodies(app), runtime.store)
 
 
 def app_from_environment() -> ServiceEndpoints:

@@ -8,6 +8,7 @@ as `application/json`. Connect routes get the same error in the Connect shape.
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ import orjson
 logger = logging.getLogger("pwreset.errors")
 
 ERROR_DETAIL_TYPE = "type.googleapis.com/zitadel.v1.ErrorDetail"
+CONNECT_ERROR_DETAIL_TYPE = "zitadel.v1.ErrorDetail"
 CONNECT_PATH_PREFIX = "/zitadel."
 
 
@@ -85,6 +87,7 @@ class ApiError(Exception):
     error_id: str | None = None
     http_status: int | None = None  # when it differs from the code's (405, 415)
     headers: Mapping[str, str] = field(default_factory=dict)
+    connect_code: Code | None = None  # when Connect names the failure differently
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -101,12 +104,13 @@ class ApiError(Exception):
         return body
 
     def connect_body(self) -> dict:
-        body: dict = {"code": self.code.connect_name, "message": self.full_message}
+        code = self.connect_code or self.code
+        body: dict = {"code": code.connect_name, "message": self.full_message}
         if self.error_id:
             body["details"] = [
                 {
-                    "type": "zitadel.v1.ErrorDetail",
-                    "value": "",
+                    "type": CONNECT_ERROR_DETAIL_TYPE,
+                    "value": encode_error_detail(self.error_id, self.message),
                     "debug": {"id": self.error_id, "message": self.message},
                 }
             ]
@@ -115,6 +119,27 @@ class ApiError(Exception):
     @property
     def full_message(self) -> str:
         return f"{self.message} ({self.error_id})" if self.error_id else self.message
+
+
+def encode_error_detail(error_id: str, message: str) -> str:
+    """`zitadel.v1.ErrorDetail{id = 1, message = 2}` in protobuf, base64 without padding,
+    as Connect carries a detail; Connect clients decode it to read the error id."""
+    encoded = _proto_string(1, error_id) + _proto_string(2, message)
+    return base64.b64encode(encoded).decode("ascii").rstrip("=")
+
+
+def _proto_string(field_number: int, value: str) -> bytes:
+    data = value.encode()
+    return _varint(field_number << 3 | 2) + _varint(len(data)) + data
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def invalid_argument(error_id: str | None, message: str) -> ApiError:
@@ -159,7 +184,9 @@ def _client_error(status: int, exc: BaseException) -> ApiError:
     headers = dict(getattr(exc, "headers", None) or {})
     code = _CODE_FOR_HTTP_STATUS.get(status, Code.INVALID_ARGUMENT)
     if status == 404:
-        return ApiError(Code.NOT_FOUND, "Not Found", http_status=404)
+        # No such route. On a Connect path that is an unknown procedure, which Connect
+        # clients read as `unimplemented` (the HTTP status stays 404, as connect-go's).
+        return ApiError(Code.NOT_FOUND, "Not Found", http_status=404, connect_code=Code.UNIMPLEMENTED)
     if status == 405:
         return ApiError(Code.UNIMPLEMENTED, "Method Not Allowed", http_status=405, headers=headers)
     if status == 401:
