@@ -27,17 +27,21 @@ class Principal:
     org_id: str | None  # None: every organization
     permissions: frozenset[str]
 
-    def may(self, permission: str, org_id: str) -> bool:
-        return permission in self.permissions and self.org_id in (None, org_id)
-
     def is_user(self, user_id: str) -> bool:
         return self.subject == user_id
 
     def require(self, permission: str, org_id: str, *, self_user_id: str | None = None) -> None:
-        """Raise 403 unless the caller has `permission` on `org_id` (or is `self_user_id`)."""
+        """Pass if the caller is `self_user_id` or has `permission` on `org_id`.
+
+        As in Zitadel, a caller with no membership in the organization at all (a token of
+        another organization) gets 404 `AUTHZ-cdgFk`; one that is a member but lacks the
+        permission gets 403 `AUTH-AWfge`.
+        """
         if self_user_id is not None and self.is_user(self_user_id):
             return
-        if not self.may(permission, org_id):
+        if self.org_id not in (None, org_id):
+            raise errors.not_found("AUTHZ-cdgFk", "membership not found")
+        if permission not in self.permissions:
             raise errors.permission_denied()
 
 

@@ -1,9 +1,9 @@
 """Every error of the reference's catalogue for the five operations, over real HTTP.
 
 Not produced, on purpose: `COMMAND-Sfe4g` / `COMMAND-M9dse` (users in the *initial* state;
-AddHumanUser v2 makes active users, so none exist here), `AUTHZ-cdgFk` (we answer a caller
-without permission with 403 `AUTH-AWfge`, the clean choice the reference recommends) and
-`COMMAND-SAFdda` (an empty user id never reaches the command; the route does not match).
+AddHumanUser v2 makes active users, so none exist here), `AUTH-Swrgg2` (no permissions scoped
+to single resources here) and `COMMAND-SAFdda` (an empty user id never reaches the command;
+the route does not match).
 """
 
 from __future__ import annotations
@@ -89,6 +89,18 @@ def test_caller_without_user_write_is_denied_reset(server, admin):
     with server.client(_token(server, ["user.read"])) as reader:
         response = reader.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}})
     assert_error(response, 403, 7, "AUTH-AWfge", "No matching permissions found")
+
+
+def test_token_of_another_organization_is_membership_not_found(server, admin):
+    from tests.test_permissions import cli
+
+    user_id = create_user(admin)
+    other_org = cli(server, "org", "create", f"elsewhere-{uuid.uuid4().hex[:8]}")
+    with server.client(_token(server, ["user.write"], org=other_org)) as foreign:
+        response = foreign.post(
+            f"/v2/users/{user_id}/password", json={"newPassword": {"password": STRONG_PASSWORD}}
+        )
+    assert_error(response, 404, 5, "AUTHZ-cdgFk", "membership not found")
 
 
 def test_set_password_for_unknown_user_is_failed_precondition(admin):
