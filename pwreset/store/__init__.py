@@ -283,7 +283,9 @@ class Store:
     async def read(self) -> AsyncIterator[Tx]:
         """Reads: each query sees committed data; no locks taken."""
         if self.dialect != "sqlite":
-            async with self._engine.begin() as conn:
+            # Reads are single statements: autocommit saves the BEGIN and COMMIT round trips.
+            async with self._engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield Tx(conn, self.dialect)
             return
         # Reads are single statements, each consistent on its own: no BEGIN/ROLLBACK round.
