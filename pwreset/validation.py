@@ -15,7 +15,12 @@ import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, NonConformingResponseBody
 from connexion.jsonifier import Jsonifier
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator
+from connexion.validators import (
+    VALIDATOR_MAP,
+    JSONRequestBodyValidator,
+    JSONResponseBodyValidator,
+    ParameterValidator,
+)
 
 
 class SchemaCache:
@@ -34,7 +39,7 @@ class SchemaCache:
             return None
         error = next(iter(validator.iter_errors(instance)))
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)
-        return f"{error.message} at body{path}" if path else error.message
+        return f"{error.message} at {path[1:]}" if path else error.message
 
 
 def _parse_json(body: bytes) -> Any:
@@ -75,9 +80,20 @@ def validator_map(cache: SchemaCache | None = None) -> dict:
                     detail=f"Response body does not conform to specification. {error}"
                 )
 
+    class Parameters(ParameterValidator):
+        def validate_parameter(  # type: ignore[override]
+            self, parameter_type: str, value: Any, param: dict, param_name: str | None = None
+        ) -> str | None:
+            if value is None:
+                if param.get("required"):
+                    return f"Missing {parameter_type} parameter '{param['name']}'"
+                return None
+            error = cache.first_error(param.get("schema", param), value)
+            return f"{parameter_type} parameter '{param['name']}': {error}" if error else None
+
     body = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBody})
     response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseBody})
-    return {"parameter": VALIDATOR_MAP["parameter"], "body": body, "response": response}
+    return {"parameter": Parameters, "body": body, "response": response}
 
 
 class OrjsonJsonifier(Jsonifier):
