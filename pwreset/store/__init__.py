@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -206,11 +206,45 @@ class _LoopConnection:
     leaves the loop.
     """
 
-    def __init__(self, conn: Connection) -> None:
-        self.raw: sqlite3.Connection = conn.connection.dbapi_connection
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
 
     async def execute(self, statement: Any, params: dict | None = None) -> _Rows:
         return _Rows(self.raw.execute(statement.text, params or {}))
+
+
+class _SqlitePool:
+    """Idle sqlite3 connections for reuse; opening one costs more than a query."""
+
+    def __init__(self, path: str, synchronous: str, keep: int = 8) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._keep = keep
+        self._idle: list[sqlite3.Connection] = []
+
+    def acquire(self) -> sqlite3.Connection:
+        if self._idle:
+            return self._idle.pop()
+        # isolation_level=None: we emit BEGIN ourselves (deferred for reads, IMMEDIATE for writes).
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # Never let the busy handler sleep on the event loop; `_begin_immediate` retries.
+        conn.execute("PRAGMA busy_timeout=0")
+        return conn
+
+    def release(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if len(self._idle) < self._keep:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
 
 
 class Store:
@@ -224,30 +258,12 @@ class Store:
             database = make_url(sa_url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self._sqlite = self._sqlite_engine(sa_url, sqlite_synchronous)
+            self._sqlite = _SqlitePool(database or ":memory:", sqlite_synchronous)
             self._write_lock = asyncio.Lock()
         else:
             self._engine = create_async_engine(
                 sa_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-
-    @staticmethod
-    def _sqlite_engine(url: str, synchronous: str) -> Engine:
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=20)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # We emit BEGIN ourselves (deferred for reads, IMMEDIATE for writes).
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            # Never let the busy handler sleep on the event loop; `_begin_immediate` retries.
-            cursor.execute("PRAGMA busy_timeout=0")
-            cursor.close()
-
-        return engine
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -265,19 +281,18 @@ class Store:
                 yield Tx(conn, self.dialect)
             return
         async with self._write_lock:
-            conn = self._sqlite.connect()
+            raw = self._sqlite.acquire()
             try:
-                loop_conn = _LoopConnection(conn)
-                await _begin_immediate(loop_conn.raw)
+                await _begin_immediate(raw)
                 try:
-                    yield Tx(loop_conn, self.dialect)
+                    yield Tx(_LoopConnection(raw), self.dialect)
                 except BaseException:
-                    loop_conn.raw.execute("ROLLBACK")
+                    raw.execute("ROLLBACK")
                     raise
                 # The commit may wait for fsync: keep it off the loop.
-                await asyncio.to_thread(loop_conn.raw.execute, "COMMIT")
+                await asyncio.to_thread(raw.execute, "COMMIT")
             finally:
-                conn.close()
+                self._sqlite.release(raw)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -289,11 +304,11 @@ class Store:
                 yield Tx(conn, self.dialect)
             return
         # Reads are single statements, each consistent on its own: no BEGIN/ROLLBACK round.
-        conn = self._sqlite.connect()
+        raw = self._sqlite.acquire()
         try:
-            yield Tx(_LoopConnection(conn), self.dialect)
+            yield Tx(_LoopConnection(raw), self.dialect)
         finally:
-            conn.close()
+            self._sqlite.release(raw)
 
     async def ping(self) -> None:
         async with self.read() as tx:
@@ -301,7 +316,7 @@ class Store:
 
     async def dispose(self) -> None:
         if self.dialect == "sqlite":
-            self._sqlite.dispose()
+            self._sqlite.close()
         else:
             await self._engine.dispose()
 
