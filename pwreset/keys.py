@@ -13,31 +13,38 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 @dataclass(frozen=True)
 class Keys:
     code_hmac_key: bytes
-    outbox_cipher: Fernet
+    outbox_key: bytes
 
     @classmethod
     def from_secret(cls, secret: bytes) -> Keys:
         def derive(purpose: bytes) -> bytes:
             return hmac.new(secret, b"pwreset/" + purpose, hashlib.sha256).digest()
 
-        return cls(
-            code_hmac_key=derive(b"reset-code"),
-            outbox_cipher=Fernet(base64.urlsafe_b64encode(derive(b"outbox"))),
-        )
+        return cls(code_hmac_key=derive(b"reset-code"), outbox_key=derive(b"outbox"))
+
+    @cached_property
+    def _outbox_cipher(self) -> Fernet:
+        # Imported on first use: a server that only returns codes never loads it.
+        from cryptography.fernet import Fernet
+
+        return Fernet(base64.urlsafe_b64encode(self.outbox_key))
 
     def seal(self, plaintext: str) -> str:
-        return self.outbox_cipher.encrypt(plaintext.encode()).decode()
+        return self._outbox_cipher.encrypt(plaintext.encode()).decode()
 
     def open(self, sealed: str) -> str:
-        return self.outbox_cipher.decrypt(sealed.encode()).decode()
+        return self._outbox_cipher.decrypt(sealed.encode()).decode()
 
 
 def load_or_create_secret(path: Path) -> bytes:

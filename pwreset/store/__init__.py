@@ -16,14 +16,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pwreset.store.migrations import LATEST, MIGRATIONS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 logger = logging.getLogger("pwreset.store")
 
@@ -32,6 +31,19 @@ __all__ = ["ConflictError", "OutboxMessage", "Store", "TokenRecord", "Tx", "User
 
 class ConflictError(Exception):
     """A write broke a unique constraint (a concurrent writer took the key first)."""
+
+
+class SQL(str):
+    """A statement with `:name` parameters: sqlite3 takes it as it is, PostgreSQL through
+    SQLAlchemy (imported only for PostgreSQL, which keeps a SQLite server's memory small)."""
+
+    @property
+    def text(self) -> str:
+        return str(self)
+
+
+def text(statement: str) -> SQL:
+    return SQL(statement)
 
 
 _PG_MIGRATION_LOCK = 7_262_421_001
@@ -169,14 +181,14 @@ _REVOKE_TOKEN_SQL = text(
 )
 
 
-def async_database_url(url: str) -> str:
-    """The SQLAlchemy URL for a plain `sqlite:///` or `postgresql://` URL."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return str(parsed.set(drivername="sqlite+pysqlite"))
-    if backend in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+def parse_database_url(url: str) -> tuple[str, str]:
+    """("sqlite", file path) or ("postgresql", SQLAlchemy asyncpg URL) for a database URL."""
+    scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme == "sqlite":
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        return "sqlite", path or ":memory:"
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql", "postgresql+asyncpg://" + url.split("://", 1)[1]
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
@@ -211,6 +223,22 @@ class _LoopConnection:
 
     async def execute(self, statement: Any, params: dict | None = None) -> _Rows:
         return _Rows(self.raw.execute(statement.text, params or {}))
+
+
+class _PgConnection:
+    """SQLAlchemy's async connection, given our statements as (cached) text clauses."""
+
+    def __init__(self, conn: AsyncConnection, clauses: dict[str, Any]) -> None:
+        self._conn = conn
+        self._clauses = clauses
+
+    async def execute(self, statement: str, params: dict | None = None) -> Any:
+        clause = self._clauses.get(statement)
+        if clause is None:
+            from sqlalchemy import text as sqlalchemy_text
+
+            clause = self._clauses[statement] = sqlalchemy_text(statement)
+        return await self._conn.execute(clause, params or {})
 
 
 class _SqlitePool:
@@ -252,18 +280,22 @@ class Store:
     PostgreSQL (asyncpg pool, row locks)."""
 
     def __init__(self, url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> None:
-        sa_url = async_database_url(url)
-        self.dialect = make_url(sa_url).get_backend_name()
+        self.dialect, location = parse_database_url(url)
         if self.dialect == "sqlite":
-            database = make_url(sa_url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self._sqlite = _SqlitePool(database or ":memory:", sqlite_synchronous)
+            if location != ":memory:":
+                Path(location).parent.mkdir(parents=True, exist_ok=True)
+            self._sqlite = _SqlitePool(location, sqlite_synchronous)
             self._write_lock = asyncio.Lock()
+            self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
         else:
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import create_async_engine
+
             self._engine = create_async_engine(
-                sa_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                location, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+            self._integrity_errors = (IntegrityError,)
+            self._clauses: dict[str, Any] = {}
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -271,14 +303,14 @@ class Store:
         try:
             async with self._write_transaction() as tx:
                 yield tx
-        except (IntegrityError, sqlite3.IntegrityError) as exc:
+        except self._integrity_errors as exc:
             raise ConflictError(str(exc)) from None
 
     @asynccontextmanager
     async def _write_transaction(self) -> AsyncIterator[Tx]:
         if self.dialect != "sqlite":
             async with self._engine.begin() as conn:
-                yield Tx(conn, self.dialect)
+                yield Tx(_PgConnection(conn, self._clauses), self.dialect)
             return
         async with self._write_lock:
             raw = self._sqlite.acquire()
@@ -301,7 +333,7 @@ class Store:
             # Reads are single statements: autocommit saves the BEGIN and COMMIT round trips.
             async with self._engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield Tx(conn, self.dialect)
+                yield Tx(_PgConnection(conn, self._clauses), self.dialect)
             return
         # Reads are single statements, each consistent on its own: no BEGIN/ROLLBACK round.
         raw = self._sqlite.acquire()
@@ -344,7 +376,7 @@ async def _begin_immediate(conn: sqlite3.Connection, timeout: float = 30.0) -> N
 class Tx:
     """The queries, run inside one transaction."""
 
-    def __init__(self, conn: AsyncConnection | _LoopConnection, dialect: str) -> None:
+    def __init__(self, conn: _PgConnection | _LoopConnection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
 
