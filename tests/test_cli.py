@@ -90,15 +90,16 @@ def test_first_start_writes_a_private_admin_token_and_says_where(tmp_path, datab
 
 def test_nothing_is_lost_when_the_process_is_killed(tmp_path, database_url):
     server = ServeProcess(tmp_path, database_url)
-    server.wait_ready()
-    token = (tmp_path / "admin-token").read_text().strip()
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server.base_url, headers=headers) as client:
-        user_id = create_user(client)
-        code = client.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}}).json()[
-            "verificationCode"
-        ]
-    server.stop(signal.SIGKILL)
+    try:
+        server.wait_ready()
+        token = (tmp_path / "admin-token").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.base_url, headers=headers) as client:
+            user_id = create_user(client)
+            reset = client.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}})
+            code = reset.json()["verificationCode"]
+    finally:
+        server.stop(signal.SIGKILL)
 
     restarted = ServeProcess(tmp_path, database_url)
     try:
