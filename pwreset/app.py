@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -26,15 +27,16 @@ from connexion.resolver import Resolver
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers.user_service
+from mocks.settings import MockSettings
 from pwreset import errors
-from pwreset.auth import Authenticator, create_token, security_map
+from pwreset.auth import PERMISSIONS, Authenticator, create_token, hash_token, security_map
 from pwreset.config import Settings
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.timestamps import system_now_us
 from pwreset.keys import Keys, load_or_create_secret
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
-from pwreset.store import Store
+from pwreset.store import Store, TokenRecord
 
 logger = logging.getLogger("pwreset")
 
@@ -245,3 +247,62 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
 def app_from_environment() -> ServiceEndpoints:
     """Factory for uvicorn worker processes: settings from `PWRESET_*` variables."""
     return create_app(Settings.from_env())
+
+
+class StaticTokens:
+    """The mock's token store: a fixed set of tokens, each with every permission."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self._records = {
+            hash_token(token): TokenRecord("mock", "mock", None, frozenset(PERMISSIONS)) for token in tokens
+        }
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[StaticTokens]:
+        yield self
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        return self._records.get(token_hash)
+
+
+class _AlwaysReady:
+    async def ping(self) -> None:
+        return None
+
+
+def create_mock_app(
+    mock: MockSettings, *, spec: dict | None = None, rng: random.Random | None = None
+) -> ServiceEndpoints:
+    """The mock server as an ASGI app: the spec's examples behind the real server's
+    authentication (only `mock.tokens`), request validation, error bodies and health checks.
+    Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
+    from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+    from starlette.middleware.cors import CORSMiddleware
+
+    from mocks.contract import prepare
+    from mocks.endpoint import MockEndpoint
+    from mocks.preferences import QueryPreferences
+    from mocks.responder import Responder
+    from mocks.state import roles_from_links
+
+    spec = spec if spec is not None else load_spec(mock.spec_path)
+    contract = prepare(spec)
+    responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
+    endpoint = MockEndpoint(contract, responder)
+    authenticator = Authenticator(StaticTokens(mock.tokens))  # type: ignore[arg-type]
+    app = ConnexionMiddleware(
+        endpoint, import_name=__name__, security_map=security_map(authenticator.authenticate)
+    )
+    # Connexion needs a function per operation; the endpoint answers them all.
+    app.add_api(spec, resolver=Resolver(function_resolver=lambda _operation_id: endpoint))
+    install_error_handlers(app)  # type: ignore[arg-type]
+    if mock.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            allow_origins=list(mock.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            allow_credentials=True,
+        )
+    return ServiceEndpoints(QueryPreferences(app), _AlwaysReady())  # type: ignore[arg-type]

@@ -1,0 +1,71 @@
+"""The innermost ASGI app of the mock: Connexion has routed, authenticated and validated the
+request; this reads it and sends the responder's answer. Requests Connexion could not route
+get the same 404/405 (with `Allow`) as the real server, raised into the shared error path."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
+
+from mocks import preferences
+from mocks.contract import Contract
+from mocks.responder import Responder
+from pwreset import errors
+
+ROUTING_CONTEXT = "connexion_routing"
+
+
+class MockEndpoint:
+    def __init__(self, contract: Contract, responder: Responder) -> None:
+        self.contract = contract
+        self.responder = responder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        routing = scope.get("extensions", {}).get(ROUTING_CONTEXT) or {}
+        operation_id = routing.get("operation_id")
+        if operation_id is None:
+            raise self._unrouted(scope["path"])
+        operation = self.contract.operations[operation_id]
+        try:
+            prefer = [value.decode("latin-1") for name, value in scope["headers"] if name == b"prefer"]
+            wanted = preferences.parse(prefer, scope.get(preferences.SCOPE_KEY, {}))
+        except preferences.PreferenceError as exc:
+            raise errors.invalid_argument("MOCK-prefer", f"invalid preference: {exc}") from None
+        body = await _json_body(receive)
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        status, media_type, payload = await self.responder.respond(
+            operation, scope.get("path_params") or {}, query, body, wanted
+        )
+        headers = [(b"content-length", str(len(payload)).encode())]
+        if media_type and payload:
+            headers.append((b"content-type", media_type.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _unrouted(self, path: str) -> HTTPException:
+        methods = self.contract.allowed_methods(path)
+        if methods is None:
+            return HTTPException(404)
+        allowed = [*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else list(methods)
+        return HTTPException(405, headers={"Allow": ", ".join(allowed)})
+
+
+async def _json_body(receive: Receive) -> object:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise errors.invalid_argument(None, "invalid request body: not JSON") from None
