@@ -48,11 +48,15 @@ class MockEndpoint:
         await send({"type": "http.response.body", "body": payload})
 
     def _unrouted(self, path: str) -> HTTPException:
+        allow = self.allow_header(path)
+        return HTTPException(404) if allow is None else HTTPException(405, headers={"Allow": allow})
+
+    def allow_header(self, path: str) -> str | None:
+        """Every method the spec documents for `path` (with HEAD for GET, as served)."""
         methods = self.contract.allowed_methods(path)
         if methods is None:
-            return HTTPException(404)
-        allowed = [*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else list(methods)
-        return HTTPException(405, headers={"Allow": ", ".join(allowed)})
+            return None
+        return ", ".join([*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else methods)
 
 
 async def _json_body(receive: Receive) -> object:

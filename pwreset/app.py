@@ -277,6 +277,7 @@ def create_mock_app(
     authentication (only `mock.tokens`), request validation, error bodies and health checks.
     Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
     from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+    from starlette.exceptions import HTTPException
     from starlette.middleware.cors import CORSMiddleware
 
     from mocks.contract import prepare
@@ -296,6 +297,13 @@ def create_mock_app(
     # Connexion needs a function per operation; the endpoint answers them all.
     app.add_api(spec, resolver=Resolver(function_resolver=lambda _operation_id: endpoint))
     install_error_handlers(app)  # type: ignore[arg-type]
+
+    async def method_not_allowed(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        # Connexion routes each method of a path separately, so its `Allow` names only one.
+        allow = endpoint.allow_header(request.url.path)
+        return await _error_response(request, HTTPException(405, headers={"Allow": allow} if allow else None))
+
+    app.add_error_handler(405, method_not_allowed)
     if mock.cors_origins:
         app.add_middleware(
             CORSMiddleware,
