@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import datetime
 
@@ -334,10 +335,23 @@ def test_command_line_mock_prints_its_token_and_serves_with_it(tmp_path):
 def test_command_line_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text(
-        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /x:\n    get:\n      operationId: getX\n"
-        "      responses:\n        '200':\n          description: ok\n          content:\n"
-        "            application/json:\n              schema: {type: object, properties: {n: {type: integer}}}\n"
-        "              examples: {bad: {value: {n: one}}}\n"
+        textwrap.dedent(
+            """\
+            openapi: 3.0.3
+            info: {title: t, version: '1'}
+            paths:
+              /x:
+                get:
+                  operationId: getX
+                  responses:
+                    '200':
+                      description: ok
+                      content:
+                        application/json:
+                          schema: {type: object, properties: {n: {type: integer}}}
+                          examples: {bad: {value: {n: one}}}
+            """
+        )
     )
     result = subprocess.run(
         [sys.executable, "-m", "pwreset.cli", "mock", "--spec", str(spec)],
