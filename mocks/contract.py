@@ -25,6 +25,7 @@ from pwreset.errors import Code
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nullable"}
 _ECHO_DEPTH = 4
+_ABSENT = object()
 
 
 class InvalidExample(ValueError):
@@ -87,6 +88,21 @@ class Operation:
     success: Choice | None = None
     faults: tuple[Choice, ...] = ()
     pairable: bool = False
+    pairing_paths: frozenset[tuple[str, ...]] = frozenset()  # key paths some examples have, some not
+
+    def pair(self, body: Any) -> str | None:
+        """The request example `body` resembles most: first by the distinguishing key paths both
+        have (`returnCode`, `sendLink`), then by fewest disagreements on them, then by equal
+        values (`NOTIFICATION_TYPE_SMS`); the first example on a tie."""
+        shape = frozenset(key_paths(body)) & self.pairing_paths
+        leaves = dict(flatten(body))
+
+        def score(example: RequestExample) -> tuple[int, int, int]:
+            equal = sum(1 for path, value in example.leaves if leaves.get(path, _ABSENT) == value)
+            return len(shape & example.key_paths), -len(shape ^ example.key_paths), equal
+
+        best = max(self.request_examples, key=score, default=None)
+        return best.name if best is not None else None
 
     def for_status(self, status: int) -> Choice | None:
         """The documented response for `status`, explicit or through `default`."""
@@ -171,6 +187,9 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None) -> Contract:
             operation.success = _success(operation)
             operation.faults = tuple(_faults(operation))
             operation.pairable = bool(request_examples) and operation.success is not None
+            shapes = [example.key_paths for example in request_examples]
+            if shapes:
+                operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
             operations[operation_id] = operation
             _regex, _params, methods = routes.setdefault(path, (*_route_regex(base_path + path), []))
             methods.append(method.upper())

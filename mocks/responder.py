@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from mocks.contract import Choice, Contract, Operation, RequestExample, flatten, key_paths
+from mocks.contract import Choice, Contract, Operation
 from mocks.generate import DataGenerator
 from mocks.preferences import Preferences
 from mocks.settings import MockSettings
@@ -25,7 +25,7 @@ from mocks.state import ResourceState, Roles, request_value
 from pwreset import errors
 
 Answer = tuple[int, str | None, bytes]
-_MISSING = object()
+_MISSING = object()  # an answer without a body
 
 
 class Responder:
@@ -137,7 +137,7 @@ class Responder:
             status = response.nominal_status or 500
             return Choice(status, response, response.examples[0] if response.examples else None)
         if operation.pairable:
-            name = best_pair(operation.request_examples, body if isinstance(body, dict) else {})
+            name = operation.pair(body if isinstance(body, dict) else {})
             example = choice.response.example(name) if name else None
             if example is not None:
                 return Choice(choice.status, choice.response, example)
@@ -207,21 +207,6 @@ class Responder:
                 candidate = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             if not self.state.known(kind, candidate):
                 return candidate
-
-
-def best_pair(examples: tuple[RequestExample, ...], body: dict) -> str | None:
-    """The request example whose shape (key paths, then equal values) is closest to `body`."""
-    shape = frozenset(key_paths(body))
-    leaves = dict(flatten(body))
-
-    def score(example: RequestExample) -> tuple[float, int]:
-        union = shape | example.key_paths
-        overlap = len(shape & example.key_paths) / len(union) if union else 1.0
-        equal = sum(1 for path, value in example.leaves if leaves.get(path, _MISSING) == value)
-        return overlap, equal
-
-    best = max(examples, key=score, default=None)
-    return best.name if best is not None else None
 
 
 def _parent(value: Any, path: tuple[str, ...]) -> dict | None:
