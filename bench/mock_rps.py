@@ -67,10 +67,6 @@ def wrk(
     script += "wrk.headers['Content-Type'] = 'application/json'\n"
     if body:
         script += f"wrk.body = {body!r}\n"
-    script += (
-        "statuses = {}\nresponse = function(status, headers, body) "
-        "statuses[status] = (statuses[status] or 0) + 1 end\n"
-    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
