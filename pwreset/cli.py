@@ -201,6 +201,7 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
 def mock(args: argparse.Namespace) -> int:
     import uvicorn
     import yaml
+    from connexion.exceptions import InvalidSpecification
 
     from mocks.contract import InvalidExample
     from mocks.preferences import PreferenceError, parse_latency
@@ -231,7 +232,7 @@ def mock(args: argparse.Namespace) -> int:
     )
     try:
         app = create_mock_app(settings)
-    except (InvalidExample, OSError, yaml.YAMLError) as exc:
+    except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
