@@ -239,6 +239,7 @@ def mock(args: argparse.Namespace) -> int:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
+    sock.listen(2048)  # connections made as soon as the address is printed wait for uvicorn
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"pwreset mock listening on http://{shown}:{port} (Swagger UI at /ui/)", flush=True)
