@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from random import Random
 
 import pytest
@@ -13,6 +14,8 @@ from jsonschema import Draft4Validator
 from mocks.contract import prepare
 from mocks.generate import DataGenerator, GenerationError
 from mocks.preferences import PreferenceError, Preferences, parse
+from mocks.responder import Responder
+from mocks.settings import MockSettings
 from mocks.state import Creates, Uses, roles_from_links
 from pwreset.spec import load_spec
 
@@ -150,3 +153,35 @@ def test_links_by_operation_ref_and_post_deletes_named_so():
     roles = roles_from_links(spec)
     assert roles.creates == {"Svc_AddThing": (Creates("id", ("thing", "id")),)}
     assert roles.uses == {"Svc_RemoveThing": (Uses("id", "thingId", deletes=True),)}
+
+
+def _responder(**overrides):
+    spec = load_spec()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    settings = MockSettings(tokens=("t",), seed=5, **overrides)
+    responder = Responder(prepare(spec), roles_from_links(spec), settings, rng=Random(5), sleep=sleep)
+    return responder, responder.contract.operations, slept
+
+
+def test_a_fault_changes_no_state():
+    responder, operations, _ = _responder(stateful=True, fault_rate=1.0)
+    body = {"profile": {"givenName": "A", "familyName": "B"}, "email": {"email": "a@b.example"}}
+    status, _, _ = asyncio.run(
+        responder.respond(operations["UserService_AddHumanUser"], {}, {}, body, Preferences())
+    )
+    assert status >= 400
+    assert not any(responder.state.live.values())
+
+
+def test_latency_is_drawn_from_the_range_and_a_preference_overrides_it():
+    responder, operations, slept = _responder(latency_ms=(50, 200))
+    get = operations["UserService_GetUserByID"]
+    for _ in range(20):
+        asyncio.run(responder.respond(get, {"userId": "1"}, {}, None, Preferences()))
+    asyncio.run(responder.respond(get, {"userId": "1"}, {}, None, Preferences(latency_ms=(900, 900))))
+    assert all(0.05 <= seconds <= 0.2 for seconds in slept[:-1]) and len(set(slept)) > 10
+    assert slept[-1] == 0.9
