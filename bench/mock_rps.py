@@ -56,6 +56,7 @@ def serve(kind: str, port_file: str) -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)  # the load may start before uvicorn accepts; it waits in the backlog
     Path(port_file).write_text(str(sock.getsockname()[1]))
     uvicorn.Server(uvicorn.Config(build(kind), log_level="error", access_log=False)).run(sockets=[sock])
 
@@ -70,14 +71,16 @@ def wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        out = subprocess.run(
+        run = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", handle.name, url],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout
+        )
     finally:
         os.unlink(handle.name)
+    if run.returncode != 0:
+        raise RuntimeError(f"wrk failed on {url}: {run.stdout}{run.stderr}")
+    out = run.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return rps, {"non-2xx": int(non_2xx.group(1)) if non_2xx else 0}
