@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import orjson
+from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
@@ -19,6 +20,8 @@ ROUTING_CONTEXT = "connexion_routing"
 
 
 class MockEndpoint:
+    """Answers every operation of the spec; Connexion routes to it through `resolver()`."""
+
     def __init__(self, contract: Contract, responder: Responder) -> None:
         self.contract = contract
         self.responder = responder
@@ -47,6 +50,17 @@ class MockEndpoint:
             headers.append((b"content-type", media_type.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+    def resolver(self) -> Resolver:
+        """A resolver naming each operation as `mocks.contract` does (operationId, else
+        `METHOD /path`), router controllers aside, with this endpoint as its function."""
+        endpoint = self
+
+        class MockResolver(Resolver):
+            def resolve_operation_id(self, operation) -> str:  # type: ignore[no-untyped-def]
+                return operation.operation_id or f"{operation.method.upper()} {operation.path}"
+
+        return MockResolver(function_resolver=lambda _operation_id: endpoint)
 
     def _unrouted(self, method: str, path: str) -> HTTPException:
         allow = self.allow_header(path)

@@ -300,8 +300,7 @@ def create_mock_app(
     app = ConnexionMiddleware(
         endpoint, import_name=__name__, security_map=security_map(authenticator.authenticate)
     )
-    # Connexion needs a function per operation; the endpoint answers them all.
-    app.add_api(spec, resolver=Resolver(function_resolver=lambda _operation_id: endpoint))
+    app.add_api(spec, resolver=endpoint.resolver())
     install_error_handlers(app)  # type: ignore[arg-type]
 
     async def method_not_allowed(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

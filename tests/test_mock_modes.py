@@ -361,3 +361,35 @@ def test_command_line_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
     )
     assert result.returncode == 2
     assert "getX (GET /x): response 200, example 'bad' does not match its schema" in result.stderr
+
+
+def test_a_spec_without_operation_ids_under_a_base_path():
+    def ok(value: dict) -> dict:
+        return {
+            "description": "ok",
+            "content": {"application/json": {"schema": {"type": "object"}, "example": value}},
+        }
+
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "pets", "version": "1"},
+        "servers": [{"url": "/api"}],
+        "paths": {
+            "/pets/{petId}": {
+                "parameters": [
+                    {"name": "petId", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "get": {"responses": {"200": ok({"name": "rex"})}},
+                "delete": {
+                    "x-openapi-router-controller": "pets",
+                    "responses": {"204": {"description": "gone"}},
+                },
+            }
+        },
+    }
+    with live_mock(spec=spec) as client:
+        assert client.get("/api/pets/7").json() == {"name": "rex"}
+        deleted = client.delete("/api/pets/7")
+        assert deleted.status_code == 204 and deleted.content == b""
+        assert client.put("/api/pets/7").headers["allow"] == "GET, DELETE, HEAD"
+        assert client.get("/pets/7").status_code == 404
