@@ -269,6 +269,38 @@ class StaticTokens:
         return self._records.get(token_hash)
 
 
+def _mock_security_map(tokens: Sequence[str]) -> dict:
+    """Bearer tokens checked as on the real server; for other specs, API keys, basic-auth
+    passwords and OAuth2 tokens are accepted when they are one of the same tokens."""
+    from connexion.security import ApiKeySecurityHandler, BasicSecurityHandler, OAuthSecurityHandler
+
+    allowed = frozenset(tokens)
+
+    def api_key(key: str, required_scopes: Any = None) -> dict | None:
+        return {"sub": "mock"} if key in allowed else None
+
+    def basic(username: str, password: str, required_scopes: Any = None) -> dict | None:
+        return {"sub": username} if password in allowed else None
+
+    def token_info(token: str, required_scopes: Any = None) -> dict | None:
+        return {"sub": "mock", "scope": list(required_scopes or ())} if token in allowed else None
+
+    class ApiKey(ApiKeySecurityHandler):
+        def _resolve_func(self, security_scheme: dict) -> Callable:
+            return api_key
+
+    class Basic(BasicSecurityHandler):
+        def _resolve_func(self, security_scheme: dict) -> Callable:
+            return basic
+
+    class OAuth2(OAuthSecurityHandler):
+        def get_tokeninfo_func(self, security_definition: dict) -> Callable:
+            return token_info
+
+    authenticate = Authenticator(StaticTokens(tokens)).authenticate  # type: ignore[arg-type]
+    return {**security_map(authenticate), "apiKey": ApiKey, "basic": Basic, "oauth2": OAuth2}
+
+
 class _AlwaysReady:
     async def ping(self) -> None:
         return None
@@ -296,10 +328,7 @@ def create_mock_app(
     endpoint = MockEndpoint(contract, responder)
     # Connexion's middleware stack (routing, security, validation, errors) around one plain
     # ASGI endpoint: no per-request handler decoration, so about twice AsyncApp's throughput.
-    authenticator = Authenticator(StaticTokens(mock.tokens))  # type: ignore[arg-type]
-    app = ConnexionMiddleware(
-        endpoint, import_name=__name__, security_map=security_map(authenticator.authenticate)
-    )
+    app = ConnexionMiddleware(endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens))
     app.add_api(spec, resolver=endpoint.resolver())
     install_error_handlers(app)  # type: ignore[arg-type]
 

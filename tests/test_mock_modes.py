@@ -393,3 +393,50 @@ def test_a_spec_without_operation_ids_under_a_base_path():
         assert deleted.status_code == 204 and deleted.content == b""
         assert client.put("/api/pets/7").headers["allow"] == "GET, DELETE, HEAD"
         assert client.get("/pets/7").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("scheme", "good", "bad"),
+    [
+        ({"type": "apiKey", "in": "header", "name": "X-Api-Key"}, {"X-Api-Key": "k1"}, {"X-Api-Key": "k2"}),
+        (
+            {"type": "apiKey", "in": "query", "name": "key"},
+            {"params": {"key": "k1"}},
+            {"params": {"key": "x"}},
+        ),
+        (
+            {"type": "http", "scheme": "basic"},
+            {"Authorization": "Basic dTprMQ=="},
+            {"Authorization": "Basic dTp4"},
+        ),
+        (
+            {
+                "type": "oauth2",
+                "flows": {"clientCredentials": {"tokenUrl": "/token", "scopes": {"read": "r"}}},
+            },
+            {"Authorization": "Bearer k1"},
+            {"Authorization": "Bearer k2"},
+        ),
+    ],
+    ids=["api-key-header", "api-key-query", "basic", "oauth2"],
+)
+def test_other_security_schemes_accept_the_configured_tokens(scheme, good, bad):
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "secured", "version": "1"},
+        "components": {"securitySchemes": {"main": scheme}},
+        "security": [{"main": ["read"] if scheme["type"] == "oauth2" else []}],
+        "paths": {
+            "/things": {"get": {"operationId": "listThings", "responses": {"200": {"description": "ok"}}}}
+        },
+    }
+
+    def call(client: httpx.Client, given: dict) -> int:
+        params = given.get("params")
+        headers = {k: v for k, v in given.items() if k != "params"}
+        return client.get("/things", params=params, headers=headers).status_code
+
+    with live_mock(spec=spec, tokens=("k1",)) as client, httpx.Client(base_url=client.base_url) as anonymous:
+        assert call(anonymous, good) == 200
+        assert call(anonymous, bad) == 401
+        assert anonymous.get("/things").status_code == 401
