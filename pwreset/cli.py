@@ -171,7 +171,10 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         "--token",
         action="append",
         default=[],
-        help="a bearer token the mock accepts (repeatable; default: one generated and printed at start)",
+        help=(
+            "a bearer token the mock accepts, also as API key, basic-auth password or OAuth2 token "
+            "for specs using those (repeatable; default: one generated and printed at start)"
+        ),
     )
     mock.add_argument(
         "--cors-origin",
