@@ -347,10 +347,10 @@ def _id_names(spec: dict) -> frozenset[str]:
 
 def link_fields(link: dict) -> Iterator[tuple[str, Any]]:
     """(request field, runtime expression) pairs a link fills: its `parameters`, with any
-    location prefix (`path.`) dropped, and the fields of an object `requestBody`."""
+    location prefix (`path.`, `body.`) dropped, and the fields of an object `requestBody`."""
     for name, expression in (link.get("parameters") or {}).items():
         location, _, rest = name.partition(".")
-        yield (rest if rest and location in ("path", "query", "header", "cookie") else name), expression
+        yield (rest if rest and location in ("path", "query", "header", "cookie", "body") else name), expression
     body = link.get("requestBody")
     if isinstance(body, dict):
         yield from body.items()
