@@ -40,7 +40,7 @@ class MockEndpoint:
         except preferences.PreferenceError as exc:
             raise errors.invalid_argument("MOCK-prefer", f"invalid preference: {exc}") from None
         content_type = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
-        body = await _json_body(receive) if b"json" in content_type else None
+        body = await _json_body(receive) if b"json" in content_type.lower() else None
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         status, media_type, payload = await self.responder.respond(
             operation, scope.get("path_params") or {}, query, body, wanted
