@@ -26,6 +26,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nullable"}
 _ECHO_DEPTH = 4
 _ABSENT = object()
+_LINK_LOCATIONS = ("path", "query", "header", "cookie", "body")
 
 
 class InvalidExample(ValueError):
@@ -350,7 +351,7 @@ def link_fields(link: dict) -> Iterator[tuple[str, Any]]:
     location prefix (`path.`, `body.`) dropped, and the fields of an object `requestBody`."""
     for name, expression in (link.get("parameters") or {}).items():
         location, _, rest = name.partition(".")
-        yield (rest if rest and location in ("path", "query", "header", "cookie", "body") else name), expression
+        yield (rest if rest and location in _LINK_LOCATIONS else name), expression
     body = link.get("requestBody")
     if isinstance(body, dict):
         yield from body.items()
