@@ -13,10 +13,10 @@ import os
 import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from argon2 import PasswordHasher
@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers.user_service
 from pwreset import errors
-from pwreset.auth import Authenticator, create_token, security_map
+from pwreset.auth import PERMISSIONS, Authenticator, create_token, hash_token, security_map
 from pwreset.config import Settings
 from pwreset.dispatch import OperationDispatcher
 from pwreset.domain.ids import IdGenerator
@@ -36,8 +36,11 @@ from pwreset.domain.timestamps import system_now_us
 from pwreset.keys import Keys, load_or_create_secret
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
-from pwreset.store import Store
+from pwreset.store import Store, TokenRecord
 from pwreset.validation import validator_map
+
+if TYPE_CHECKING:
+    from mocks.settings import MockSettings
 
 logger = logging.getLogger("pwreset")
 
@@ -309,3 +312,102 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
 def app_from_environment() -> ServiceEndpoints:
     """Factory for uvicorn worker processes: settings from `PWRESET_*` variables."""
     return create_app(Settings.from_env())
+
+
+class StaticTokens:
+    """The mock's token store: a fixed set of tokens, each with every permission. It offers
+    the two calls `Authenticator` makes of a `Store`, so the mock checks tokens, and words
+    its 401s, exactly as the real server."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self._records = {
+            hash_token(token): TokenRecord("mock", "mock", None, frozenset(PERMISSIONS)) for token in tokens
+        }
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[StaticTokens]:
+        yield self
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        return self._records.get(token_hash)
+
+
+def _mock_security_map(tokens: Sequence[str]) -> dict:
+    """Bearer tokens checked as on the real server; for other specs, API keys, basic-auth
+    passwords and OAuth2 tokens are accepted when they are one of the same tokens."""
+    from connexion.security import ApiKeySecurityHandler, BasicSecurityHandler, OAuthSecurityHandler
+
+    allowed = frozenset(tokens)
+
+    def api_key(key: str, required_scopes: Any = None) -> dict | None:
+        return {"sub": "mock"} if key in allowed else None
+
+    def basic(username: str, password: str, required_scopes: Any = None) -> dict | None:
+        return {"sub": username} if password in allowed else None
+
+    def token_info(token: str, required_scopes: Any = None) -> dict | None:
+        return {"sub": "mock", "scope": list(required_scopes or ())} if token in allowed else None
+
+    class ApiKey(ApiKeySecurityHandler):
+        def _resolve_func(self, security_scheme: dict) -> Callable:
+            return api_key
+
+    class Basic(BasicSecurityHandler):
+        def _resolve_func(self, security_scheme: dict) -> Callable:
+            return basic
+
+    class OAuth2(OAuthSecurityHandler):
+        def get_tokeninfo_func(self, security_definition: dict) -> Callable:
+            return token_info
+
+    authenticate = Authenticator(StaticTokens(tokens)).authenticate  # type: ignore[arg-type]
+    return {**security_map(authenticate), "apiKey": ApiKey, "basic": Basic, "oauth2": OAuth2}
+
+
+class _AlwaysReady:
+    async def ping(self) -> None:
+        return None
+
+
+def create_mock_app(
+    mock: MockSettings, *, spec: dict | None = None, rng: random.Random | None = None
+) -> ServiceEndpoints:
+    """The mock server as an ASGI app: the spec's examples behind the real server's
+    authentication (only `mock.tokens`), request validation, error bodies and health checks.
+    Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
+    from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+    from starlette.exceptions import HTTPException
+    from starlette.middleware.cors import CORSMiddleware
+
+    from mocks.contract import prepare
+    from mocks.endpoint import MockEndpoint
+    from mocks.preferences import QueryPreferences
+    from mocks.responder import Responder
+    from mocks.state import roles_from_links
+
+    spec = spec if spec is not None else load_spec(mock.spec_path)
+    contract = prepare(spec)
+    responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
+    endpoint = MockEndpoint(contract, responder)
+    # Connexion's middleware stack (routing, security, validation, errors) around one plain
+    # ASGI endpoint: no per-request handler decoration, so about twice AsyncApp's throughput.
+    app = ConnexionMiddleware(endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens))
+    app.add_api(spec, resolver=endpoint.resolver(), validator_map=validator_map())
+    install_error_handlers(app)  # type: ignore[arg-type]
+
+    async def method_not_allowed(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        # Connexion routes each method of a path separately, so its `Allow` names only one.
+        allow = endpoint.allow_header(request.url.path)
+        return await _error_response(request, HTTPException(405, headers={"Allow": allow} if allow else None))
+
+    app.add_error_handler(405, method_not_allowed)
+    if mock.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            allow_origins=list(mock.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            allow_credentials=True,
+        )
+    return ServiceEndpoints(WholeBodies(QueryPreferences(app)), _AlwaysReady())  # type: ignore[arg-type]

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pwreset",
         description=(
             "Zitadel's User Service v2 password-reset flow, OpenAPI-first: "
-            "a real server on SQLite or PostgreSQL."
+            "a real server on SQLite or PostgreSQL, and a mock of its spec for frontend teams."
         ),
         epilog=_settings_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("token", help="the token, or the id printed when it was created")
     _add_setting_flags(revoke, _DATABASE_SETTINGS)
 
+    _add_mock_parser(commands)
+
     org = commands.add_parser("org", help="create organizations")
     org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
     org_create = org_commands.add_parser("create", help="create an organization and print its id")
@@ -120,6 +122,135 @@ def build_parser() -> argparse.ArgumentParser:
     org_create.add_argument("--domain", help="its domain (default: NAME.localhost)")
     _add_setting_flags(org_create, _DATABASE_SETTINGS)
     return parser
+
+
+_MOCK_DESCRIPTION = """\
+Serve the spec without a database or handlers, for frontend teams: every operation answers
+with its documented examples, after the same bearer authentication, request validation and
+error bodies as the real server. Examples are checked against their schemas at start; an
+invalid example stops the mock with a message naming operation, status and example.
+
+Choosing the answer (Prism-compatible), per request:
+  Prefer: code=404             a documented status (statuses of `default` examples count)
+  Prefer: example=sendLink     a named example, of any documented response
+  Prefer: dynamic=true         data generated from the response schema instead of an example
+  Prefer: latency=50-200       a delay in milliseconds (N or LOW-HIGH)
+  ?__code=404&__example=NAME&__dynamic=true&__latency=100
+                               the same from a query string, for pages that cannot set
+                               headers; removed before the request is validated
+Without a preference: the success response, with the example named like the request example
+the body resembles most (a `returnCode` request gets the `returnCode` answer), else the
+first one. An undocumented status or example is answered 400 naming the documented ones.
+
+Ids from the request (path parameters, body fields named like them) are copied into the
+response where its schema has a field of that name. With --stateful, ids created by an
+operation whose response has links (AddHumanUser) can be read, reset and deleted through the
+linked operations; unknown and deleted ids get the documented 404.
+
+Chaos within the contract: --latency delays the operations' answers, --fault-rate answers a
+share of valid requests with a documented error status (403, 404, the statuses of `default`
+examples) and its example. CORS is on for any origin unless --cors-origin or --no-cors says
+otherwise; preflights are answered. Health checks at /healthz and /readyz, the spec at
+/openapi.json.
+"""
+
+
+def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
+    mock = commands.add_parser(
+        "mock",
+        help="serve the spec's examples, for frontend teams",
+        description=_MOCK_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mock.add_argument(
+        "--spec", type=Path, help="OpenAPI document to mock (default: the packaged openapi.yaml)"
+    )
+    mock.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    mock.add_argument("--port", type=int, help="port (default 4010; 0: any free port, printed at start)")
+    mock.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help=(
+            "a bearer token the mock accepts, also as API key, basic-auth password or OAuth2 token "
+            "for specs using those (repeatable; default: one generated and printed at start)"
+        ),
+    )
+    mock.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="an origin allowed to call the mock from a browser (repeatable; default: any origin)",
+    )
+    mock.add_argument("--no-cors", action="store_true", help="send no CORS headers; answer no preflights")
+    mock.add_argument("--dynamic", action="store_true", help="answer with generated data instead of examples")
+    mock.add_argument(
+        "--seed", type=int, help="seed for generated data, latency and faults (reproducible runs)"
+    )
+    mock.add_argument(
+        "--stateful", action="store_true", help="remember created and deleted ids, following the spec's links"
+    )
+    mock.add_argument("--latency", metavar="MS", help="delay every answer: N or LOW-HIGH milliseconds")
+    mock.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="answer this share of requests (0 to 1) with a documented error response and its example",
+    )
+    _add_setting_flags(mock, ("log_level",))
+
+
+def mock(args: argparse.Namespace) -> int:
+    import uvicorn
+    import yaml
+    from connexion.exceptions import InvalidSpecification
+
+    from mocks.contract import InvalidExample
+    from mocks.preferences import PreferenceError, parse_latency
+    from mocks.settings import MockSettings
+    from pwreset.app import create_mock_app
+    from pwreset.auth import new_token
+
+    if not 0.0 <= args.fault_rate <= 1.0:
+        print("pwreset mock: --fault-rate must be between 0 and 1", file=sys.stderr)
+        return 2
+    try:
+        latency = parse_latency(args.latency) if args.latency else None
+    except PreferenceError as exc:
+        print(f"pwreset mock: --latency: {exc}", file=sys.stderr)
+        return 2
+    tokens = tuple(args.token) or (new_token(),)
+    settings = MockSettings(
+        spec_path=args.spec,
+        host=args.host or MockSettings.host,
+        port=MockSettings.port if args.port is None else args.port,
+        tokens=tokens,
+        cors_origins=() if args.no_cors else tuple(args.cors_origin) or MockSettings.cors_origins,
+        dynamic=args.dynamic,
+        seed=args.seed,
+        stateful=args.stateful,
+        latency_ms=latency,
+        fault_rate=args.fault_rate,
+    )
+    try:
+        app = create_mock_app(settings)
+    except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
+        print(f"pwreset mock: {exc}", file=sys.stderr)
+        return 2
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(2048)  # connections made as soon as the address is printed wait for uvicorn
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"pwreset mock listening on http://{shown}:{port} (Swagger UI at /ui/)", flush=True)
+    if not args.token:
+        print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level or "info"))
+    server.run(sockets=[sock])
+    return 0
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
@@ -251,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         serve(settings)
         return 0
+    if args.command == "mock":
+        return mock(args)
     if args.command == "migrate":
         asyncio.run(_prepare(settings))
         return 0

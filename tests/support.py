@@ -150,3 +150,44 @@ def create_user(client: httpx.Client, **overrides) -> str:
 def error_id(response: httpx.Response) -> str | None:
     details = response.json().get("details") or [{}]
     return details[0].get("id")
+
+
+@contextmanager
+def running(app) -> Iterator[str]:
+    """Any ASGI app under uvicorn in a thread, on a port the OS picks; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+MOCK_TOKEN = "mock-test-token"
+
+
+@contextmanager
+def live_mock(spec: dict | None = None, **overrides) -> Iterator[httpx.Client]:
+    """`pwreset mock` in a thread; yields a client carrying the mock's token."""
+    from mocks.settings import MockSettings
+    from pwreset.app import create_mock_app
+
+    settings = replace(MockSettings(tokens=(MOCK_TOKEN,), seed=1), **overrides)
+    with (
+        running(create_mock_app(settings, spec=spec)) as base_url,
+        httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {MOCK_TOKEN}"}, timeout=30
+        ) as client,
+    ):
+        yield client

@@ -37,7 +37,7 @@ from zitadel_client import (
     Zitadel,
 )
 
-from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD
+from tests.support import INITIAL_PASSWORD, MOCK_TOKEN, STRONG_PASSWORD, live_mock
 from tests.test_permissions import make_token
 
 
@@ -282,3 +282,31 @@ def test_weak_password_is_a_400_api_error_and_changes_nothing(sdk):
         )
     )
     assert isinstance(ok, UserServiceSetPasswordResponse), ok
+
+
+class TestAgainstTheStatefulMock:
+    """The same SDK flow against `pwreset mock --stateful`, which frontend and backend teams
+    can point the SDK at before a real server exists."""
+
+    @pytest.fixture
+    def mock_sdk(self) -> Iterator[Zitadel]:
+        with (
+            live_mock(stateful=True) as client,
+            Zitadel.with_access_token(str(client.base_url).rstrip("/"), MOCK_TOKEN) as sdk,
+        ):
+            yield sdk
+
+    def test_password_reset_flow(self, mock_sdk):
+        password_reset_flow(mock_sdk)
+
+    def test_unknown_user_is_a_404_api_error(self, mock_sdk):
+        with pytest.raises(ApiError) as err:
+            mock_sdk.users.get_user_by_id(UserServiceGetUserByIDRequest(user_id=str(uuid.uuid4())))
+        assert err.value.code == 404
+
+    def test_bad_token_is_a_401_api_error(self):
+        with live_mock(stateful=True) as client:
+            base = str(client.base_url).rstrip("/")
+            with Zitadel.with_access_token(base, "not-a-token") as stranger, pytest.raises(ApiError) as err:
+                stranger.users.password_reset(UserServicePasswordResetRequest(user_id="1", return_code={}))
+        assert err.value.code == 401

@@ -1,0 +1,390 @@
+"""The spec, prepared once for mocking.
+
+Every operation's responses with their named examples, each example checked against its
+schema and serialized; the statuses a `default` response stands for; where request ids can be
+echoed into responses; and the routes, for 404 and 405 answers. Nothing here runs per request
+except the small lookups at the bottom of each class.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from random import Random
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator, resolve_refs
+from jsonschema import Draft4Validator
+
+from mocks.generate import DataGenerator, GenerationError
+from pwreset.errors import Code
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nullable"}
+_ECHO_DEPTH = 4
+_ABSENT = object()
+_LINK_LOCATIONS = ("path", "query", "header", "cookie", "body")
+
+
+class InvalidExample(ValueError):
+    """An example in the spec does not match its schema; the mock refuses to start."""
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    value: Any
+    payload: bytes
+    status: int | None  # for examples of `default`: the status their body names, if any
+
+
+@dataclass(frozen=True)
+class Response:
+    key: str  # "200", "404", "default"
+    media_type: str | None
+    schema: dict | None
+    examples: tuple[Example, ...]
+    echo_paths: tuple[tuple[str, ...], ...]
+    links: dict
+    generatable: bool
+
+    def example(self, name: str) -> Example | None:
+        return next((example for example in self.examples if example.name == name), None)
+
+    @property
+    def nominal_status(self) -> int | None:
+        if self.key.isdigit():
+            return int(self.key)
+        if re.fullmatch(r"[1-5]XX", self.key, re.IGNORECASE):
+            return int(self.key[0]) * 100
+        return None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A response to send: its status, the documented response and the example, if any."""
+
+    status: int
+    response: Response
+    example: Example | None
+
+
+@dataclass(frozen=True)
+class RequestExample:
+    name: str
+    key_paths: frozenset[tuple[str, ...]]
+    leaves: tuple[tuple[tuple[str, ...], Any], ...]
+
+
+@dataclass
+class Operation:
+    operation_id: str
+    method: str
+    path: str
+    responses: dict[str, Response]
+    request_examples: tuple[RequestExample, ...]
+    success: Choice | None = None
+    faults: tuple[Choice, ...] = ()
+    pairable: bool = False
+    pairing_paths: frozenset[tuple[str, ...]] = frozenset()  # key paths some examples have, some not
+
+    def pair(self, body: Any) -> str | None:
+        """The request example `body` resembles most: first by the distinguishing key paths both
+        have (`returnCode`, `sendLink`), then by fewest disagreements on them, then by equal
+        values (`NOTIFICATION_TYPE_SMS`); the first example on a tie."""
+        shape = frozenset(key_paths(body)) & self.pairing_paths
+        leaves = dict(flatten(body))
+
+        def score(example: RequestExample) -> tuple[int, int, int]:
+            equal = sum(1 for path, value in example.leaves if leaves.get(path, _ABSENT) == value)
+            return len(shape & example.key_paths), -len(shape ^ example.key_paths), equal
+
+        best = max(self.request_examples, key=score, default=None)
+        return best.name if best is not None else None
+
+    def for_status(self, status: int) -> Choice | None:
+        """The documented response for `status`, explicit or through `default`."""
+        for response in self.responses.values():
+            if response.nominal_status == status:
+                return Choice(status, response, response.examples[0] if response.examples else None)
+        default = self.responses.get("default")
+        if default is None:
+            return None
+        matching = [example for example in default.examples if example.status == status]
+        if matching:
+            return Choice(status, default, matching[0])
+        if status >= 400 and not any(example.status for example in default.examples):
+            return Choice(status, default, default.examples[0] if default.examples else None)
+        return None
+
+    def named(self, name: str) -> Choice | None:
+        """The response holding the example `name`, success responses first."""
+        for response in self._by_preference():
+            example = response.example(name)
+            if example is not None:
+                status = response.nominal_status or example.status or 500
+                return Choice(status, response, example)
+        return None
+
+    def documented_statuses(self) -> str:
+        described = []
+        for key, response in self.responses.items():
+            statuses = sorted({e.status for e in response.examples if e.status}) if key == "default" else []
+            described.append(f"default ({', '.join(map(str, statuses))})" if statuses else key)
+        return ", ".join(described)
+
+    def documented_examples(self) -> str:
+        return "; ".join(
+            f"{key}: {', '.join(e.name for e in response.examples)}"
+            for key, response in self.responses.items()
+            if response.examples
+        )
+
+    def _by_preference(self) -> list[Response]:
+        return sorted(self.responses.values(), key=lambda r: (not _is_success(r), r.nominal_status or 999))
+
+
+@dataclass
+class Contract:
+    operations: dict[str, Operation]
+    base_path: str
+    id_names: frozenset[str]
+    _routes: list[tuple[re.Pattern[str], int, tuple[str, ...]]] = field(default_factory=list)
+
+    def allowed_methods(self, path: str) -> tuple[str, ...] | None:
+        """Methods documented for the most specific path template matching `path`, or None."""
+        matches = [(params, methods) for regex, params, methods in self._routes if regex.fullmatch(path)]
+        if not matches:
+            return None
+        return min(matches, key=lambda match: match[0])[1]
+
+
+def prepare(spec: dict, *, generator: DataGenerator | None = None) -> Contract:
+    """Check every example against its schema and index the spec for the mock."""
+    generator = generator or DataGenerator()
+    resolved = resolve_refs(spec)
+    id_names = _id_names(resolved)
+    operations: dict[str, Operation] = {}
+    routes: dict[str, tuple[re.Pattern[str], int, list[str]]] = {}
+    base_path = _base_path(resolved)
+    for path, item in (resolved.get("paths") or {}).items():
+        shared = item.get("parameters") or []
+        for method in HTTP_METHODS:
+            raw = item.get(method)
+            if raw is None:
+                continue
+            operation_id = raw.get("operationId") or f"{method.upper()} {path}"
+            label = f"{operation_id} ({method.upper()} {path})"
+            _check_parameter_examples(label, [*shared, *(raw.get("parameters") or [])])
+            request_examples = _request_examples(label, raw.get("requestBody"))
+            responses = {
+                str(key): _response(label, str(key), body, id_names, generator)
+                for key, body in (raw.get("responses") or {}).items()
+            }
+            operation = Operation(operation_id, method, path, responses, request_examples)
+            operation.success = _success(operation)
+            operation.faults = tuple(_faults(operation))
+            operation.pairable = bool(request_examples) and operation.success is not None
+            shapes = [example.key_paths for example in request_examples]
+            if shapes:
+                operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
+            operations[operation_id] = operation
+            _regex, _params, methods = routes.setdefault(path, (*_route_regex(base_path + path), []))
+            methods.append(method.upper())
+    compiled = [(regex, params, tuple(methods)) for regex, params, methods in routes.values()]
+    return Contract(operations, base_path, id_names, compiled)
+
+
+def _response(
+    label: str, key: str, body: dict, id_names: frozenset[str], generator: DataGenerator
+) -> Response:
+    content = body.get("content") or {}
+    media_type, media = _json_media(content)
+    if media is None:
+        return Response(key, media_type, None, (), (), body.get("links") or {}, False)
+    schema = media.get("schema")
+    validator = Draft4ResponseValidator(schema or {}, format_checker=Draft4Validator.FORMAT_CHECKER)
+    examples = []
+    for name, value in _named_examples(media):
+        _validate(validator, value, f"{label}: response {key}, example {name!r}")
+        examples.append(Example(name, value, orjson.dumps(value), _status_of(key, value)))
+    generatable = _can_generate(schema, validator, generator)
+    if not examples:
+        if not generatable:
+            raise InvalidExample(
+                f"{label}: response {key} has no example and none can be generated from its schema"
+            )
+        value = generator.generate(schema, Random(0))
+        examples.append(Example("generated", value, orjson.dumps(value), _status_of(key, value)))
+    echo = tuple(_echo_paths(schema or {}, id_names, ()))
+    return Response(key, media_type, schema, tuple(examples), echo, body.get("links") or {}, generatable)
+
+
+def _json_media(content: dict) -> tuple[str | None, dict | None]:
+    for media_type, media in content.items():
+        if "json" in media_type:
+            return media_type, media
+    return (next(iter(content)), next(iter(content.values()))) if content else (None, None)
+
+
+def _named_examples(media: dict) -> Iterator[tuple[str, Any]]:
+    for name, example in (media.get("examples") or {}).items():
+        if isinstance(example, dict) and "value" in example:
+            yield name, example["value"]
+    if "example" in media:
+        yield "example", media["example"]
+    elif not media.get("examples") and isinstance(media.get("schema"), dict) and "example" in media["schema"]:
+        yield "example", media["schema"]["example"]
+
+
+def _validate(validator: Any, value: Any, where: str) -> None:
+    error = next(iter(validator.iter_errors(value)), None)
+    if error is not None:
+        location = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        raise InvalidExample(f"{where} does not match its schema: {error.message} at {location}")
+
+
+def _check_parameter_examples(label: str, parameters: Iterable[dict]) -> None:
+    for parameter in parameters:
+        validator = Draft4RequestValidator(
+            parameter.get("schema") or {}, format_checker=Draft4Validator.FORMAT_CHECKER
+        )
+        named = [("example", parameter["example"])] if "example" in parameter else []
+        named += [(n, e["value"]) for n, e in (parameter.get("examples") or {}).items() if "value" in e]
+        for name, value in named:
+            _validate(validator, value, f"{label}: parameter {parameter.get('name')!r}, example {name!r}")
+
+
+def _request_examples(label: str, request_body: dict | None) -> tuple[RequestExample, ...]:
+    if not request_body:
+        return ()
+    _, media = _json_media(request_body.get("content") or {})
+    if media is None:
+        return ()
+    validator = Draft4RequestValidator(
+        media.get("schema") or {}, format_checker=Draft4Validator.FORMAT_CHECKER
+    )
+    prepared = []
+    for name, value in _named_examples(media):
+        _validate(validator, value, f"{label}: request body example {name!r}")
+        leaves = dict(flatten(value))
+        prepared.append(RequestExample(name, frozenset(key_paths(value)), tuple(leaves.items())))
+    return tuple(prepared)
+
+
+def key_paths(value: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every path of object keys in `value`: the shape of a request, without its values."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield (*prefix, key)
+            yield from key_paths(sub, (*prefix, key))
+
+
+def flatten(value: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Scalar leaves of nested objects, by key path."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from flatten(sub, (*prefix, key))
+    elif not isinstance(value, list):
+        yield prefix, value
+
+
+def _status_of(key: str, value: Any) -> int | None:
+    """The HTTP status an example of `default` stands for, from the gRPC code in its body."""
+    if key != "default" or not isinstance(value, dict):
+        return None
+    code = value.get("code")
+    try:
+        if isinstance(code, int) and not isinstance(code, bool):
+            return Code(code).http_status
+        if isinstance(code, str):
+            return Code[code.upper()].http_status
+    except (ValueError, KeyError):
+        return None
+    return None
+
+
+def _can_generate(schema: dict | None, validator: Any, generator: DataGenerator) -> bool:
+    if schema is None:
+        return False
+    try:
+        samples = [generator.generate(schema, Random(seed)) for seed in range(3)]
+    except GenerationError:
+        return False
+    return all(validator.is_valid(sample) for sample in samples)
+
+
+def _echo_paths(schema: dict, id_names: frozenset[str], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """Where a request id may be copied into a response: same-named, unconstrained strings."""
+    if len(prefix) >= _ECHO_DEPTH:
+        return
+    for name, sub in (schema.get("properties") or {}).items():
+        if name in id_names and sub.get("type") == "string" and set(sub) <= _PLAIN_STRING_KEYS:
+            yield (*prefix, name)
+        elif sub.get("type") == "object" or "properties" in sub:
+            yield from _echo_paths(sub, id_names, (*prefix, name))
+
+
+def _id_names(spec: dict) -> frozenset[str]:
+    """Names that identify resources: path parameters and the parameters links fill."""
+    names: set[str] = set()
+    for item in (spec.get("paths") or {}).values():
+        for method in ("parameters", *HTTP_METHODS):
+            node = item.get(method)
+            if node is None:
+                continue
+            parameters = node if method == "parameters" else node.get("parameters") or []
+            names.update(p["name"] for p in parameters if p.get("in") == "path")
+            if method == "parameters":
+                continue
+            for response in (node.get("responses") or {}).values():
+                for link in (response.get("links") or {}).values():
+                    names.update(name for name, _ in link_fields(link))
+    return frozenset(names)
+
+
+def link_fields(link: dict) -> Iterator[tuple[str, Any]]:
+    """(request field, runtime expression) pairs a link fills: its `parameters`, with any
+    location prefix (`path.`, `body.`) dropped, and the fields of an object `requestBody`."""
+    for name, expression in (link.get("parameters") or {}).items():
+        location, _, rest = name.partition(".")
+        yield (rest if rest and location in _LINK_LOCATIONS else name), expression
+    body = link.get("requestBody")
+    if isinstance(body, dict):
+        yield from body.items()
+
+
+def _success(operation: Operation) -> Choice | None:
+    successes = [r for r in operation.responses.values() if _is_success(r)]
+    if not successes:
+        return None
+    first = min(successes, key=lambda r: r.nominal_status or 999)
+    return Choice(first.nominal_status or 200, first, first.examples[0] if first.examples else None)
+
+
+def _faults(operation: Operation) -> Iterator[Choice]:
+    for response in operation.responses.values():
+        status = response.nominal_status
+        if status is not None and status < 400:
+            continue
+        for example in response.examples or (None,):
+            yield Choice(status or (example.status if example else None) or 500, response, example)
+
+
+def _is_success(response: Response) -> bool:
+    status = response.nominal_status
+    return status is not None and 200 <= status < 300
+
+
+def _base_path(spec: dict) -> str:
+    servers = spec.get("servers") or [{"url": "/"}]
+    return urlsplit(servers[0].get("url", "/")).path.rstrip("/")
+
+
+def _route_regex(path: str) -> tuple[re.Pattern[str], int]:
+    parts = re.split(r"(\{[^}]+\})", path)
+    pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    return re.compile(pattern), sum(part.startswith("{") for part in parts)

@@ -1,0 +1,94 @@
+"""The innermost ASGI app of the mock: Connexion has routed, authenticated and validated the
+request; this reads it and sends the responder's answer. Requests Connexion could not route
+get the same 404/405 (with `Allow`) as the real server, raised into the shared error path."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
+
+from mocks import preferences
+from mocks.contract import Contract
+from mocks.responder import Responder
+from pwreset import errors
+
+ROUTING_CONTEXT = "connexion_routing"
+
+
+class MockEndpoint:
+    """Answers every operation of the spec; Connexion routes to it through `resolver()`."""
+
+    def __init__(self, contract: Contract, responder: Responder) -> None:
+        self.contract = contract
+        self.responder = responder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        routing = scope.get("extensions", {}).get(ROUTING_CONTEXT) or {}
+        operation_id = routing.get("operation_id")
+        if operation_id is None:
+            raise self._unrouted(scope["method"], scope["path"])
+        operation = self.contract.operations[operation_id]
+        try:
+            prefer = [value.decode("latin-1") for name, value in scope["headers"] if name == b"prefer"]
+            wanted = preferences.parse(prefer, scope.get(preferences.SCOPE_KEY, {}))
+        except preferences.PreferenceError as exc:
+            raise errors.invalid_argument("MOCK-prefer", f"invalid preference: {exc}") from None
+        content_type = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+        body = await _json_body(receive) if b"json" in content_type.lower() else None
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        status, media_type, payload = await self.responder.respond(
+            operation, scope.get("path_params") or {}, query, body, wanted
+        )
+        headers = [(b"content-length", str(len(payload)).encode())]
+        if media_type and payload:
+            headers.append((b"content-type", media_type.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def resolver(self) -> Resolver:
+        """A resolver naming each operation as `mocks.contract` does (operationId, else
+        `METHOD /path`), router controllers aside, with this endpoint as its function."""
+        endpoint = self
+
+        class MockResolver(Resolver):
+            def resolve_operation_id(self, operation) -> str:  # type: ignore[no-untyped-def]
+                return operation.operation_id or f"{operation.method.upper()} {operation.path}"
+
+        return MockResolver(function_resolver=lambda _operation_id: endpoint)
+
+    def _unrouted(self, method: str, path: str) -> HTTPException:
+        allow = self.allow_header(path)
+        # A documented method here means a path Connexion's router cannot match (a newline in
+        # an id): not found, as the real server answers.
+        if allow is None or method in allow.split(", "):
+            return HTTPException(404)
+        return HTTPException(405, headers={"Allow": allow})
+
+    def allow_header(self, path: str) -> str | None:
+        """Every method the spec documents for `path` (with HEAD for GET, as served)."""
+        methods = self.contract.allowed_methods(path)
+        if methods is None:
+            return None
+        return ", ".join([*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else methods)
+
+
+async def _json_body(receive: Receive) -> object:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise errors.invalid_argument(None, "invalid request body: not JSON") from None

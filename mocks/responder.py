@@ -1,0 +1,216 @@
+"""Chooses and renders the mock's answer to one validated request.
+
+Order: an explicit preference (status or example) wins; else a fault, at `fault_rate`; else
+the state (an unknown or deleted id gets the documented 404); else the success response,
+with the example paired by name with the request example the body resembles most. Ids from
+the request are echoed into the response where its schema has a field of the same name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from random import Random
+from typing import Any
+
+import orjson
+
+from mocks.contract import Choice, Contract, Operation
+from mocks.generate import DataGenerator
+from mocks.preferences import Preferences
+from mocks.settings import MockSettings
+from mocks.state import ResourceState, Roles, request_value
+from pwreset import errors
+
+Answer = tuple[int, str | None, bytes]
+_MISSING = object()  # an answer without a body
+
+
+class Responder:
+    def __init__(
+        self,
+        contract: Contract,
+        roles: Roles,
+        settings: MockSettings,
+        *,
+        rng: Random,
+        generator: DataGenerator | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.contract = contract
+        self.roles = roles
+        self.settings = settings
+        self.rng = rng
+        self.generator = generator or DataGenerator()
+        self.sleep = sleep
+        self.state = ResourceState() if settings.stateful else None
+
+    async def respond(
+        self,
+        operation: Operation,
+        path_params: Mapping[str, Any],
+        query: Mapping[str, Any],
+        body: Any,
+        preferences: Preferences,
+    ) -> Answer:
+        latency = preferences.latency_ms or self.settings.latency_ms
+        if latency:
+            await self.sleep(self.rng.uniform(*latency) / 1000)
+        explicit = self._explicit(operation, preferences)
+        fault = None
+        rate = self.settings.fault_rate
+        if explicit is None and rate and operation.faults and self.rng.random() < rate:
+            fault = self.rng.choice(operation.faults)
+        choice = explicit or fault or self._from_state(operation, path_params, query, body)
+        if choice is None:
+            choice = self._default(operation, body)
+        value = self._body(choice, preferences, explicit_example=bool(preferences.example))
+        value = self._echo(choice, value, path_params, query, body)
+        if self.state is not None and fault is None and 200 <= choice.status < 300:
+            value = self._apply_effects(operation, choice, value, path_params, query, body)
+        if value is _MISSING:
+            return choice.status, choice.response.media_type, b""
+        if choice.example is not None and value is choice.example.value:
+            return choice.status, choice.response.media_type, choice.example.payload
+        return choice.status, choice.response.media_type, orjson.dumps(value)
+
+    def _explicit(self, operation: Operation, preferences: Preferences) -> Choice | None:
+        if preferences.code is not None:
+            choice = operation.for_status(preferences.code)
+            if choice is None:
+                raise errors.invalid_argument(
+                    "MOCK-code",
+                    f"status {preferences.code} is not documented for {operation.operation_id}; "
+                    f"documented: {operation.documented_statuses()}",
+                )
+            if preferences.example is None:
+                return choice
+            example = choice.response.example(preferences.example)
+            if example is None:
+                raise self._unknown_example(operation, preferences.example)
+            return Choice(choice.status, choice.response, example)
+        if preferences.example is not None:
+            choice = operation.named(preferences.example)
+            if choice is None:
+                raise self._unknown_example(operation, preferences.example)
+            return choice
+        return None
+
+    @staticmethod
+    def _unknown_example(operation: Operation, name: str) -> errors.ApiError:
+        return errors.invalid_argument(
+            "MOCK-example",
+            f"example {name!r} is not documented for {operation.operation_id}; "
+            f"examples: {operation.documented_examples() or 'none'}",
+        )
+
+    def _from_state(
+        self, operation: Operation, path_params: Mapping, query: Mapping, body: Any
+    ) -> Choice | None:
+        if self.state is None:
+            return None
+        for use in self.roles.uses.get(operation.operation_id, ()):
+            resource_id = request_value(use.name, path_params, query, body)
+            if isinstance(resource_id, str) and not self.state.exists(use.kind, resource_id):
+                choice = operation.for_status(404)
+                if choice is None:
+                    raise errors.ApiError(
+                        errors.Code.NOT_FOUND, f"{use.kind} {resource_id!r} does not exist", "MOCK-notfound"
+                    )
+                return choice
+        for creates in self.roles.creates.get(operation.operation_id, ()):
+            resource_id = request_value(creates.pointer[-1], path_params, query, body)
+            if isinstance(resource_id, str) and self.state.known(creates.kind, resource_id):
+                raise errors.ApiError(
+                    errors.Code.ALREADY_EXISTS,
+                    f"{creates.kind} {resource_id!r} already exists",
+                    "MOCK-exists",
+                )
+        return None
+
+    def _default(self, operation: Operation, body: Any) -> Choice:
+        choice = operation.success
+        if choice is None:
+            response = next(iter(operation.responses.values()))
+            status = response.nominal_status or 500
+            return Choice(status, response, response.examples[0] if response.examples else None)
+        if operation.pairable:
+            name = operation.pair(body if isinstance(body, dict) else {})
+            example = choice.response.example(name) if name else None
+            if example is not None:
+                return Choice(choice.status, choice.response, example)
+        return choice
+
+    def _body(self, choice: Choice, preferences: Preferences, *, explicit_example: bool) -> Any:
+        dynamic = self.settings.dynamic if preferences.dynamic is None else preferences.dynamic
+        if dynamic and not explicit_example and choice.response.generatable:
+            return self.generator.generate(choice.response.schema, self.rng)
+        if choice.example is None:
+            return _MISSING
+        return choice.example.value
+
+    def _echo(self, choice: Choice, value: Any, path_params: Mapping, query: Mapping, body: Any) -> Any:
+        if value is _MISSING or not choice.response.echo_paths:
+            return value
+        copied = False
+        for path in choice.response.echo_paths:
+            given = request_value(path[-1], path_params, query, body)
+            if not isinstance(given, str):
+                continue
+            parent = _parent(value, path)
+            if parent is None or parent.get(path[-1]) == given:
+                continue
+            if not copied and choice.example is not None and value is choice.example.value:
+                value, copied = copy.deepcopy(value), True
+                parent = _parent(value, path)
+            parent[path[-1]] = given
+        return value
+
+    def _apply_effects(
+        self,
+        operation: Operation,
+        choice: Choice,
+        value: Any,
+        path_params: Mapping,
+        query: Mapping,
+        body: Any,
+    ) -> Any:
+        assert self.state is not None
+        for creates in self.roles.creates.get(operation.operation_id, ()):
+            if value is _MISSING:
+                break
+            if choice.example is not None and value is choice.example.value:
+                value = copy.deepcopy(value)
+            parent = _parent(value, creates.pointer)
+            if parent is None:
+                continue
+            resource_id = request_value(creates.pointer[-1], path_params, query, body)
+            if not isinstance(resource_id, str):
+                resource_id = self._new_id(creates.kind, parent.get(creates.pointer[-1]))
+            parent[creates.pointer[-1]] = resource_id
+            self.state.create(creates.kind, resource_id)
+        for use in self.roles.uses.get(operation.operation_id, ()):
+            resource_id = request_value(use.name, path_params, query, body)
+            if use.deletes and isinstance(resource_id, str):
+                self.state.delete(use.kind, resource_id)
+        return value
+
+    def _new_id(self, kind: str, like: Any) -> str:
+        """A fresh id shaped like the documented one: digits of the same length, else a UUID."""
+        assert self.state is not None
+        while True:
+            if isinstance(like, str) and like.isdigit() and len(like) > 1:
+                candidate = str(self.rng.randint(10 ** (len(like) - 1), 10 ** len(like) - 1))
+            else:
+                candidate = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            if not self.state.known(kind, candidate):
+                return candidate
+
+
+def _parent(value: Any, path: tuple[str, ...]) -> dict | None:
+    node = value
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None

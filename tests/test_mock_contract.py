@@ -1,0 +1,50 @@
+"""The mock passes the whole Schemathesis suite for its own spec, over loopback HTTP: every
+phase (examples, coverage, fuzzing, stateful via links) and every check (status codes,
+content types, schemas, auth, negative data, unsupported methods, use after free, ...)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pwreset.spec import SPEC_PATH
+from tests.support import MOCK_TOKEN, live_mock
+
+ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
+
+
+@pytest.mark.skipif(ST is None, reason="the Schemathesis command line (st) is not installed")
+@pytest.mark.parametrize("dynamic", [False, True], ids=["examples", "dynamic"])
+def test_mock_passes_every_schemathesis_check_on_its_own_spec(tmp_path, dynamic):
+    with live_mock(stateful=True, dynamic=dynamic) as client:
+        result = subprocess.run(
+            [
+                ST,
+                "run",
+                str(SPEC_PATH),
+                "--url",
+                str(client.base_url),
+                "--header",
+                f"Authorization: Bearer {MOCK_TOKEN}",
+                "--checks",
+                "all",
+                "--mode",
+                "all",
+                "--max-examples",
+                "40",
+                "--seed",
+                "1",
+                "--no-color",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "No issues found" in result.stdout
+    assert "Stateful" in result.stdout
