@@ -132,8 +132,8 @@ def run_wrk(url: str, token: str, duration: int, connections: int, lua: Path, cp
     out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
     result["requests"] = int(re.search(r"(\d+) requests in", out).group(1))
-    result["p50"] = parse_latency(re.search(r"50%\s+(\S+)", out).group(1))
-    result["p99"] = parse_latency(re.search(r"99%\s+(\S+)", out).group(1))
+    result["p50"] = parse_latency(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    result["p99"] = parse_latency(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
     result["errors"] = int(non_2xx.group(1)) if non_2xx else 0

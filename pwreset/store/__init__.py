@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -225,20 +226,68 @@ class _LoopConnection:
         return _Rows(self.raw.execute(statement.text, params or {}))
 
 
+_AsyncpgStatement = tuple[str, tuple[str, ...], bool]  # SQL with $n, parameter names, returns rows
+
+
+class _PgRows:
+    """Rows fetched by asyncpg, with the part of the result API the queries use."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+
 class _PgConnection:
-    """SQLAlchemy's async connection, given our statements as (cached) text clauses."""
+    """A connection from SQLAlchemy's pool, in a transaction SQLAlchemy began, running our
+    statements straight on asyncpg: each is translated once to asyncpg's `$n` form and then
+    prepared and cached by asyncpg on the connection. SQLAlchemy's per-statement layers
+    (compilation, result proxies, greenlet hops) cost more than the statements."""
 
-    def __init__(self, conn: AsyncConnection, clauses: dict[str, Any]) -> None:
+    def __init__(
+        self, conn: AsyncConnection, statements: dict[str, tuple[str, tuple[str, ...], bool]]
+    ) -> None:
         self._conn = conn
-        self._clauses = clauses
+        self._statements = statements
+        self._driver: Any = None
 
-    async def execute(self, statement: str, params: dict | None = None) -> Any:
-        clause = self._clauses.get(statement)
-        if clause is None:
-            from sqlalchemy import text as sqlalchemy_text
+    async def execute(self, statement: str, params: dict | None = None) -> _PgRows:
+        if self._driver is None:
+            raw = await self._conn.get_raw_connection()
+            self._driver = raw.driver_connection
+        prepared = self._statements.get(statement)
+        if prepared is None:
+            prepared = self._statements[statement] = _asyncpg_statement(statement)
+        sql, names, returns_rows = prepared
+        args = [(params or {})[name] for name in names]
+        if returns_rows:
+            rows = await self._driver.fetch(sql, *args)
+            return _PgRows(rows, len(rows))
+        status = await self._driver.execute(sql, *args)
+        count = status.rsplit(" ", 1)[-1]
+        return _PgRows([], int(count) if count.isdigit() else 0)
 
-            clause = self._clauses[statement] = sqlalchemy_text(statement)
-        return await self._conn.execute(clause, params or {})
+
+_NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _asyncpg_statement(statement: str) -> _AsyncpgStatement:
+    """`:name` parameters to asyncpg's `$n`; whether the statement returns rows."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    sql = _NAMED_PARAMETER.sub(number, statement)
+    head = sql.lstrip().split(None, 1)[0].upper()
+    return sql, tuple(names), head == "SELECT" or " RETURNING " in sql.upper()
 
 
 class _SqlitePool:
@@ -288,14 +337,15 @@ class Store:
             self._write_lock = asyncio.Lock()
             self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
         else:
+            from asyncpg.exceptions import IntegrityConstraintViolationError
             from sqlalchemy.exc import IntegrityError
             from sqlalchemy.ext.asyncio import create_async_engine
 
             self._engine = create_async_engine(
                 location, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-            self._integrity_errors = (IntegrityError,)
-            self._clauses: dict[str, Any] = {}
+            self._integrity_errors = (IntegrityError, IntegrityConstraintViolationError)
+            self._clauses: dict[str, _AsyncpgStatement] = {}
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
