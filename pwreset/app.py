@@ -8,6 +8,7 @@ anywhere is answered through `pwreset.errors`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -148,8 +149,30 @@ def handler_resolver(runtime: Runtime) -> Resolver:
     return Resolver(function_resolver=resolve)
 
 
+@functools.cache
+def _documented_paths() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each spec path as a pattern, with the `Allow` value for it: its documented methods."""
+    routes = []
+    for path, item in load_spec()["paths"].items():
+        methods = {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
+        if "GET" in methods:
+            methods.add("HEAD")
+        routes.append(
+            (re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$"), ", ".join(sorted(methods)))
+        )
+    return tuple(routes)
+
+
+def _allow(path: str) -> str | None:
+    # Starlette answers 405 with the methods of the first route matching the path, but the
+    # spec's GET and DELETE on one path are two routes: list every documented method.
+    return next((allow for pattern, allow in _documented_paths() if pattern.match(path)), None)
+
+
 async def _error_response(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     status, body, headers = errors.render(errors.from_exception(exc), request.url.path)
+    if status == 405 and (allow := _allow(request.url.path)):
+        headers = {**{k: v for k, v in headers.items() if k.lower() != "allow"}, "Allow": allow}
     return ConnexionResponse(status_code=status, mimetype="application/json", body=body, headers=headers)
 
 
