@@ -153,28 +153,32 @@ class StatusCoverage:
 
     def table(self) -> str:
         """The coverage as a fixed-width text table, one row per documented response."""
-        header = ("operation", "response", "statuses seen", "via", "verdict")
+        header = ("operation", "response", "statuses seen", "phases", "reachers", "verdict")
         body = [
             (
                 row["operationId"],
                 row["response"],
                 " ".join(f"{code}×{n}" for code, n in row["statuses"].items()) or "-",
-                " ".join(_short_sources(row["sources"])) or "-",
+                " ".join(
+                    f"{PHASE_NAMES.get(name, name)}×{n}"
+                    for name, n in row["sources"].items()
+                    if ":" not in name
+                )
+                or "-",
+                ",".join(name.partition(":")[2] for name in row["sources"] if ":" in name) or "-",
                 row["verdict"],
             )
             for row in self.rows()
         ]
         widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
-        rule = "  ".join("-" * width for width in widths)
         lines = [
-            "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True))
+            "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
             for line in [header, *body]
         ]
-        lines.insert(1, rule)
+        lines.insert(1, "  ".join("-" * width for width in widths))
         reached = len(self.documented_pairs()) - len(self.unreached())
         lines.append(f"{reached}/{len(self.documented_pairs())} documented responses reached")
-        return "\n".join(line.rstrip() for line in lines)
+        return "\n".join(lines)
 
 
-def _short_sources(sources: Mapping[str, int]) -> list[str]:
-    return [f"{name}×{n}" for name, n in sources.items()]
+PHASE_NAMES = {"examples": "ex", "coverage": "cov", "fuzzing": "fuzz", "stateful": "state"}

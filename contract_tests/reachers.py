@@ -46,7 +46,7 @@ def reacher(*keys: str) -> Callable[[Reacher], Reacher]:
 
     def register(func: Reacher) -> Reacher:
         for key in keys:
-            REACHERS.setdefault(key, []).append((func.__name__, func))
+            REACHERS.setdefault(key.upper(), []).append((func.__name__, func))
         return func
 
     return register
