@@ -47,7 +47,7 @@ def real_app_target(data_dir: Path) -> Target:
     settings = Settings(data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024)
     asyncio.run(prepare_database(settings))
     token = settings.admin_token_file.read_text(encoding="utf-8").strip()
-    low_privilege_token = asyncio.run(_token_without_permissions(settings))
+    low_privilege_token = asyncio.run(token_without_permissions(settings))
     database = Path(settings.effective_database_url.removeprefix("sqlite:///"))
     return Target(
         "app",
@@ -58,7 +58,8 @@ def real_app_target(data_dir: Path) -> Target:
     )
 
 
-async def _token_without_permissions(settings: Any) -> str:
+async def token_without_permissions(settings: Any) -> str:
+    """A valid token that may do nothing: what reaches every operation's 403."""
     from pwreset.auth import create_token
     from pwreset.domain.ids import IdGenerator
     from pwreset.domain.timestamps import system_now_us
