@@ -69,6 +69,7 @@ class StatusCoverage:
     statuses: dict[tuple[str, str], Counter[int]] = field(default_factory=dict)
     sources: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     undocumented: Counter[tuple[str, int]] = field(default_factory=Counter)
+    reached_by: dict[tuple[str, str], str] = field(default_factory=dict)  # the reacher that aimed and hit
 
     def __post_init__(self) -> None:
         self._by_id = {op.operation_id: op for op in self.operations}
@@ -94,6 +95,10 @@ class StatusCoverage:
         self.statuses.setdefault((operation_id, key), Counter())[status] += 1
         self.sources.setdefault((operation_id, key), Counter())[source] += 1
         return key
+
+    def credit(self, operation_id: str, key: str, reacher: str) -> None:
+        """Note the reacher that produced this response when aiming at it."""
+        self.reached_by.setdefault((operation_id, key), reacher)
 
     def reached(self, operation_id: str, key: str) -> bool:
         return bool(self.statuses.get((operation_id, key)))
@@ -129,6 +134,7 @@ class StatusCoverage:
                         "responses": sum(statuses.values()),
                         "statuses": {str(code): n for code, n in sorted(statuses.items())},
                         "sources": dict(sorted(sources.items())),
+                        "reachedBy": self.reached_by.get((op.operation_id, key)),
                     }
                 )
         return rows
@@ -153,19 +159,14 @@ class StatusCoverage:
 
     def table(self) -> str:
         """The coverage as a fixed-width text table, one row per documented response."""
-        header = ("operation", "response", "statuses seen", "phases", "reachers", "verdict")
+        header = ("operation", "response", "statuses seen", "via", "reacher", "verdict")
         body = [
             (
                 row["operationId"],
                 row["response"],
                 " ".join(f"{code}×{n}" for code, n in row["statuses"].items()) or "-",
-                " ".join(
-                    f"{PHASE_NAMES.get(name, name)}×{n}"
-                    for name, n in row["sources"].items()
-                    if ":" not in name
-                )
-                or "-",
-                ",".join(name.partition(":")[2] for name in row["sources"] if ":" in name) or "-",
+                " ".join(f"{name}×{n}" for name, n in _by_phase(row["sources"]).items()) or "-",
+                row["reachedBy"] or "-",
                 row["verdict"],
             )
             for row in self.rows()
@@ -182,3 +183,11 @@ class StatusCoverage:
 
 
 PHASE_NAMES = {"examples": "ex", "coverage": "cov", "fuzzing": "fuzz", "stateful": "state"}
+
+
+def _by_phase(sources: Mapping[str, int]) -> dict[str, int]:
+    """Response counts by phase, short names; every reacher call counts as `reach`."""
+    counts: Counter[str] = Counter()
+    for name, n in sources.items():
+        counts["reach" if name.startswith("reacher:") else PHASE_NAMES.get(name, name)] += n
+    return dict(counts)

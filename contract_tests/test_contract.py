@@ -44,6 +44,8 @@ def test_reachers_produce_documented_responses(
         operation = contract_schema.find_operation_by_id(documented.operation_id)
         for key in documented.responses:
             outcome = run_reachers(operation, key, kit, documented.responses)
+            if outcome.reached_by:
+                status_coverage.credit(documented.operation_id, key, outcome.reached_by)
             failures += outcome.failures
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
