@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pwreset",
         description=(
             "Zitadel's User Service v2 password-reset flow, OpenAPI-first: "
-            "a real server on SQLite or PostgreSQL."
+            "a real server on SQLite or PostgreSQL, and a contract-test kit for any deployment."
         ),
         epilog=_settings_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -153,7 +153,7 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
         metavar="OPERATION_ID:RESPONSE",
         help="a documented response this deployment cannot produce: reported, not failed (repeatable)",
     )
-    contract.add_argument("-v", "--verbose", action="store_true", help="one line per operation and phase")
+    contract.add_argument("-v", "--verbose", action="store_true", help="one line per test and operation")
 
 
 def _contract_test(args: argparse.Namespace) -> int:
