@@ -37,7 +37,7 @@ class Attempt:
     headers: dict[str, str]
 
 
-Reacher = Callable[[Any, "ReachKit"], Iterator[Attempt]]
+Reacher = Callable[[Any, str, "ReachKit"], Iterator[Attempt]]
 REACHERS: dict[str, list[tuple[str, Reacher]]] = {}
 
 
@@ -248,7 +248,7 @@ def run_reachers(operation: Any, key: str, kit: ReachKit, documented: tuple[str,
 
     outcome = Outcome(operation.definition.raw.get("operationId") or operation.label, key)
     for name, func in reachers_for(key):
-        for attempt in func(operation, kit):
+        for attempt in func(operation, key, kit):
             outcome.attempts.append(f"{name}: {attempt.description}")
             try:
                 response = kit.call(attempt, f"reacher:{name}")
@@ -265,7 +265,7 @@ def run_reachers(operation: Any, key: str, kit: ReachKit, documented: tuple[str,
 
 
 @reacher("2XX")
-def documented_example(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
+def documented_example(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Each request example, on resources created for it, with the full token."""
     values = kit.fresh_values(operation)
     if values is None:
@@ -277,7 +277,7 @@ def documented_example(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
 
 
 @reacher("403")
-def token_without_permission(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
+def token_without_permission(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Each request example on a live resource, with a token that has no permissions."""
     if not kit.low_privilege_token:
         return
@@ -293,7 +293,7 @@ def token_without_permission(operation: Any, kit: ReachKit) -> Iterator[Attempt]
 
 
 @reacher("404")
-def missing_identifier(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
+def missing_identifier(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Identifiers that exist nowhere: in the path, then in each id-like body property."""
     linked = [name for name in kit.path_parameters(operation)]
     if linked:
@@ -318,7 +318,7 @@ def missing_identifier(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
 
 
 @reacher("404")
-def unroutable_path(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
+def unroutable_path(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """A path parameter holding an encoded `/`: the path no longer matches any route, which
     is how an operation documents 404 as "no such route" (SetPassword's unknown user is 400)."""
     names = kit.path_parameters(operation)
@@ -330,8 +330,21 @@ def unroutable_path(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
         return
 
 
+@reacher("2XX", "403", "404")
+def preferred_status(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
+    """Last resort: ask for the status with `Prefer: code=N`, as mock servers (Prism, `pwreset
+    mock`) let clients choose a documented response. Real servers ignore it and answer as
+    they would, so it reaches nothing they do not really produce."""
+    values = kit.fresh_values(operation) or {}
+    status = key if key.isdigit() else f"{key[0]}00"
+    for body, path in kit.requests(operation, values):
+        headers = {**kit.auth(kit.token), "Prefer": f"code={status}"}
+        yield Attempt(f"Prefer: code={status}", kit.case(operation, body, path), headers)
+        return
+
+
 @reacher("default")
-def schema_invalid_body(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
+def schema_invalid_body(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """A JSON array where the spec wants an object: invalid input, answered by `default`."""
     media, _ = kit.body_definition(operation)
     if media is None:
@@ -342,7 +355,7 @@ def schema_invalid_body(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
 
 
 @reacher("default", "401")
-def invalid_credentials(operation: Any, kit: ReachKit) -> Iterator[Attempt]:
+def invalid_credentials(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """A bearer token no server issued, then no credentials at all."""
     path = kit.fill_path(operation, {name: kit.missing_id() for name in kit.path_parameters(operation)})
     body = kit.body_variants(operation)[0]
