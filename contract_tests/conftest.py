@@ -1,11 +1,13 @@
 """pytest options and fixtures of the contract suite.
 
-`pytest contract_tests` runs against the real app in-process; `--contract-base-url` points
-it at a live server instead (what `pwreset contract-test` does).
+`pytest contract_tests` runs the whole suite once per in-process target (every one in
+`IN_PROCESS_TARGETS` unless `--contract-target` names some); `--contract-base-url` points it
+at a live server instead (what `pwreset contract-test` does).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from contract_tests.settings import DEFAULT_MAX_EXAMPLES, LOW_PRIVILEGE_TOKEN_EN
 from contract_tests.suite import load_schema
 from contract_tests.targets import IN_PROCESS_TARGETS, Target, live_target
 
-COVERAGE = pytest.StashKey[StatusCoverage]()
+COVERAGE = pytest.StashKey[dict[str, StatusCoverage]]()
 SETTINGS = pytest.StashKey[KitSettings]()
 
 
@@ -24,9 +26,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--contract-base-url", help="run against a live server at this URL (default: in-process)")
     group.addoption(
         "--contract-target",
-        default="app",
+        action="append",
+        default=[],
         choices=sorted(IN_PROCESS_TARGETS),
-        help="the in-process target when no base URL is given (default: app)",
+        help="an in-process target to run against when no base URL is given (repeatable; default: all)",
     )
     group.addoption("--contract-token", help=f"bearer token with every permission (or ${TOKEN_ENV})")
     group.addoption(
@@ -48,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     values = {
         "base_url": config.getoption("contract_base_url"),
-        "target": config.getoption("contract_target"),
+        "targets": tuple(config.getoption("contract_target") or IN_PROCESS_TARGETS),
         "token": config.getoption("contract_token"),
         "low_privilege_token": config.getoption("contract_low_privilege_token"),
         "max_examples": config.getoption("contract_max_examples"),
@@ -63,26 +66,39 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash[SETTINGS]
-    where = settings.base_url or f"in-process {settings.target}"
+    where = settings.base_url or "in-process " + ", ".join(settings.targets)
     return [
         f"contract target: {where}; max examples: {settings.max_examples}; "
         f"seed: {settings.seed} (rerun with --contract-seed {settings.seed})"
     ]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test runs once per target; session scope keeps one target's tests together.
+    if "contract_target_name" in metafunc.fixturenames:
+        settings = metafunc.config.stash[SETTINGS]
+        names = ["live"] if settings.base_url else list(settings.targets)
+        metafunc.parametrize("contract_target_name", names, scope="session")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    coverage = config.stash.get(COVERAGE, None)
-    if coverage is None:
+    coverages = config.stash.get(COVERAGE, {})
+    if not coverages:
         return
     settings = config.stash[SETTINGS]
-    terminalreporter.write_sep("=", "status coverage")
-    terminalreporter.write_line(coverage.table())
-    terminalreporter.write_line(
-        f"{coverage.responses_recorded()} validated responses; seed {settings.seed} "
-        f"(rerun with --contract-seed {settings.seed})"
-    )
+    for name, coverage in coverages.items():
+        terminalreporter.write_sep("=", f"status coverage: {settings.base_url or name}")
+        terminalreporter.write_line(coverage.table())
+        terminalreporter.write_line(f"{coverage.responses_recorded()} validated responses")
+    terminalreporter.write_line(f"seed {settings.seed} (rerun with --contract-seed {settings.seed})")
     if settings.report:
-        coverage.write_json(Path(settings.report))
+        path = Path(settings.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if len(coverages) == 1:
+            document = next(iter(coverages.values())).as_json()
+        else:
+            document = {name: coverage.as_json() for name, coverage in coverages.items()}
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         terminalreporter.write_line(f"coverage written to {settings.report}")
 
 
@@ -99,20 +115,24 @@ def contract_spec() -> dict:
 
 
 @pytest.fixture(scope="session")
-def contract_target(kit_settings: KitSettings, tmp_path_factory: pytest.TempPathFactory) -> Target:
+def contract_target(
+    contract_target_name: str, kit_settings: KitSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Target:
     if kit_settings.base_url:
         if not kit_settings.token:
             raise pytest.UsageError(f"a live target needs --contract-token or ${TOKEN_ENV}")
         return live_target(kit_settings.base_url, kit_settings.token, kit_settings.low_privilege_token)
-    return IN_PROCESS_TARGETS[kit_settings.target](tmp_path_factory.mktemp(f"contract-{kit_settings.target}"))
+    return IN_PROCESS_TARGETS[contract_target_name](
+        tmp_path_factory.mktemp(f"contract-{contract_target_name}")
+    )
 
 
 @pytest.fixture(scope="session")
 def status_coverage(
-    pytestconfig: pytest.Config, contract_spec: dict, kit_settings: KitSettings
+    pytestconfig: pytest.Config, contract_target_name: str, contract_spec: dict, kit_settings: KitSettings
 ) -> StatusCoverage:
     coverage = StatusCoverage.for_spec(contract_spec, kit_settings.allow_unreached)
-    pytestconfig.stash[COVERAGE] = coverage
+    pytestconfig.stash.setdefault(COVERAGE, {})[contract_target_name] = coverage
     return coverage
 
 

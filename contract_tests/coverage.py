@@ -7,11 +7,9 @@ source). The gate fails for each documented response key (`200`, `403`, `404`, `
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -152,10 +150,6 @@ class StatusCoverage:
             ],
             "responses": self.rows(),
         }
-
-    def write_json(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_json(), indent=2) + "\n", encoding="utf-8")
 
     def table(self) -> str:
         """The coverage as a fixed-width text table, one row per documented response."""

@@ -34,7 +34,7 @@ def pytest_arguments(
     if settings.base_url:
         args.append(f"--contract-base-url={settings.base_url}")
     else:
-        args.append(f"--contract-target={settings.target}")
+        args += [f"--contract-target={name}" for name in settings.targets]
     if settings.report:
         args.append(f"--contract-report={settings.report}")
     args += [f"--contract-allow-unreached={item}" for item in settings.allow_unreached]

@@ -31,7 +31,7 @@ class KitSettings:
     """How one run of the suite is made; every field has a CLI flag and a pytest option."""
 
     base_url: str | None = None  # None: an in-process target
-    target: str = "app"  # the in-process target, when no base URL is given
+    targets: tuple[str, ...] = ("app",)  # in-process targets, when no base URL is given
     token: str | None = None
     low_privilege_token: str | None = None
     max_examples: int = DEFAULT_MAX_EXAMPLES
