@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import random
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from contract_tests.coverage import response_key
 ID_LIKE = re.compile(r"^(id|[a-z][A-Za-z0-9]*(Id|ID))$")
 UNIQUE_LIKE = re.compile(r"^(username|userName|loginName)$")
 INVALID_TOKEN = "contract-test-invalid-token"
+MAX_RETRY_AFTER = 5.0  # seconds a reacher waits out a rate limit before giving up
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,14 @@ class ReachKit:
         low_privilege_token: str | None,
         call: Callable[[Attempt, str], Any],
         seed: int,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.schema = schema
         self.spec = spec
         self.token = token
         self.low_privilege_token = low_privilege_token
         self._call = call
+        self._sleep = sleep
         self._rng = random.Random(seed)
         self.producers = _producers(spec)
 
@@ -189,7 +193,14 @@ class ReachKit:
         )
 
     def call(self, attempt: Attempt, source: str) -> Any:
-        return self._call(attempt, source)
+        """Send an attempt, once more after a short `Retry-After` when rate limited (429)."""
+        response = self._call(attempt, source)
+        if response is not None and response.status_code == 429:
+            delay = _retry_after(response.headers)
+            if delay is not None and delay <= MAX_RETRY_AFTER:
+                self._sleep(delay)
+                response = self._call(attempt, source)
+        return response
 
     def fresh_values(self, operation: Any) -> dict[str, Any] | None:
         """Values for the operation's linked parameters, from a resource created just now.
@@ -386,6 +397,15 @@ def _producers(spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
                         if isinstance(expression, str) and expression.startswith("$response.body#"):
                             found.setdefault(name, (source, expression))
     return found
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float | None:
+    values = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    value = values[0] if isinstance(values, list | tuple) and values else values
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _evaluate(expression: str, body: Any) -> Any:

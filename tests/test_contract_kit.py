@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from contract_tests.coverage import StatusCoverage, parse_allowance, response_key
+from contract_tests.reachers import Attempt, ReachKit
 from contract_tests.targets import token_without_permissions
 from pwreset.spec import load_spec
 from tests.support import live_server, settings_for_test
@@ -289,3 +290,26 @@ def test_gate_allowance_must_name_a_documented_response() -> None:
         StatusCoverage.for_spec(load_spec(), ["UserService_SetPassword:418"])
     with pytest.raises(ValueError):
         parse_allowance("404")
+
+
+class _Answer:
+    def __init__(self, status_code: int, headers: dict) -> None:
+        self.status_code, self.headers = status_code, headers
+
+
+@pytest.mark.parametrize(("retry_after", "retried"), [("1", True), ("60", False), (None, False)])
+def test_reachers_wait_out_only_a_short_rate_limit(retry_after: str | None, retried: bool) -> None:
+    answers = [_Answer(429, {"Retry-After": [retry_after]} if retry_after else {}), _Answer(200, {})]
+    slept: list[float] = []
+    kit = ReachKit(
+        None,
+        load_spec(),
+        token="t",
+        low_privilege_token=None,
+        call=lambda _attempt, _source: answers.pop(0),
+        seed=1,
+        sleep=slept.append,
+    )
+    response = kit.call(Attempt("any", None, {}), "reacher:test")
+    assert response.status_code == (200 if retried else 429)
+    assert slept == ([float(retry_after)] if retried else [])
