@@ -68,6 +68,7 @@ class StatusCoverage:
     sources: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     undocumented: Counter[tuple[str, int]] = field(default_factory=Counter)
     reached_by: dict[tuple[str, str], str] = field(default_factory=dict)  # the reacher that aimed and hit
+    tried: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # what reachers sent, in order
 
     def __post_init__(self) -> None:
         self._by_id = {op.operation_id: op for op in self.operations}
@@ -94,9 +95,17 @@ class StatusCoverage:
         self.sources.setdefault((operation_id, key), Counter())[source] += 1
         return key
 
-    def credit(self, operation_id: str, key: str, reacher: str) -> None:
-        """Note the reacher that produced this response when aiming at it."""
-        self.reached_by.setdefault((operation_id, key), reacher)
+    def note_reachers(self, operation_id: str, key: str, reached_by: str | None, tried: list[str]) -> None:
+        """Note what reachers sent for this response, and which one produced it."""
+        if reached_by:
+            self.reached_by.setdefault((operation_id, key), reached_by)
+        self.tried[(operation_id, key)] = tried
+
+    def explain(self, operation_id: str, key: str) -> str:
+        """One line on a response never produced: what was tried for it."""
+        tried = self.tried.get((operation_id, key))
+        shown = "; ".join(tried) if tried else "no reacher had a request for it"
+        return f"{operation_id} {key}: tried {shown}"
 
     def reached(self, operation_id: str, key: str) -> bool:
         return bool(self.statuses.get((operation_id, key)))

@@ -125,17 +125,17 @@ class ReachKit:
         bodies = [copy.deepcopy(b) for b in bodies if b is not None] or [{}]
         return bodies if required else [*bodies, NOT_SET]
 
-    def path_parameters(self, operation: Any) -> list[str]:
+    def parameters(self, operation: Any) -> list[dict]:
+        """The operation's parameters, its path item's included, references resolved."""
         item = self.spec["paths"][operation.path]
-        params = [*(item.get("parameters") or []), *(operation.definition.raw.get("parameters") or [])]
-        return [p["name"] for p in map(self.resolve, params) if p.get("in") == "path"]
+        raw = [*(item.get("parameters") or []), *(operation.definition.raw.get("parameters") or [])]
+        return [self.resolve(p) for p in raw]
+
+    def path_parameters(self, operation: Any) -> list[str]:
+        return [p["name"] for p in self.parameters(operation) if p.get("in") == "path"]
 
     def parameter_example(self, operation: Any, name: str) -> Any:
-        item = self.spec["paths"][operation.path]
-        for param in map(
-            self.resolve,
-            [*(item.get("parameters") or []), *(operation.definition.raw.get("parameters") or [])],
-        ):
+        for param in self.parameters(operation):
             if param.get("name") == name:
                 schema = self.resolve(param.get("schema") or {})
                 return param.get("example", schema.get("example", "1"))
@@ -306,9 +306,9 @@ def token_without_permission(operation: Any, key: str, kit: ReachKit) -> Iterato
 @reacher("404")
 def missing_identifier(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Identifiers that exist nowhere: in the path, then in each id-like body property."""
-    linked = [name for name in kit.path_parameters(operation)]
-    if linked:
-        missing = {name: kit.missing_id() for name in linked}
+    names = kit.path_parameters(operation)
+    if names:
+        missing = {name: kit.missing_id() for name in names}
         for body, path in kit.requests(operation, missing):
             yield Attempt("an id that does not exist", kit.case(operation, body, path), kit.auth(kit.token))
     media, _ = kit.body_definition(operation)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 TOKEN_ENV = "PWRESET_CONTRACT_TOKEN"
@@ -45,8 +45,6 @@ class KitSettings:
 
     def with_environment(self) -> KitSettings:
         """Tokens from the environment when not given, so CI can keep them out of argv."""
-        from dataclasses import replace
-
         return replace(
             self,
             token=self.token or os.environ.get(TOKEN_ENV) or None,
@@ -64,7 +62,6 @@ def schemathesis_config(settings: KitSettings, base_url: str | None) -> dict[str
             "examples": {"enabled": True},
             "coverage": {"enabled": True},
             "fuzzing": {"enabled": True},
-            "stateful": {"enabled": True, "max-steps": 6},
         },
         "checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE_DATA_EXPECTED_STATUSES}},
         "output": {

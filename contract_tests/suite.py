@@ -88,6 +88,5 @@ def workflow_settings(settings: KitSettings) -> hypothesis.settings:
         stateful_step_count=6,
         deadline=None,
         database=None,
-        derandomize=False,
         suppress_health_check=list(hypothesis.HealthCheck),
     )

@@ -44,8 +44,7 @@ def test_reachers_produce_documented_responses(
         operation = contract_schema.find_operation_by_id(documented.operation_id)
         for key in documented.responses:
             outcome = run_reachers(operation, key, kit, documented.responses)
-            if outcome.reached_by:
-                status_coverage.credit(documented.operation_id, key, outcome.reached_by)
+            status_coverage.note_reachers(documented.operation_id, key, outcome.reached_by, outcome.attempts)
             failures += outcome.failures
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
@@ -58,7 +57,7 @@ def test_every_documented_response_was_reached(
     missing = status_coverage.failures()
     if missing:
         hint = "" if contract_target.low_privilege_token else " (403 needs --low-privilege-token)"
-        lines = [f"  {op} {key}" for op, key in missing]
+        lines = [f"  {status_coverage.explain(op, key)}" for op, key in missing]
         pytest.fail(
             f"{len(missing)} documented response(s) never produced{hint}:\n" + "\n".join(lines), pytrace=False
         )
