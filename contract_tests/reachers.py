@@ -105,6 +105,15 @@ class ReachKit:
             seen += 1
         return node
 
+    def properties(self, schema: Any) -> dict[str, Any]:
+        """An object schema's properties, with those of its `allOf` parts."""
+        schema = self.resolve(schema) or {}
+        found: dict[str, Any] = {}
+        for part in schema.get("allOf") or []:
+            found.update(self.properties(part))
+        found.update(schema.get("properties") or {})
+        return found
+
     def body_definition(self, operation: Any) -> tuple[dict | None, bool]:
         """The JSON request body's media definition, and whether the body is required."""
         body = self.resolve(operation.definition.raw.get("requestBody"))
@@ -153,7 +162,7 @@ class ReachKit:
         """Make emails, ids and usernames in an example unique, so it can be sent again."""
         schema = self.resolve(schema) or {}
         if isinstance(body, dict):
-            props = schema.get("properties") or {}
+            props = self.properties(schema)
             out = {}
             for name, value in body.items():
                 sub = self.resolve(props.get(name) or {})
@@ -173,7 +182,7 @@ class ReachKit:
         """Paths of string properties named like identifiers (`orgId`, `userId`) in a body schema."""
         schema = self.resolve(schema) or {}
         found: list[tuple[str, ...]] = []
-        for name, sub in (schema.get("properties") or {}).items():
+        for name, sub in self.properties(schema).items():
             sub = self.resolve(sub) or {}
             if ID_LIKE.match(name) and sub.get("type", "string") == "string":
                 found.append((*prefix, name))
@@ -210,13 +219,14 @@ class ReachKit:
         wanted = set(self.path_parameters(operation))
         media, _ = self.body_definition(operation)
         body_schema = self.resolve((media or {}).get("schema")) or {}
-        wanted |= set(body_schema.get("properties") or {})
+        wanted |= set(self.properties(body_schema))
         values: dict[str, Any] = {}
         for name in sorted(wanted):
-            producer = self.producers.get(name)
-            if producer is None or producer[0] == operation.definition.raw.get("operationId"):
+            producers = self.producers.get(name, [])
+            # An operation that itself produces the name (AddHumanUser's `userId`) creates it.
+            if not producers or operation.definition.raw.get("operationId") in {p[0] for p in producers}:
                 continue
-            value = self.produce(producer)
+            value = self.produce(producers[0])
             if value is None:
                 return None
             values[name] = value
@@ -260,12 +270,15 @@ def run_reachers(operation: Any, key: str, kit: ReachKit, documented: tuple[str,
     outcome = Outcome(operation.definition.raw.get("operationId") or operation.label, key)
     for name, func in reachers_for(key):
         for attempt in func(operation, key, kit):
-            outcome.attempts.append(f"{name}: {attempt.description}")
             try:
                 response = kit.call(attempt, f"reacher:{name}")
             except FailureGroup as exc:
+                outcome.attempts.append(f"{name}: {attempt.description} → failed its checks")
                 outcome.failures.append(f"{name}: {attempt.description}\n{exc}")
                 continue
+            outcome.attempts.append(
+                f"{name}: {attempt.description} → {getattr(response, 'status_code', '-')}"
+            )
             if response is not None and response_key(documented, response.status_code) == key:
                 outcome.reached_by = name
                 return outcome
@@ -377,9 +390,9 @@ def invalid_credentials(operation: Any, key: str, kit: ReachKit) -> Iterator[Att
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _producers(spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    """Parameter name → (operation that produces it, runtime expression), from every link."""
-    found: dict[str, tuple[str, str]] = {}
+def _producers(spec: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Parameter name → every (operation that produces it, runtime expression), from the links."""
+    found: dict[str, list[tuple[str, str]]] = {}
     for item in (spec.get("paths") or {}).values():
         for operation in item.values():
             if not isinstance(operation, Mapping) or "responses" not in operation:
@@ -394,8 +407,11 @@ def _producers(spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
                         pairs.update(link["requestBody"])
                     for name, expression in pairs.items():
                         name = name.split(".", 1)[-1]
-                        if isinstance(expression, str) and expression.startswith("$response.body#"):
-                            found.setdefault(name, (source, expression))
+                        producer = (source, expression)
+                        if not isinstance(expression, str) or not expression.startswith("$response.body#"):
+                            continue
+                        if producer not in found.setdefault(name, []):
+                            found[name].append(producer)
     return found
 
 

@@ -3,6 +3,7 @@ status coverage, and the stateful workflow built from the spec's links."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,8 @@ from contract_tests.targets import Target
 def load_schema(spec: Mapping[str, Any], target: Target, settings: KitSettings) -> Any:
     """The spec as a Schemathesis schema whose calls go to `target`."""
     config = SchemathesisConfig.from_dict(schemathesis_config(settings, target.base_url))
-    schema = schemathesis.openapi.from_dict(dict(spec), config=config)
+    # Schemathesis rewrites parts of the document it is given; the spec stays as it was.
+    schema = schemathesis.openapi.from_dict(copy.deepcopy(dict(spec)), config=config)
     if target.app is not None:
         schema.app = target.app
     return schema
