@@ -105,6 +105,11 @@ class ResourceState:
         self.live.get(kind, set()).discard(resource_id)
         self.deleted.setdefault(kind, set()).add(resource_id)
 
+    def clear(self) -> None:
+        """Forget every id, as a fresh mock would."""
+        self.live.clear()
+        self.deleted.clear()
+
 
 def _operations(spec: dict):
     for path, item in (spec.get("paths") or {}).items():

@@ -8,6 +8,7 @@ anywhere is answered through `pwreset.errors`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -41,6 +42,7 @@ from pwreset.validation import validator_map
 
 if TYPE_CHECKING:
     from mocks.settings import MockSettings
+    from mocks.state import ResourceState
 
 logger = logging.getLogger("pwreset")
 
@@ -157,8 +159,30 @@ def handler_resolver(runtime: Runtime) -> Resolver:
     return Resolver(function_resolver=resolve)
 
 
+@functools.cache
+def _documented_paths() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each spec path as a pattern, with the `Allow` value for it: its documented methods."""
+    routes = []
+    for path, item in load_spec()["paths"].items():
+        methods = {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
+        if "GET" in methods:
+            methods.add("HEAD")
+        routes.append(
+            (re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$"), ", ".join(sorted(methods)))
+        )
+    return tuple(routes)
+
+
+def _allow(path: str) -> str | None:
+    # Starlette answers 405 with the methods of the first route matching the path, but the
+    # spec's GET and DELETE on one path are two routes: list every documented method.
+    return next((allow for pattern, allow in _documented_paths() if pattern.match(path)), None)
+
+
 async def _error_response(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     status, body, headers = errors.render(errors.from_exception(exc), request.url.path)
+    if status == 405 and (allow := _allow(request.url.path)):
+        headers = {**{k: v for k, v in headers.items() if k.lower() != "allow"}, "Allow": allow}
     return ConnexionResponse(status_code=status, mimetype="application/json", body=body, headers=headers)
 
 
@@ -370,7 +394,11 @@ class _AlwaysReady:
 
 
 def create_mock_app(
-    mock: MockSettings, *, spec: dict | None = None, rng: random.Random | None = None
+    mock: MockSettings,
+    *,
+    spec: dict | None = None,
+    rng: random.Random | None = None,
+    state: ResourceState | None = None,
 ) -> ServiceEndpoints:
     """The mock server as an ASGI app: the spec's examples behind the real server's
     authentication (only `mock.tokens`), request validation, error bodies and health checks.
@@ -388,6 +416,8 @@ def create_mock_app(
     spec = spec if spec is not None else load_spec(mock.spec_path)
     contract = prepare(spec)
     responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
+    if state is not None and responder.state is not None:
+        responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
     endpoint = MockEndpoint(contract, responder)
     # Connexion's middleware stack (routing, security, validation, errors) around one plain
     # ASGI endpoint: no per-request handler decoration, so about twice AsyncApp's throughput.

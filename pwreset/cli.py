@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pwreset",
         description=(
             "Zitadel's User Service v2 password-reset flow, OpenAPI-first: "
-            "a real server on SQLite or PostgreSQL, and a mock of its spec for frontend teams."
+            "a real server on SQLite or PostgreSQL, a mock of its spec for frontend teams, "
+            "and a contract-test kit for any deployment."
         ),
         epilog=_settings_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     org_create.add_argument("name")
     org_create.add_argument("--domain", help="its domain (default: NAME.localhost)")
     _add_setting_flags(org_create, _DATABASE_SETTINGS)
+    _add_contract_test(commands)
     return parser
 
 
@@ -251,6 +253,66 @@ def mock(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level or "info"))
     server.run(sockets=[sock])
     return 0
+
+
+def _add_contract_test(commands: argparse._SubParsersAction) -> None:
+    contract = commands.add_parser(
+        "contract-test",
+        help="run the contract suite against a live server",
+        description=(
+            "Run the contract suite (Schemathesis: examples, coverage, fuzzing and link-driven "
+            "stateful phases, every check) against a server that claims to implement openapi.yaml, "
+            "then reach each documented response and fail unless every one was produced and "
+            "valid. Needs the contract extra: pip install 'pwreset[contract]'."
+        ),
+    )
+    contract.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8080")
+    contract.add_argument("--token", help="bearer token with every permission (or $PWRESET_CONTRACT_TOKEN)")
+    contract.add_argument(
+        "--low-privilege-token",
+        help="bearer token without permissions, to reach each 403 (or $PWRESET_CONTRACT_LOW_PRIVILEGE_TOKEN)",
+    )
+    contract.add_argument(
+        "--foreign-token",
+        help=(
+            "bearer token of another organization, to reach the 404 a caller without membership "
+            "gets (or $PWRESET_CONTRACT_FOREIGN_TOKEN)"
+        ),
+    )
+    contract.add_argument(
+        "--max-examples", type=int, default=25, help="generated cases per operation and phase"
+    )
+    contract.add_argument("--seed", type=int, help="seed for generated data (default: random, printed)")
+    contract.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
+    contract.add_argument("--report", metavar="PATH", help="write the status coverage as JSON")
+    contract.add_argument(
+        "--allow-unreached",
+        action="append",
+        default=[],
+        metavar="OPERATION_ID:RESPONSE",
+        help="a documented response this deployment cannot produce: reported, not failed (repeatable)",
+    )
+    contract.add_argument("-v", "--verbose", action="store_true", help="one line per test and operation")
+
+
+def _contract_test(args: argparse.Namespace) -> int:
+    from contract_tests.runner import run
+    from contract_tests.settings import KitSettings
+
+    settings = KitSettings(
+        base_url=args.base_url,
+        token=args.token,
+        low_privilege_token=args.low_privilege_token,
+        foreign_token=args.foreign_token,
+        max_examples=args.max_examples,
+        report=args.report,
+        allow_unreached=tuple(args.allow_unreached),
+        **({"seed": args.seed} if args.seed is not None else {}),
+    ).with_environment()
+    if not settings.token:
+        print("pwreset: contract-test needs --token or $PWRESET_CONTRACT_TOKEN", file=sys.stderr)
+        return 2
+    return run(settings, junit_xml=args.junit_xml, verbose=args.verbose)
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
@@ -392,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(action(settings, args))
     if args.command == "org":
         return asyncio.run(_org_create(settings, args))
+    if args.command == "contract-test":
+        return _contract_test(args)
     return 2  # pragma: no cover - argparse enforces a command
 
 

@@ -8,10 +8,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -98,13 +99,16 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """`pwreset serve` in a thread: uvicorn on a port the OS picks, real HTTP."""
+def live_server(settings: Settings, wrap: Callable[[Any, str], Any] | None = None) -> Iterator[LiveServer]:
+    """`pwreset serve` in a thread: uvicorn on a port the OS picks, real HTTP. `wrap(app,
+    admin_token)` may put an ASGI layer around the app (a deliberately wrong server)."""
     clock = FakeClock()
     boot = asyncio.run(prepare_database(settings))
     admin_token = settings.admin_token_file.read_text().strip()
     assert boot.admin_token_file is None or boot.admin_token_file == settings.admin_token_file
     app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us))
+    if wrap is not None:
+        app = wrap(app, admin_token)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -1,0 +1,63 @@
+"""The contract suite: every operation through every Schemathesis phase and check, the
+link-driven workflows, the status reachers, and last the status coverage gate."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+
+from contract_tests.coverage import StatusCoverage
+from contract_tests.reachers import run_reachers
+from contract_tests.settings import KitSettings
+from contract_tests.suite import call_and_record, reach_kit, workflow, workflow_settings
+from contract_tests.targets import Target
+
+schema = schemathesis.pytest.from_fixture("contract_schema")
+
+
+@schema.parametrize()
+def test_operation_honours_the_contract(case, auth_headers: dict, status_coverage: StatusCoverage) -> None:
+    """Examples, coverage and fuzzing phases, every check on every answer."""
+    source = case.meta.phase.name.value if case.meta is not None else "generated"
+    call_and_record(case, auth_headers, status_coverage, source)
+
+
+def test_linked_workflows_honour_the_contract(
+    contract_schema, contract_target: Target, status_coverage: StatusCoverage, kit_settings: KitSettings
+) -> None:
+    """Stateful phase: sequences through the spec's links, every step checked."""
+    machine = workflow(contract_schema, contract_target, status_coverage, kit_settings)
+    machine.run(settings=workflow_settings(kit_settings))
+
+
+def test_reachers_produce_documented_responses(
+    contract_schema,
+    contract_spec: dict,
+    contract_target: Target,
+    status_coverage: StatusCoverage,
+    kit_settings: KitSettings,
+) -> None:
+    """For each documented response, requests built to produce it; every answer checked."""
+    kit = reach_kit(contract_schema, contract_spec, contract_target, status_coverage, kit_settings.seed)
+    failures = []
+    for documented in status_coverage.operations:
+        operation = contract_schema.find_operation_by_id(documented.operation_id)
+        for key in documented.responses:
+            outcome = run_reachers(operation, key, kit, documented.responses)
+            status_coverage.note_reachers(documented.operation_id, key, outcome.reached_by, outcome.attempts)
+            failures += outcome.failures
+    if failures:
+        pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+def test_every_documented_response_was_reached(
+    status_coverage: StatusCoverage, contract_target: Target
+) -> None:
+    """The status coverage gate."""
+    missing = status_coverage.failures()
+    if missing:
+        hint = "" if contract_target.low_privilege_token else " (403 needs --low-privilege-token)"
+        lines = [f"  {status_coverage.explain(op, key)}" for op, key in missing]
+        pytest.fail(
+            f"{len(missing)} documented response(s) never produced{hint}:\n" + "\n".join(lines), pytrace=False
+        )
