@@ -23,7 +23,7 @@ class Outgoing:
 
     def template_context(self) -> dict:
         """The names message templates may use."""
-        minutes = max(1, (self.expires_at_us - self.now_us) // 60_000_000)
+        minutes = max(1, -(-(self.expires_at_us - self.now_us) // 60_000_000))
         return {
             "link": self.link,
             "user_id": self.user.id,

@@ -1,0 +1,233 @@
+"""Real receivers for delivery tests: an SMTP server (aiosmtpd) and an HTTP webhook, each on a
+loopback port the OS picks; and `pwreset` itself as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP
+
+from pwreset.config import Settings
+from pwreset.store import OutboxMessage, Store
+
+# Small intervals so tests wait milliseconds, not the production seconds.
+FAST_DELIVERY = {
+    "worker_poll_interval": 0.05,
+    "delivery_retry_base": 0.1,
+    "delivery_retry_max": 0.4,
+    "delivery_timeout": 5.0,
+    "worker_lease": 10.0,
+}
+LINK_TEMPLATE = "https://app.example/reset?user={{.UserID}}&code={{.Code}}&org={{.OrgID}}"
+LINK_PATTERN = re.compile(
+    r"https://app\.example/reset\?user=(?P<user>[^&\s]+)&code=(?P<code>[A-Z0-9]+)&org=(?P<org>\d+)"
+)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class SmtpSink:
+    """An SMTP server that records every message. Its port is reserved at once but it
+    refuses connections until `start()`, so a test can have the mail server down, then up."""
+
+    def __init__(self, *, data_delay: float = 0.0) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.messages: list[EmailMessage] = []
+        self.refuse_recipients: set[str] = set()
+        self._data_delay = data_delay
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server: asyncio.Server | None = None
+
+    # aiosmtpd handler hooks
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse_recipients:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self._data_delay:
+            await asyncio.sleep(self._data_delay)
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+        return "250 OK"
+
+    def start(self) -> None:
+        async def serve() -> asyncio.Server:
+            return await self._loop.create_server(lambda: SMTP(self, hostname="localhost"), sock=self._sock)
+
+        self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(5)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        else:
+            self._sock.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
+        wait_until(lambda: len(self.messages) >= count, timeout, f"{count} email(s)")
+        with self._lock:
+            return list(self.messages)
+
+
+@contextmanager
+def smtp_sink(*, started: bool = True, **options) -> Iterator[SmtpSink]:
+    sink = SmtpSink(**options)
+    if started:
+        sink.start()
+    try:
+        yield sink
+    finally:
+        sink.close()
+
+
+class WebhookSink:
+    """An HTTP server that records JSON POSTs; it answers 503 to the first `fail_first`."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.requests: list[tuple[dict, bytes]] = []
+        self.fail_first = fail_first
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if sink.fail_first > 0:
+                    sink.fail_first -= 1
+                    self.send_response(503)
+                else:
+                    sink.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/sms"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[tuple[dict, dict]]:
+        wait_until(lambda: len(self.requests) >= count, timeout, f"{count} webhook call(s)")
+        return [(headers, json.loads(body)) for headers, body in self.requests]
+
+
+def outbox(settings: Settings) -> list[OutboxMessage]:
+    """The outbox as the database holds it."""
+
+    async def read() -> list[OutboxMessage]:
+        store = Store(settings.effective_database_url)
+        try:
+            async with store.read() as tx:
+                return await tx.outbox_messages()
+        finally:
+            await store.dispose()
+
+    return asyncio.run(read())
+
+
+def text_part(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def html_part(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+class PwresetProcess:
+    """`pwreset serve` or `pwreset worker` as a real process, its log in a file."""
+
+    def __init__(self, args: list[str], settings: Settings, log_path: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PWRESET_")}
+        env.update(settings.to_env())
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pwreset.cli", *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, pattern: str, timeout: float = 30.0) -> re.Match:
+        def found() -> re.Match | None:
+            if self.process.poll() is not None:
+                raise AssertionError(f"pwreset exited with {self.process.returncode}:\n{self.log}")
+            return re.search(pattern, self.log)
+
+        return wait_until(found, timeout, f"{pattern!r} in the log")  # type: ignore[return-value]
+
+    def base_url(self) -> str:
+        match = self.wait_for_log(r"listening on (http://127\.0\.0\.1:\d+)")
+        return match.group(1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no cleanup, like a crash or the OOM killer."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+
+@contextmanager
+def pwreset_process(
+    args: list[str], settings: Settings, log_path: Path, **overrides
+) -> Iterator[PwresetProcess]:
+    process = PwresetProcess(args, replace(settings, **overrides), log_path)
+    try:
+        yield process
+    finally:
+        process.stop()
