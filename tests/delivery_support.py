@@ -203,6 +203,7 @@ class PwresetProcess:
 
     def base_url(self) -> str:
         match = self.wait_for_log(r"listening on (http://127\.0\.0\.1:\d+)")
+        self.wait_for_log("Application startup complete")  # the socket listens from here on
         return match.group(1)
 
     def kill(self) -> None:
