@@ -47,6 +47,7 @@ _DELIVERY_SETTINGS = (
     "smtp_security",
     "smtp_username",
     "smtp_sender",
+    "smtp_ca_file",
     "sms_webhook_url",
     "templates_dir",
     "delivery_timeout",

@@ -37,6 +37,7 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "pwreset <no-reply@localhost>"
+    smtp_ca_file: str | None = None
     sms_webhook_url: str | None = None
     sms_webhook_signing_key: str | None = None
     templates_dir: str | None = None
@@ -119,6 +120,7 @@ DESCRIPTIONS = {
     "smtp_username": "SMTP login name (unset: no login)",
     "smtp_password": "SMTP password; environment only",
     "smtp_sender": "From address of reset emails",
+    "smtp_ca_file": "PEM file of CA certificates to verify the SMTP server with (default: the system's)",
     "sms_webhook_url": "URL that reset SMS are POSTed to as JSON (unset: SMS wait in the outbox)",
     "sms_webhook_signing_key": "key to sign SMS webhook calls (ZITADEL-Signature header); environment only",
     "templates_dir": "directory whose email_subject.txt, email_body.txt, email_body.html, sms.txt "

@@ -11,18 +11,22 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from pathlib import Path
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from pwreset.config import Settings
 from pwreset.store import OutboxMessage, Store
@@ -52,11 +56,79 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str
         time.sleep(0.02)
 
 
+def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signed for 127.0.0.1: (CA file, certificate, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pwreset test CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    files = (directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files[0].write_bytes(ca.public_bytes(pem))
+    files[1].write_bytes(cert.public_bytes(pem))
+    files[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return files
+
+
 class SmtpSink:
     """An SMTP server that records every message. Its port is reserved at once but it
-    refuses connections until `start()`, so a test can have the mail server down, then up."""
+    refuses connections until `start()`, so a test can have the mail server down, then up.
 
-    def __init__(self, *, data_delay: float = 0.0) -> None:
+    `tls` is None (plain), "starttls" (required before anything else) or "tls" (implicit);
+    with `login`, a (user, password) pair, it requires that login."""
+
+    def __init__(
+        self,
+        *,
+        data_delay: float = 0.0,
+        tls: str | None = None,
+        tls_files: tuple[Path, Path, Path] | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
+        self._tls = tls
+        self._server_tls: ssl.SSLContext | None = None
+        if tls:
+            assert tls_files is not None
+            self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._server_tls.load_cert_chain(tls_files[1], tls_files[2])
+        self._login = login
+        self.logins: list[str] = []
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -84,9 +156,31 @@ class SmtpSink:
             self.messages.append(message)
         return "250 OK"
 
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        self.logins.append(auth_data.login.decode())
+        ok = self._login is not None and auth_data == LoginPassword(*(v.encode() for v in self._login))
+        return AuthResult(success=ok)
+
+    def _protocol(self) -> SMTP:
+        options: dict = {"hostname": "localhost"}
+        if self._tls == "starttls":
+            options.update(tls_context=self._server_tls, require_starttls=True)
+        if self._login:
+            options.update(
+                auth_required=True,
+                authenticator=self._authenticate,
+                auth_require_tls=self._tls == "starttls",
+            )
+        with warnings.catch_warnings():
+            # aiosmtpd warns of a login without STARTTLS; with implicit TLS there is no STARTTLS.
+            warnings.simplefilter("ignore", UserWarning)
+            return SMTP(self, **options)
+
     def start(self) -> None:
+        server_ssl = self._server_tls if self._tls == "tls" else None
+
         async def serve() -> asyncio.Server:
-            return await self._loop.create_server(lambda: SMTP(self, hostname="localhost"), sock=self._sock)
+            return await self._loop.create_server(self._protocol, sock=self._sock, ssl=server_ssl)
 
         self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(5)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
+
 from pwreset.cli import main
 from tests.delivery_support import (
     FAST_DELIVERY,
     LINK_PATTERN,
     LINK_TEMPLATE,
     html_part,
+    make_tls_files,
     outbox,
     smtp_sink,
     text_part,
@@ -211,3 +214,42 @@ def test_without_smtp_emails_wait_and_the_log_says_so(make_server, caplog):
     time.sleep(0.3)
     assert message_status(server.settings, user_id) == ["pending"]
     assert "SMTP is not configured" in caplog.text
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_mail_goes_over_tls_with_a_login(make_server, tmp_path, security):
+    files = make_tls_files(tmp_path)
+    with smtp_sink(tls=security, tls_files=files, login=("pwreset", "s3cret")) as sink:
+        server = make_server(
+            **smtp_settings(
+                sink,
+                smtp_security=security,
+                smtp_ca_file=str(files[0]),
+                smtp_username="pwreset",
+                smtp_password="s3cret",
+            )
+        )
+        with server.client() as client:
+            user_id = create_user(client)
+            request_link(client, user_id)
+        [mail] = sink.wait_for(1)
+        assert LINK_PATTERN.search(text_part(mail))["user"] == user_id
+        assert sink.logins == ["pwreset"]
+
+
+def test_untrusted_server_certificate_is_refused(make_server, tmp_path):
+    files = make_tls_files(tmp_path)
+    with smtp_sink(tls="tls", tls_files=files) as sink:
+        server = make_server(**smtp_settings(sink, smtp_security="tls"))  # system CAs only
+        with server.client() as client:
+            user_id = create_user(client)
+            request_link(client, user_id)
+
+        def failed() -> bool:
+            [message] = [m for m in outbox(server.settings) if m.user_id == user_id]
+            return message.attempts >= 1 and message.status == "pending"
+
+        wait_until(failed, what="a refused certificate")
+        [message] = [m for m in outbox(server.settings) if m.user_id == user_id]
+        assert "CERTIFICATE_VERIFY_FAILED" in message.last_error
+        assert sink.messages == []

@@ -58,6 +58,7 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
             username=settings.smtp_username,
             password=settings.smtp_password,
             timeout=settings.delivery_timeout,
+            ca_file=settings.smtp_ca_file,
         )
         senders["email"] = SmtpEmailSender(smtp, templates)
     if settings.sms_webhook_url:

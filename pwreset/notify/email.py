@@ -26,6 +26,7 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.security not in SECURITY_MODES:
@@ -43,7 +44,10 @@ class SmtpEmailSender:
         self._settings = settings
         self._templates = templates
         self._sender_domain = parseaddr(settings.sender)[1].rpartition("@")[2]
-        self._tls = ssl.create_default_context()
+        try:
+            self._tls = ssl.create_default_context(cafile=settings.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"SMTP CA file {settings.ca_file}: {exc}") from None
 
     def compose(self, message: Outgoing) -> EmailMessage:
         content = self._templates.email(message.template_context())
