@@ -58,6 +58,7 @@ _DELIVERY_SETTINGS = (
     "worker_lease",
     "print_links",
 )
+_ENVIRONMENT_ONLY = ("secret", "smtp_password", "sms_webhook_signing_key")
 OUTBOX_STATUSES = ("pending", "sending", "sent", "printed", "superseded", "expired", "dead")
 
 
@@ -65,7 +66,7 @@ def _settings_table() -> str:
     lines = ["settings (flag / environment variable / default):"]
     for item in fields(Settings):
         default = getattr(Settings, item.name, None)
-        flag = "--" + item.name.replace("_", "-")
+        flag = "(no flag)" if item.name in _ENVIRONMENT_ONLY else "--" + item.name.replace("_", "-")
         lines.append(f"  {flag:28} {ENVIRONMENT[item.name]:34} {default!s}")
         lines.append(f"      {DESCRIPTIONS[item.name]}")
     return "\n".join(lines)
