@@ -56,6 +56,7 @@ _DELIVERY_SETTINGS = (
     "delivery_retry_max",
     "worker_poll_interval",
     "worker_lease",
+    "outbox_retention",
     "print_links",
 )
 _ENVIRONMENT_ONLY = ("secret", "smtp_password", "sms_webhook_signing_key")

@@ -47,6 +47,7 @@ class Settings:
     delivery_retry_max: float = 300.0
     worker_poll_interval: float = 1.0
     worker_lease: float = 120.0
+    outbox_retention: int = 30
     print_links: bool = False
 
     @property
@@ -131,5 +132,7 @@ DESCRIPTIONS = {
     "delivery_retry_max": "longest wait between retries, in seconds",
     "worker_poll_interval": "seconds between looks at the outbox when it is idle",
     "worker_lease": "seconds a worker holds a message it claimed; a crashed worker's claim expires after it",
+    "outbox_retention": "days finished outbox messages (sent, superseded, expired, dead) are kept "
+    "(0: forever)",
     "print_links": "development: log reset links instead of sending them",
 }

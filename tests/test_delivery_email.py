@@ -253,3 +253,24 @@ def test_untrusted_server_certificate_is_refused(make_server, tmp_path):
         [message] = [m for m in outbox(server.settings) if m.user_id == user_id]
         assert "CERTIFICATE_VERIFY_FAILED" in message.last_error
         assert sink.messages == []
+
+
+def test_finished_messages_are_deleted_after_the_retention(make_server):
+    with smtp_sink() as sink:
+        server = make_server(**smtp_settings(sink, outbox_retention=2))
+        with server.client() as client:
+            sent_user = create_user(client)
+            request_link(client, sent_user)
+            sink.wait_for(1)
+            waiting_user = create_user(client, phone={"phone": "+41791234567"})
+            sms = {"sendLink": {"notificationType": "NOTIFICATION_TYPE_SMS"}}
+            assert client.post(f"/v2/users/{waiting_user}/password_reset", json=sms).status_code == 200
+        wait_until(lambda: message_status(server.settings, sent_user) == ["sent"], what="sent")
+
+        server.clock.advance(86_400)  # within the retention: kept
+        time.sleep(0.3)
+        assert message_status(server.settings, sent_user) == ["sent"]
+        server.clock.advance(2 * 86_400)
+        wait_until(lambda: message_status(server.settings, sent_user) == [], what="the purge")
+        # A message still waiting is never purged, however old.
+        assert message_status(server.settings, waiting_user) == ["pending"]

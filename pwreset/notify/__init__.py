@@ -85,6 +85,7 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         retry_max_us=int(settings.delivery_retry_max * 1_000_000),
         lease_us=int(settings.worker_lease * 1_000_000),
         poll_interval=settings.worker_poll_interval,
+        retention_us=settings.outbox_retention * 86_400_000_000,
     )
 
 

@@ -35,6 +35,8 @@ class DeliveryPolicy:
     lease_us: int = 120_000_000
     poll_interval: float = 1.0  # seconds
     batch_size: int = 10
+    retention_us: int = 30 * 86_400_000_000  # finished messages are kept this long; 0: forever
+    purge_interval_us: int = 3_600_000_000
 
     def retry_delay_us(self, attempts: int) -> int:
         """Wait after the `attempts`-th failure: the base, doubled per failure, capped."""
@@ -62,6 +64,7 @@ class DeliveryWorker:
         self._policy = policy
         self._now_us = now_us
         self.worker_id = worker_id
+        self._next_purge_at = 0
 
     @property
     def media(self) -> tuple[str, ...]:
@@ -73,6 +76,7 @@ class DeliveryWorker:
         while not stop.is_set():
             try:
                 claimed = await self.deliver_due()
+                await self.purge_if_due()
             except Exception as exc:
                 logger.warning("outbox unavailable, trying again: %s: %s", type(exc).__name__, exc)
                 claimed = 0
@@ -95,6 +99,17 @@ class DeliveryWorker:
                 for message in claimed:
                     group.start_soon(self._deliver, message)
         return len(claimed)
+
+    async def purge_if_due(self) -> None:
+        """Now and then, delete messages finished longer ago than the retention."""
+        now = self._now_us()
+        if not self._policy.retention_us or now < self._next_purge_at:
+            return
+        self._next_purge_at = now + self._policy.purge_interval_us
+        async with self._store.write() as tx:
+            purged = await tx.purge_finished_messages(now - self._policy.retention_us)
+        if purged:
+            logger.info("deleted %d outbox messages finished more than the retention ago", purged)
 
     async def _deliver(self, claimed: ClaimedMessage) -> None:
         now = self._now_us()

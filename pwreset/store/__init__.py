@@ -194,6 +194,10 @@ _RETRY_OUTBOX_SQL = text(
     "last_error = :error, next_attempt_at = :next_attempt_at, updated_at = :now "
     "WHERE id = :id AND claimed_by = :worker AND status = 'sending'"
 )
+_PURGE_OUTBOX_SQL = text(
+    "DELETE FROM outbox WHERE status IN ('sent', 'printed', 'superseded', 'expired', 'dead') "
+    "AND updated_at < :before"
+)
 _COUNT_RESET_REQUESTS_SQL = text(
     "SELECT count(*), min(requested_at) FROM reset_requests "
     "WHERE user_id = :user_id AND requested_at > :since"
@@ -541,6 +545,11 @@ class Tx:
                 "next_attempt_at": next_attempt_at,
             },
         )
+
+    async def purge_finished_messages(self, before: int) -> int:
+        """Delete messages that were done before `before`; returns how many."""
+        result = await self.conn.execute(_PURGE_OUTBOX_SQL, {"before": before})
+        return result.rowcount
 
     # -- rate limit -------------------------------------------------------------------------
 
