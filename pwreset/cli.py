@@ -201,6 +201,8 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Connexion logs request bodies at debug level; bodies carry passwords and codes.
     logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
+    # httpx logs every request's URL at info level; an SMS webhook URL may carry a credential.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def _prepare(settings: Settings) -> None:
