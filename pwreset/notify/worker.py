@@ -78,7 +78,7 @@ class DeliveryWorker:
                 claimed = await self.deliver_due()
                 await self.purge_if_due()
             except Exception as exc:
-                logger.warning("outbox unavailable, trying again: %s: %s", type(exc).__name__, exc)
+                logger.warning("delivery round failed, trying again: %s: %s", type(exc).__name__, exc)
                 claimed = 0
             if claimed < self._policy.batch_size:
                 with anyio.move_on_after(self._policy.poll_interval):
@@ -97,7 +97,7 @@ class DeliveryWorker:
             # Together, so the whole batch finishes well within its lease.
             async with anyio.create_task_group() as group:
                 for message in claimed:
-                    group.start_soon(self._deliver, message)
+                    group.start_soon(self._deliver_one, message)
         return len(claimed)
 
     async def purge_if_due(self) -> None:
@@ -110,6 +110,19 @@ class DeliveryWorker:
             purged = await tx.purge_finished_messages(now - self._policy.retention_us)
         if purged:
             logger.info("deleted %d outbox messages finished more than the retention ago", purged)
+
+    async def _deliver_one(self, claimed: ClaimedMessage) -> None:
+        # One message's trouble must not cancel its siblings mid-send; its claim simply
+        # runs out and it is tried again.
+        try:
+            await self._deliver(claimed)
+        except Exception as exc:
+            logger.warning(
+                "delivery of message %s interrupted, retried after its lease: %s: %s",
+                claimed.id,
+                type(exc).__name__,
+                exc,
+            )
 
     async def _deliver(self, claimed: ClaimedMessage) -> None:
         now = self._now_us()
