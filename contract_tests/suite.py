@@ -10,6 +10,7 @@ from typing import Any
 import hypothesis
 import schemathesis
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
 
 from contract_tests.coverage import StatusCoverage
 from contract_tests.reachers import Attempt, ReachKit
@@ -36,9 +37,20 @@ def record(coverage: StatusCoverage, case: Any, response: Any, source: str) -> N
     coverage.record(operation_id(case), response.status_code, source)
 
 
+def credentials_for(case: Any, headers: Mapping[str, str]) -> dict[str, str]:
+    """The kit's headers for `case`, without its credentials when the case is a negative one
+    that leaves the `Authorization` header out on purpose: adding them back would make it a
+    valid request, and the server accepting it a false "schema-violating request accepted"."""
+    meta = getattr(case, "meta", None)
+    sent = {name.lower() for name in (case.headers or {})}
+    if meta is not None and meta.is_negative_at(ParameterLocation.HEADER) and "authorization" not in sent:
+        return {name: value for name, value in headers.items() if name.lower() != "authorization"}
+    return dict(headers)
+
+
 def call_and_record(case: Any, headers: Mapping[str, str], coverage: StatusCoverage, source: str) -> Any:
     """Send a case, run every check on the answer, and record it once it passed them all."""
-    response = case.call_and_validate(headers=dict(headers))
+    response = case.call_and_validate(headers=credentials_for(case, headers))
     record(coverage, case, response, source)
     return response
 
@@ -73,7 +85,7 @@ def workflow(schema: Any, target: Target, coverage: StatusCoverage, settings: Ki
                 target.reset()
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"headers": dict(headers)}
+            return {"headers": credentials_for(case, headers)}
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any

@@ -47,7 +47,8 @@ def real_app_target(data_dir: Path) -> Target:
     from pwreset.config import Settings
 
     # Cheap password hashing: the suite makes thousands of requests, none against real users.
-    settings = Settings(data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024)
+    # No per-user reset limit: stateful scenarios reset the same users again and again.
+    settings = Settings(data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024, reset_rate_limit=0)
     asyncio.run(prepare_database(settings))
     token = settings.admin_token_file.read_text(encoding="utf-8").strip()
     low_privilege_token = asyncio.run(token_without_permissions(settings))

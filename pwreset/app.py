@@ -35,6 +35,7 @@ from pwreset.dispatch import OperationDispatcher
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.timestamps import system_now_us
 from pwreset.keys import Keys, load_or_create_secret
+from pwreset.notify import build_worker, log_delivery_setup, running_worker
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
@@ -61,6 +62,7 @@ class Runtime:
     keys: Keys
     user_service: UserService
     authenticator: Authenticator
+    now_us: Callable[[], int] = system_now_us
 
 
 def build_runtime(
@@ -85,13 +87,15 @@ def build_runtime(
             code_lifetime_us=settings.reset_code_lifetime * 1_000_000,
             code_max_attempts=settings.reset_code_max_attempts,
             default_url_template=settings.default_url_template,
+            reset_rate_limit=settings.reset_rate_limit,
+            reset_rate_window_us=settings.reset_rate_window * 1_000_000,
         ),
         hasher=hasher,
         now_us=now_us,
         rng=rng or secrets.SystemRandom(),
         ids=IdGenerator(now_us),
     )
-    return Runtime(settings, store, keys, service, Authenticator(store))
+    return Runtime(settings, store, keys, service, Authenticator(store), now_us)
 
 
 @dataclass(frozen=True)
@@ -309,10 +313,14 @@ async def _send_payload(
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ServiceEndpoints:
     """The real server as an ASGI app. The database must be prepared (`prepare_database`)."""
     runtime = runtime or build_runtime(settings)
+    # Built now, so a bad SMTP, SMS or template setting stops the start.
+    worker = build_worker(runtime.settings, runtime.store, runtime.keys, now_us=runtime.now_us)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        yield
+        log_delivery_setup(runtime.settings, worker)
+        async with running_worker(worker):
+            yield
         await runtime.store.dispose()
 
     spec = load_spec()

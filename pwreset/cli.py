@@ -36,15 +36,38 @@ _SERVER_SETTINGS = (
     "argon2_memory_kib",
     "argon2_parallelism",
     "log_level",
+    "reset_rate_limit",
+    "reset_rate_window",
 )
 _DATABASE_SETTINGS = ("data_dir", "database_url")
+# The SMTP password and the webhook signing key are environment only, like the secret.
+_DELIVERY_SETTINGS = (
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_sender",
+    "smtp_ca_file",
+    "sms_webhook_url",
+    "templates_dir",
+    "delivery_timeout",
+    "delivery_max_attempts",
+    "delivery_retry_base",
+    "delivery_retry_max",
+    "worker_poll_interval",
+    "worker_lease",
+    "outbox_retention",
+    "print_links",
+)
+_ENVIRONMENT_ONLY = ("secret", "smtp_password", "sms_webhook_signing_key")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "printed", "superseded", "expired", "dead")
 
 
 def _settings_table() -> str:
     lines = ["settings (flag / environment variable / default):"]
     for item in fields(Settings):
         default = getattr(Settings, item.name, None)
-        flag = "--" + item.name.replace("_", "-")
+        flag = "(no flag)" if item.name in _ENVIRONMENT_ONLY else "--" + item.name.replace("_", "-")
         lines.append(f"  {flag:28} {ENVIRONMENT[item.name]:34} {default!s}")
         lines.append(f"      {DESCRIPTIONS[item.name]}")
     return "\n".join(lines)
@@ -53,7 +76,21 @@ def _settings_table() -> str:
 def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
     for name in names:
         default = getattr(Settings, name, None)
-        kind = int if isinstance(default, int) else (Path if isinstance(default, Path) else str)
+        if isinstance(default, bool):
+            parser.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{DESCRIPTIONS[name]} (env {ENVIRONMENT[name]}=1)",
+            )
+            continue
+        kind: type = str
+        for candidate in (int, float, Path):
+            if isinstance(default, candidate):
+                kind = candidate
+                break
         parser.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
@@ -83,10 +120,43 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run the API server: migrate the database, create the default organization and "
             "an admin token on first start, then serve openapi.yaml with request and response "
-            "validation. Swagger UI at /ui/, health at /healthz and /readyz."
+            "validation. Swagger UI at /ui/, health at /healthz and /readyz. Each server "
+            "process also delivers queued reset links (see `pwreset worker`)."
         ),
     )
-    _add_setting_flags(serve, _DATABASE_SETTINGS + _SERVER_SETTINGS)
+    _add_setting_flags(serve, _DATABASE_SETTINGS + _SERVER_SETTINGS + _DELIVERY_SETTINGS)
+
+    worker = commands.add_parser(
+        "worker",
+        help="deliver queued reset links, without serving the API",
+        description=(
+            "Deliver the reset links waiting in the outbox by email (SMTP) and SMS (webhook), "
+            "with retries and exponential backoff, until stopped. Any number of workers and "
+            "servers may share one database: each message is claimed by one of them."
+        ),
+    )
+    _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level",))
+
+    outbox = commands.add_parser("outbox", help="inspect queued reset messages")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    outbox_list = outbox_commands.add_parser(
+        "list",
+        help="list messages, oldest first",
+        description=(
+            "List outbox messages, oldest first: id, creation time, medium, recipient, status, "
+            "attempts, next attempt and last error. Links are never shown. Statuses: "
+            + ", ".join(OUTBOX_STATUSES)
+            + "."
+        ),
+    )
+    outbox_list.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        choices=OUTBOX_STATUSES,
+        help="only messages in this status (repeatable)",
+    )
+    _add_setting_flags(outbox_list, _DATABASE_SETTINGS)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     _add_setting_flags(migrate, _DATABASE_SETTINGS)
@@ -324,6 +394,8 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Connexion logs request bodies at debug level; bodies carry passwords and codes.
     logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
+    # httpx logs every request's URL at info level; an SMS webhook URL may carry a credential.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def _prepare(settings: Settings) -> None:
@@ -437,15 +509,87 @@ async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _worker(settings: Settings) -> int:
+    import signal
+
+    from pwreset.keys import Keys, load_or_create_secret
+    from pwreset.notify import build_worker, log_delivery_setup
+    from pwreset.store import Store
+
+    await _prepare(settings)
+    store = Store(settings.effective_database_url)
+    secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
+    try:
+        worker = build_worker(settings, store, Keys.from_secret(secret), now_us=system_now_us)
+        log_delivery_setup(settings, worker)
+        if not worker.media:
+            print("pwreset: nothing to deliver with: configure SMTP or an SMS webhook", file=sys.stderr)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        logger.warning("delivery worker %s started", worker.worker_id)
+        await worker.run(stop)
+    finally:
+        await store.dispose()
+    return 0
+
+
+async def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
+    from pwreset.domain.timestamps import format_timestamp
+    from pwreset.store import Store
+
+    await _prepare(settings)
+    store = Store(settings.effective_database_url)
+    try:
+        async with store.read() as tx:
+            messages = await tx.outbox_messages(args.status)
+    finally:
+        await store.dispose()
+    print("ID\tCREATED\tMEDIUM\tRECIPIENT\tSTATUS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
+    for message in messages:
+        waiting = message.status in ("pending", "sending")
+        next_attempt = format_timestamp(message.next_attempt_at) if waiting else "-"
+        print(
+            "\t".join(
+                (
+                    message.id,
+                    format_timestamp(message.created_at),
+                    message.medium,
+                    message.recipient,
+                    message.status,
+                    str(message.attempts),
+                    next_attempt,
+                    (message.last_error or "-").replace("\t", " ").replace("\n", " "),
+                )
+            )
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings_from(args)
     _configure_logging(settings.log_level)
+    if args.command in ("serve", "worker"):
+        from pwreset.notify import build_senders, delivery_policy
+
+        try:  # a bad delivery setting is an operator's mistake: say so, no traceback
+            build_senders(settings)
+            delivery_policy(settings)
+        except ValueError as exc:
+            print(f"pwreset: {exc}", file=sys.stderr)
+            return 2
     if args.command == "serve":
         serve(settings)
         return 0
     if args.command == "mock":
         return mock(args)
+    if args.command == "worker":
+        return asyncio.run(_worker(settings))
+    if args.command == "outbox":
+        return asyncio.run(_outbox_list(settings, args))
     if args.command == "migrate":
         asyncio.run(_prepare(settings))
         return 0

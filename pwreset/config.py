@@ -29,6 +29,26 @@ class Settings:
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
     log_level: str = "info"
+    reset_rate_limit: int = 5
+    reset_rate_window: int = 3600
+    smtp_host: str | None = None
+    smtp_port: int = 0
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "pwreset <no-reply@localhost>"
+    smtp_ca_file: str | None = None
+    sms_webhook_url: str | None = None
+    sms_webhook_signing_key: str | None = None
+    templates_dir: str | None = None
+    delivery_timeout: float = 30.0
+    delivery_max_attempts: int = 10
+    delivery_retry_base: float = 5.0
+    delivery_retry_max: float = 300.0
+    worker_poll_interval: float = 1.0
+    worker_lease: float = 120.0
+    outbox_retention: int = 30
+    print_links: bool = False
 
     @property
     def effective_database_url(self) -> str:
@@ -59,6 +79,8 @@ class Settings:
                 values[item.name] = raw.lower() in ("1", "true", "yes", "on")
             elif isinstance(default, int):
                 values[item.name] = int(raw)
+            elif isinstance(default, float):
+                values[item.name] = float(raw)
             elif isinstance(default, Path):
                 values[item.name] = Path(raw)
             else:
@@ -91,4 +113,26 @@ DESCRIPTIONS = {
     "argon2_memory_kib": "argon2id memory in KiB",
     "argon2_parallelism": "argon2id lanes",
     "log_level": "debug, info, warning or error",
+    "reset_rate_limit": "reset requests allowed per user per window (0: no limit)",
+    "reset_rate_window": "seconds of the reset rate-limit window",
+    "smtp_host": "SMTP server for reset emails (unset: emails wait in the outbox)",
+    "smtp_port": "SMTP port (0: 587 for starttls, 465 for tls, 25 for none)",
+    "smtp_security": "starttls, tls (implicit TLS) or none",
+    "smtp_username": "SMTP login name (unset: no login)",
+    "smtp_password": "SMTP password; environment only",
+    "smtp_sender": "From address of reset emails",
+    "smtp_ca_file": "PEM file of CA certificates to verify the SMTP server with (default: the system's)",
+    "sms_webhook_url": "URL that reset SMS are POSTed to as JSON (unset: SMS wait in the outbox)",
+    "sms_webhook_signing_key": "key to sign SMS webhook calls (ZITADEL-Signature header); environment only",
+    "templates_dir": "directory whose email_subject.txt, email_body.txt, email_body.html, sms.txt "
+    "override the built-in message templates",
+    "delivery_timeout": "seconds one SMTP or webhook delivery may take",
+    "delivery_max_attempts": "delivery attempts after which a message is dead",
+    "delivery_retry_base": "seconds before the first retry; doubles with each failure",
+    "delivery_retry_max": "longest wait between retries, in seconds",
+    "worker_poll_interval": "seconds between looks at the outbox when it is idle",
+    "worker_lease": "seconds a worker holds a message it claimed; a crashed worker's claim expires after it",
+    "outbox_retention": "days finished outbox messages (sent, superseded, expired, dead) are kept "
+    "(0: forever)",
+    "print_links": "development: log reset links instead of sending them",
 }

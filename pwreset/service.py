@@ -82,6 +82,8 @@ class ServiceSettings:
     code_max_attempts: int
     default_url_template: str
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+    reset_rate_limit: int = 0  # reset requests per user per window; 0: no limit
+    reset_rate_window_us: int = 3600 * 1_000_000
 
 
 def _user_not_found_on_set_password() -> errors.ApiError:
@@ -195,6 +197,7 @@ class UserService:
                     raise errors.failed_precondition("PWRESET-NoPhone", "User has no phone number")
                 recipient = user.phone
             now = self._now_us()
+            await self._count_reset_request(tx, user_id, now)
             code_id = self._ids.new_id()
             sequence = await tx.bump_sequence(user_id, now)
             await tx.put_reset_code(
@@ -284,6 +287,28 @@ class UserService:
         if default is None:  # pragma: no cover - bootstrap always sets it
             raise errors.internal()
         return default
+
+    async def _count_reset_request(self, tx: Tx, user_id: str, now: int) -> None:
+        """Refuse the request when the user has had too many in the window; else count it.
+
+        The count lives in the database, in the transaction that holds the user's row,
+        so the limit holds across every process sharing the database."""
+        limit = self._settings.reset_rate_limit
+        if limit <= 0:
+            return
+        window = self._settings.reset_rate_window_us
+        since = now - window
+        count, oldest = await tx.count_reset_requests(user_id, since)
+        if count >= limit:
+            retry_after = max(1, -(-(oldest + window - now) // 1_000_000))
+            logger.warning("password reset for user %s refused: %d requests in the window", user_id, count)
+            raise errors.ApiError(
+                errors.Code.RESOURCE_EXHAUSTED,
+                "Too many password reset requests",
+                "PWRESET-Rate1",
+                headers={"Retry-After": str(retry_after)},
+            )
+        await tx.record_reset_request(user_id, now, since)
 
     async def _verify_code(self, tx: Tx, user_id: str, candidate: str) -> errors.ApiError | None:
         """None when the code is right; else the error, after counting the failed attempt."""

@@ -14,7 +14,8 @@ from tests.support import STRONG_PASSWORD, create_user, live_server, settings_fo
 def two_servers(backend, database_factory, tmp_path):
     """Two independent servers (own engines, pools, id generators) sharing one database."""
     url = database_factory(backend)
-    settings = settings_for_test(tmp_path, url)
+    # 24 resets of one user: far beyond the per-user rate limit, which is not under test here.
+    settings = settings_for_test(tmp_path, url, reset_rate_limit=0)
     with live_server(settings) as first, live_server(settings) as second:
         yield first, second
 

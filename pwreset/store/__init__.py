@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pwreset.store")
 
-__all__ = ["ConflictError", "OutboxMessage", "Store", "TokenRecord", "Tx", "UserRecord"]
+__all__ = ["ClaimedMessage", "ConflictError", "OutboxMessage", "Store", "TokenRecord", "Tx", "UserRecord"]
 
 
 class ConflictError(Exception):
@@ -108,6 +108,22 @@ class OutboxMessage:
     next_attempt_at: int
     last_error: str | None
     created_at: int
+    claimed_by: str | None = None
+    lease_until: int | None = None
+    sent_at: int | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message a worker holds: what it needs to check and deliver it."""
+
+    id: str
+    user_id: str
+    code_id: str
+    medium: str
+    recipient: str
+    payload: str | None
+    attempts: int
 
 
 _USER_COLUMNS = (
@@ -149,6 +165,10 @@ _COUNT_FAILED_ATTEMPT_SQL = text(
     "RETURNING failed_attempts"
 )
 _DELETE_CODE_SQL = text("DELETE FROM reset_codes WHERE user_id = :user_id")
+# A message a worker has claimed but not sent yet is dropped too: the worker checks the
+# row again before it sends.
+# Only waiting messages: one a worker holds may already be on the wire, and the worker
+# itself drops it before sending when its code is no longer the live one.
 _SUPERSEDE_OUTBOX_SQL = text(
     "UPDATE outbox SET status = 'superseded', payload = NULL, updated_at = :now "
     "WHERE user_id = :user_id AND status = 'pending'"
@@ -158,10 +178,62 @@ _INSERT_OUTBOX_SQL = text(
     "next_attempt_at, last_error, created_at, updated_at) VALUES (:id, :user_id, :code_id, "
     ":medium, :recipient, :payload, 'pending', 0, :now, NULL, :now, :now)"
 )
-_SELECT_OUTBOX_SQL = text(
-    "SELECT id, user_id, code_id, medium, recipient, payload, status, attempts, next_attempt_at, "
-    "last_error, created_at FROM outbox ORDER BY created_at, id"
+_OUTBOX_COLUMNS = (
+    "id, user_id, code_id, medium, recipient, payload, status, attempts, next_attempt_at, "
+    "last_error, created_at, claimed_by, lease_until, sent_at"
 )
+_SELECT_OUTBOX_SQL = text(f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY created_at, id")
+# Due messages, and messages whose worker's lease ran out (it crashed or hung).
+# `{media}` is filled with a fixed list of known media, never with input.
+_DUE_OUTBOX = (
+    "SELECT id FROM outbox WHERE medium IN ({media}) AND ("
+    "(status = 'pending' AND next_attempt_at <= :now) OR (status = 'sending' AND lease_until <= :now)) "
+    "ORDER BY next_attempt_at, id LIMIT :limit"
+)
+_CLAIM_OUTBOX = (
+    "UPDATE outbox SET status = 'sending', claimed_by = :worker, lease_until = :lease_until, "
+    "attempts = attempts + 1, updated_at = :now WHERE id IN ({due}) "
+    "RETURNING id, user_id, code_id, medium, recipient, payload, attempts"
+)
+MEDIA = ("email", "sms")
+
+
+def _claim_outbox_sql(dialect: str, media: tuple[str, ...]) -> SQL:
+    """The claim statement for these media. SQLite: the write transaction holds the database
+    lock, so claims cannot overlap. PostgreSQL: each worker locks the rows it claims and skips
+    those locked by others."""
+    unknown = set(media) - set(MEDIA)
+    if unknown or not media:
+        raise ValueError(f"unknown media {sorted(unknown)}; known: {MEDIA}")
+    due = _DUE_OUTBOX.format(media=", ".join(f"'{medium}'" for medium in media))
+    if dialect == "postgresql":
+        due += " FOR UPDATE SKIP LOCKED"
+    return text(_CLAIM_OUTBOX.format(due=due))
+
+
+_OUTBOX_HELD_SQL = text("SELECT 1 FROM outbox WHERE id = :id AND status = 'sending' AND claimed_by = :worker")
+_FINISH_OUTBOX_SQL = text(
+    "UPDATE outbox SET status = :status, payload = NULL, claimed_by = NULL, lease_until = NULL, "
+    "last_error = :error, sent_at = :sent_at, updated_at = :now "
+    "WHERE id = :id AND claimed_by = :worker"
+)
+_RETRY_OUTBOX_SQL = text(
+    "UPDATE outbox SET status = 'pending', claimed_by = NULL, lease_until = NULL, "
+    "last_error = :error, next_attempt_at = :next_attempt_at, updated_at = :now "
+    "WHERE id = :id AND claimed_by = :worker AND status = 'sending'"
+)
+_PURGE_OUTBOX_SQL = text(
+    "DELETE FROM outbox WHERE status IN ('sent', 'printed', 'superseded', 'expired', 'dead') "
+    "AND updated_at < :before"
+)
+_COUNT_RESET_REQUESTS_SQL = text(
+    "SELECT count(*), min(requested_at) FROM reset_requests "
+    "WHERE user_id = :user_id AND requested_at > :since"
+)
+_FORGET_RESET_REQUESTS_SQL = text(
+    "DELETE FROM reset_requests WHERE user_id = :user_id AND requested_at <= :since"
+)
+_INSERT_RESET_REQUEST_SQL = text("INSERT INTO reset_requests (user_id, requested_at) VALUES (:user_id, :now)")
 _SELECT_ORG_SQL = text("SELECT id FROM organizations WHERE id = :id")
 _SELECT_ORG_BY_DOMAIN_SQL = text("SELECT id FROM organizations WHERE domain = :domain")
 _INSERT_ORG_SQL = text(
@@ -609,5 +681,73 @@ class Tx:
             },
         )
 
-    async def outbox_messages(self) -> list[OutboxMessage]:
-        return [OutboxMessage(*row) for row in await self._all(_SELECT_OUTBOX_SQL)]
+    async def outbox_messages(self, statuses: Sequence[str] = ()) -> list[OutboxMessage]:
+        """Every message, oldest first; only those in `statuses` when given."""
+        messages = [OutboxMessage(*row) for row in await self._all(_SELECT_OUTBOX_SQL)]
+        return [m for m in messages if m.status in statuses] if statuses else messages
+
+    async def claim_messages(
+        self, worker: str, media: Sequence[str], now: int, lease_until: int, limit: int
+    ) -> list[ClaimedMessage]:
+        """Take up to `limit` due messages of these media for `worker`, counting an attempt each."""
+        rows = await self._all(
+            _claim_outbox_sql(self.dialect, tuple(sorted(media))),
+            {
+                "worker": worker,
+                "now": now,
+                "lease_until": lease_until,
+                "limit": limit,
+            },
+        )
+        return [ClaimedMessage(*row) for row in rows]
+
+    async def message_held(self, message_id: str, worker: str) -> bool:
+        """True while `worker` still holds the message (not superseded, lease not taken over)."""
+        return await self._first(_OUTBOX_HELD_SQL, {"id": message_id, "worker": worker}) is not None
+
+    async def finish_message(
+        self, message_id: str, worker: str, status: str, now: int, *, error: str | None = None
+    ) -> None:
+        """End a held message (sent, dead, superseded, expired); its payload is erased."""
+        await self.conn.execute(
+            _FINISH_OUTBOX_SQL,
+            {
+                "id": message_id,
+                "worker": worker,
+                "status": status,
+                "error": error,
+                "sent_at": now if status in ("sent", "printed") else None,
+                "now": now,
+            },
+        )
+
+    async def retry_message(
+        self, message_id: str, worker: str, error: str, now: int, next_attempt_at: int
+    ) -> None:
+        await self.conn.execute(
+            _RETRY_OUTBOX_SQL,
+            {
+                "id": message_id,
+                "worker": worker,
+                "error": error,
+                "now": now,
+                "next_attempt_at": next_attempt_at,
+            },
+        )
+
+    async def purge_finished_messages(self, before: int) -> int:
+        """Delete messages that were done before `before`; returns how many."""
+        result = await self.conn.execute(_PURGE_OUTBOX_SQL, {"before": before})
+        return result.rowcount
+
+    # -- rate limit -------------------------------------------------------------------------
+
+    async def count_reset_requests(self, user_id: str, since: int) -> tuple[int, int | None]:
+        """The user's reset requests after `since`, and the time of the oldest of them."""
+        row = await self._first(_COUNT_RESET_REQUESTS_SQL, {"user_id": user_id, "since": since})
+        return int(row[0]), row[1]
+
+    async def record_reset_request(self, user_id: str, now: int, forget_before: int) -> None:
+        """Count one reset request, and forget the user's requests older than the window."""
+        await self.conn.execute(_FORGET_RESET_REQUESTS_SQL, {"user_id": user_id, "since": forget_before})
+        await self.conn.execute(_INSERT_RESET_REQUEST_SQL, {"user_id": user_id, "now": now})

@@ -75,6 +75,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             revoked_at BIGINT
         )""",
     ),
+    2: (
+        # A claimed message belongs to one worker until its lease ends, so a crashed
+        # worker's messages are picked up again by another.
+        "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE outbox ADD COLUMN lease_until BIGINT",
+        "ALTER TABLE outbox ADD COLUMN sent_at BIGINT",
+        # One row per accepted reset request, for the per-user rate limit.
+        """CREATE TABLE reset_requests (
+            user_id TEXT NOT NULL,
+            requested_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX reset_requests_user ON reset_requests (user_id, requested_at)",
+    ),
 }
 
 LATEST = max(MIGRATIONS)

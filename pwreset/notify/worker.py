@@ -1,0 +1,196 @@
+"""The delivery worker: claims due outbox messages, checks they still matter, sends them.
+
+Delivery is at least once. A message is claimed in one write transaction (status `sending`,
+this worker's id, a lease); on PostgreSQL the claim skips rows other workers are claiming,
+on SQLite the write lock serializes claims, so one message has one worker at a time. If the
+worker dies, the lease runs out and another worker claims the message again. Only a worker
+that stalls past its lease mid-send can cause a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import anyio
+from cryptography.fernet import InvalidToken
+
+from pwreset.keys import Keys
+from pwreset.notify.message import Outgoing, PermanentDeliveryError, Sender
+from pwreset.store import ClaimedMessage, Store
+
+logger = logging.getLogger("pwreset.notify")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int = 10
+    retry_base_us: int = 5_000_000
+    retry_max_us: int = 300_000_000
+    lease_us: int = 120_000_000
+    poll_interval: float = 1.0  # seconds
+    batch_size: int = 10
+    retention_us: int = 30 * 86_400_000_000  # finished messages are kept this long; 0: forever
+    purge_interval_us: int = 3_600_000_000
+
+    def retry_delay_us(self, attempts: int) -> int:
+        """Wait after the `attempts`-th failure: the base, doubled per failure, capped."""
+        return min(self.retry_base_us * 2 ** max(0, attempts - 1), self.retry_max_us)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: Store,
+        keys: Keys,
+        senders: Mapping[str, Sender],
+        *,
+        policy: DeliveryPolicy,
+        now_us: Callable[[], int],
+        worker_id: str,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._senders = dict(senders)
+        self._policy = policy
+        self._now_us = now_us
+        self.worker_id = worker_id
+        self._next_purge_at = 0
+
+    @property
+    def media(self) -> tuple[str, ...]:
+        """The media this worker can deliver; messages of other media wait in the outbox."""
+        return tuple(sorted(self._senders))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; an unreachable database is waited out, not fatal."""
+        while not stop.is_set():
+            try:
+                claimed = await self.deliver_due()
+                await self.purge_if_due()
+            except Exception as exc:
+                logger.warning("delivery round failed, trying again: %s: %s", type(exc).__name__, exc)
+                claimed = 0
+            if claimed < self._policy.batch_size:
+                with anyio.move_on_after(self._policy.poll_interval):
+                    await stop.wait()
+
+    async def deliver_due(self) -> int:
+        """Claim one batch of due messages and deliver them; returns how many were claimed."""
+        if not self._senders:
+            return 0
+        now = self._now_us()
+        async with self._store.write() as tx:
+            claimed = await tx.claim_messages(
+                self.worker_id, self.media, now, now + self._policy.lease_us, self._policy.batch_size
+            )
+        if claimed:
+            # Together, so the whole batch finishes well within its lease.
+            async with anyio.create_task_group() as group:
+                for message in claimed:
+                    group.start_soon(self._deliver_one, message)
+        return len(claimed)
+
+    async def purge_if_due(self) -> None:
+        """Now and then, delete messages finished longer ago than the retention."""
+        now = self._now_us()
+        if not self._policy.retention_us or now < self._next_purge_at:
+            return
+        self._next_purge_at = now + self._policy.purge_interval_us
+        async with self._store.write() as tx:
+            purged = await tx.purge_finished_messages(now - self._policy.retention_us)
+        if purged:
+            logger.info("deleted %d outbox messages finished more than the retention ago", purged)
+
+    async def _deliver_one(self, claimed: ClaimedMessage) -> None:
+        # One message's trouble must not cancel its siblings mid-send; its claim simply
+        # runs out and it is tried again.
+        try:
+            await self._deliver(claimed)
+        except Exception as exc:
+            logger.warning(
+                "delivery of message %s interrupted, retried after its lease: %s: %s",
+                claimed.id,
+                type(exc).__name__,
+                exc,
+            )
+
+    async def _deliver(self, claimed: ClaimedMessage) -> None:
+        now = self._now_us()
+        async with self._store.read() as tx:
+            held = await tx.message_held(claimed.id, self.worker_id)
+            code = await tx.get_reset_code(claimed.user_id)
+            user = await tx.get_user(claimed.user_id)
+        if not held:  # superseded by a newer code after the claim
+            return
+        if code is None or code.code_id != claimed.code_id or user is None or not user.live:
+            # The code was replaced, used or voided, or the user deleted: the link is dead.
+            await self._finish(claimed, "superseded", now)
+            return
+        if code.expires_at <= now:
+            await self._finish(claimed, "expired", now)
+            return
+        if claimed.attempts > self._policy.max_attempts:  # its workers kept dying mid-send
+            await self._finish(claimed, "dead", now, f"no delivery in {self._policy.max_attempts} attempts")
+            return
+        try:
+            link = self._keys.open(claimed.payload or "")
+        except InvalidToken:
+            await self._finish(claimed, "dead", now, "cannot decrypt the message: the server secret changed")
+            return
+        sender = self._senders[claimed.medium]
+        outgoing = Outgoing(claimed.id, claimed.medium, claimed.recipient, link, user, code.expires_at, now)
+        try:
+            await sender.send(outgoing)
+        except Exception as exc:
+            # A failure's text is kept and logged; make sure the link can never be part of it.
+            error = f"{exc}".replace(link, "[link]")[:500] or type(exc).__name__
+            await self._failed(claimed, error, permanent=isinstance(exc, PermanentDeliveryError))
+            return
+        await self._finish(claimed, sender.delivered_status, self._now_us())
+        logger.info(
+            "reset %s for user %s delivered (message %s, attempt %d)",
+            claimed.medium,
+            claimed.user_id,
+            claimed.id,
+            claimed.attempts,
+        )
+
+    async def _failed(self, claimed: ClaimedMessage, error: str, *, permanent: bool) -> None:
+        now = self._now_us()
+        if permanent or claimed.attempts >= self._policy.max_attempts:
+            logger.error(
+                "reset %s for user %s is dead after %d attempts (message %s): %s",
+                claimed.medium,
+                claimed.user_id,
+                claimed.attempts,
+                claimed.id,
+                error,
+            )
+            await self._finish(claimed, "dead", now, error)
+            return
+        delay = self._policy.retry_delay_us(claimed.attempts)
+        logger.warning(
+            "reset %s for user %s not delivered (message %s, attempt %d), retry in %.1fs: %s",
+            claimed.medium,
+            claimed.user_id,
+            claimed.id,
+            claimed.attempts,
+            delay / 1_000_000,
+            error,
+        )
+        async with self._store.write() as tx:
+            await tx.retry_message(claimed.id, self.worker_id, error, now, now + delay)
+
+    async def _finish(self, claimed: ClaimedMessage, status: str, now: int, error: str | None = None) -> None:
+        async with self._store.write() as tx:
+            await tx.finish_message(claimed.id, self.worker_id, status, now, error=error)
