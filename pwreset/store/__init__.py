@@ -17,13 +17,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from pwreset.store.migrations import LATEST, MIGRATIONS
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
 logger = logging.getLogger("pwreset.store")
 
@@ -316,22 +313,17 @@ class _PgRows:
 
 
 class _PgConnection:
-    """A connection from SQLAlchemy's pool, in a transaction SQLAlchemy began, running our
-    statements straight on asyncpg: each is translated once to asyncpg's `$n` form and then
-    prepared and cached by asyncpg on the connection. SQLAlchemy's per-statement layers
-    (compilation, result proxies, greenlet hops) cost more than the statements."""
+    """An asyncpg connection from SQLAlchemy's pool, running our statements directly: each is
+    translated once to asyncpg's `$n` form, then prepared and cached by asyncpg on the
+    connection. SQLAlchemy's per-statement layers (compilation, result proxies, greenlet
+    hops) cost more than the statements. Transactions are asyncpg's too (`Store.write`):
+    SQLAlchemy begins one only when a statement passes through it, and none does."""
 
-    def __init__(
-        self, conn: AsyncConnection, statements: dict[str, tuple[str, tuple[str, ...], bool]]
-    ) -> None:
-        self._conn = conn
+    def __init__(self, driver: Any, statements: dict[str, _AsyncpgStatement]) -> None:
+        self._driver = driver
         self._statements = statements
-        self._driver: Any = None
 
     async def execute(self, statement: str, params: dict | None = None) -> _PgRows:
-        if self._driver is None:
-            raw = await self._conn.get_raw_connection()
-            self._driver = raw.driver_connection
         prepared = self._statements.get(statement)
         if prepared is None:
             prepared = self._statements[statement] = _asyncpg_statement(statement)
@@ -431,8 +423,10 @@ class Store:
     @asynccontextmanager
     async def _write_transaction(self) -> AsyncIterator[Tx]:
         if self.dialect != "sqlite":
-            async with self._engine.begin() as conn:
-                yield Tx(_PgConnection(conn, self._clauses), self.dialect)
+            async with self._engine.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                async with driver.transaction():
+                    yield Tx(_PgConnection(driver, self._clauses), self.dialect)
             return
         async with self._write_lock:
             raw = self._sqlite.acquire()
@@ -452,10 +446,10 @@ class Store:
     async def read(self) -> AsyncIterator[Tx]:
         """Reads: each query sees committed data; no locks taken."""
         if self.dialect != "sqlite":
-            # Reads are single statements: autocommit saves the BEGIN and COMMIT round trips.
+            # Reads are single statements: no BEGIN and COMMIT round trips (asyncpg autocommits).
             async with self._engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield Tx(_PgConnection(conn, self._clauses), self.dialect)
+                driver = (await conn.get_raw_connection()).driver_connection
+                yield Tx(_PgConnection(driver, self._clauses), self.dialect)
             return
         # Reads are single statements, each consistent on its own: no BEGIN/ROLLBACK round.
         raw = self._sqlite.acquire()
