@@ -293,29 +293,26 @@ def run_reachers(operation: Any, key: str, kit: ReachKit, documented: tuple[str,
 @reacher("2XX")
 def documented_example(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Each request example, on resources created for it, with the full token."""
+    yield from _examples_with(kit.token, "request example with the full token", operation, kit)
+
+
+def _examples_with(token: str | None, description: str, operation: Any, kit: ReachKit) -> Iterator[Attempt]:
+    """Each request example on a live resource, sent with `token`."""
+    if not token:
+        return
     values = kit.fresh_values(operation)
     if values is None:
         return
     for body, path in kit.requests(operation, values):
-        yield Attempt(
-            "request example with the full token", kit.case(operation, body, path), kit.auth(kit.token)
-        )
+        yield Attempt(description, kit.case(operation, body, path), kit.auth(token))
 
 
 @reacher("403")
 def token_without_permission(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Each request example on a live resource, with a token that has no permissions."""
-    if not kit.low_privilege_token:
-        return
-    values = kit.fresh_values(operation)
-    if values is None:
-        return
-    for body, path in kit.requests(operation, values):
-        yield Attempt(
-            "request example with a token without permissions",
-            kit.case(operation, body, path),
-            kit.auth(kit.low_privilege_token),
-        )
+    yield from _examples_with(
+        kit.low_privilege_token, "request example with a token without permissions", operation, kit
+    )
 
 
 @reacher("404")
@@ -347,17 +344,9 @@ def missing_identifier(operation: Any, key: str, kit: ReachKit) -> Iterator[Atte
 def token_of_another_organization(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Each request example on a live resource, with a token of another organization: as in
     Zitadel, a caller with no membership in the resource's organization gets 404."""
-    if not kit.foreign_token:
-        return
-    values = kit.fresh_values(operation)
-    if values is None:
-        return
-    for body, path in kit.requests(operation, values):
-        yield Attempt(
-            "request example with a token of another organization",
-            kit.case(operation, body, path),
-            kit.auth(kit.foreign_token),
-        )
+    yield from _examples_with(
+        kit.foreign_token, "request example with a token of another organization", operation, kit
+    )
 
 
 @reacher("2XX", "403", "404")

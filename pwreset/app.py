@@ -8,7 +8,6 @@ anywhere is answered through `pwreset.errors`.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import random
@@ -163,40 +162,38 @@ def handler_resolver(runtime: Runtime) -> Resolver:
     return Resolver(function_resolver=resolve)
 
 
-@functools.cache
-def _documented_paths() -> tuple[tuple[re.Pattern[str], str], ...]:
-    """Each spec path as a pattern, with the `Allow` value for it: its documented methods."""
+def allow_header_for(spec: dict) -> Callable[[str], str | None]:
+    """The `Allow` value for a request path: every method the spec documents for it (HEAD
+    with GET), worked out once. Starlette answers 405 with the methods of the first route
+    matching the path, but the spec's GET and DELETE on one path are two routes."""
     routes = []
-    for path, item in load_spec()["paths"].items():
+    for path, item in spec["paths"].items():
         methods = {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
         if "GET" in methods:
             methods.add("HEAD")
-        routes.append(
-            (re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$"), ", ".join(sorted(methods)))
-        )
-    return tuple(routes)
+        pattern = re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$")
+        routes.append((pattern, ", ".join(sorted(methods))))
+
+    def allow(path: str) -> str | None:
+        return next((value for pattern, value in routes if pattern.match(path)), None)
+
+    return allow
 
 
-def _allow(path: str) -> str | None:
-    # Starlette answers 405 with the methods of the first route matching the path, but the
-    # spec's GET and DELETE on one path are two routes: list every documented method.
-    return next((allow for pattern, allow in _documented_paths() if pattern.match(path)), None)
-
-
-async def _error_response(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    status, body, headers = errors.render(errors.from_exception(exc), request.url.path)
-    if status == 405 and (allow := _allow(request.url.path)):
-        headers = {**{k: v for k, v in headers.items() if k.lower() != "allow"}, "Allow": allow}
-    return ConnexionResponse(status_code=status, mimetype="application/json", body=body, headers=headers)
-
-
-def install_error_handlers(app: ConnexionMiddleware) -> None:
-    """Route every failure Connexion can meet through `pwreset.errors`."""
+def install_error_handlers(app: ConnexionMiddleware, allow_header: Callable[[str], str | None]) -> None:
+    """Route every failure Connexion can meet through `pwreset.errors`; a 405 names every
+    method `allow_header` gives for the path."""
     from connexion.exceptions import ProblemException
     from starlette.exceptions import HTTPException
 
+    async def error_response(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        status, body, headers = errors.render(errors.from_exception(exc), request.url.path)
+        if status == 405 and (allow := allow_header(request.url.path)):
+            headers = {**{k: v for k, v in headers.items() if k.lower() != "allow"}, "Allow": allow}
+        return ConnexionResponse(status_code=status, mimetype="application/json", body=body, headers=headers)
+
     for kind in (ProblemException, HTTPException, errors.ApiError, Exception):
-        app.add_error_handler(kind, _error_response)
+        app.add_error_handler(kind, error_response)
 
 
 class ServiceEndpoints:
@@ -337,7 +334,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
         validate_responses=True,
         validator_map=validator_map(),
     )
-    install_error_handlers(app)
+    install_error_handlers(app, allow_header_for(spec))
     return ServiceEndpoints(WholeBodies(app), runtime.store)
 
 
@@ -412,7 +409,6 @@ def create_mock_app(
     authentication (only `mock.tokens`), request validation, error bodies and health checks.
     Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
     from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
-    from starlette.exceptions import HTTPException
     from starlette.middleware.cors import CORSMiddleware
 
     from mocks.contract import prepare
@@ -431,14 +427,7 @@ def create_mock_app(
     # ASGI endpoint: no per-request handler decoration, so about twice AsyncApp's throughput.
     app = ConnexionMiddleware(endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens))
     app.add_api(spec, resolver=endpoint.resolver(), validator_map=validator_map())
-    install_error_handlers(app)  # type: ignore[arg-type]
-
-    async def method_not_allowed(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-        # Connexion routes each method of a path separately, so its `Allow` names only one.
-        allow = endpoint.allow_header(request.url.path)
-        return await _error_response(request, HTTPException(405, headers={"Allow": allow} if allow else None))
-
-    app.add_error_handler(405, method_not_allowed)
+    install_error_handlers(app, endpoint.allow_header)
     if mock.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -109,23 +109,8 @@ def live_server(settings: Settings, wrap: Callable[[Any, str], Any] | None = Non
     app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us))
     if wrap is not None:
         app = wrap(app, admin_token)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", admin_token, settings, clock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with running(app) as base_url:
+        yield LiveServer(base_url, admin_token, settings, clock)
 
 
 def new_user_body(**overrides) -> dict:
