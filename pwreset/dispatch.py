@@ -56,7 +56,12 @@ class _PreparedCall:
         if self.wants_body:
             kwargs["body"] = await _read_json(receive)
         if self.wants_token_info:
-            kwargs["token_info"] = scope["extensions"]["connexion_context"]["token_info"]
+            context = scope.get("extensions", {}).get("connexion_context", {})
+            if "token_info" not in context:
+                # Connexion's router matched a path its other layers did not (a trailing
+                # newline in an id): no authentication ran, so the request goes nowhere.
+                raise HTTPException(status_code=404)
+            kwargs["token_info"] = context["token_info"]
         return await self.handler(**kwargs)
 
 

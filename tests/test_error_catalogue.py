@@ -357,3 +357,10 @@ class TestFrameworkErrorsUseTheApiErrorShape:
 
     def test_body_of_wrong_type(self, admin):
         assert_error(admin.post("/v2/users/1/password_reset", json=[1, 2]), 400, 3, None)
+
+
+def test_an_id_ending_in_a_newline_is_not_found_not_a_crash(admin, server):
+    response = admin.get("/v2/users/abc%0A")
+    assert_error(response, 404, 5, None)
+    with server.anonymous() as anonymous:
+        assert anonymous.get("/v2/users/abc%0A").status_code in (401, 404)
