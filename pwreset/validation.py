@@ -14,7 +14,6 @@ import jsonschema_rs
 import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, NonConformingResponseBody
-from connexion.jsonifier import Jsonifier
 from connexion.validators import (
     VALIDATOR_MAP,
     JSONRequestBodyValidator,
@@ -94,19 +93,3 @@ def validator_map(cache: SchemaCache | None = None) -> dict:
     body = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBody})
     response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseBody})
     return {"parameter": Parameters, "body": body, "response": response}
-
-
-class OrjsonJsonifier(Jsonifier):
-    """Connexion's JSON encoder, on orjson."""
-
-    def __init__(self) -> None:
-        super().__init__()
-
-    def dumps(self, data: Any, **_kwargs: Any) -> str:
-        return orjson.dumps(data).decode()
-
-    def loads(self, data: Any) -> Any:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return data
