@@ -326,3 +326,7 @@ def pwreset_process(
         yield process
     finally:
         process.stop()
+
+
+def message_status(settings, user_id: str) -> list[str]:
+    return [message.status for message in outbox(settings) if message.user_id == user_id]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 
 from pwreset.notify.sms import signature
-from tests.delivery_support import FAST_DELIVERY, LINK_PATTERN, LINK_TEMPLATE, WebhookSink, outbox
+from tests.delivery_support import (
+    FAST_DELIVERY,
+    LINK_PATTERN,
+    LINK_TEMPLATE,
+    WebhookSink,
+    message_status,
+    outbox,
+    wait_until,
+)
 from tests.support import STRONG_PASSWORD, create_user, error_id, new_user_body
 
 SMS = "NOTIFICATION_TYPE_SMS"
@@ -56,6 +64,7 @@ def test_failing_webhook_is_retried_and_called_once_it_answers(make_server):
         sink.wait_for(1)
         time.sleep(0.5)
         assert len(sink.requests) == 1
+        wait_until(lambda: message_status(server.settings, user_id) != ["sending"], what="the send recorded")
         [message] = [m for m in outbox(server.settings) if m.user_id == user_id]
         assert (message.status, message.attempts, message.medium) == ("sent", 3, "sms")
     finally:
