@@ -72,17 +72,28 @@ def reach_kit(
     )
 
 
-def workflow(schema: Any, target: Target, coverage: StatusCoverage, settings: KitSettings) -> type:
+def workflow(
+    schema: Any, target: Target, coverage: StatusCoverage, settings: KitSettings, kit: ReachKit
+) -> type:
     """Link-driven scenarios (create a user → read / reset / set password / delete it) as a
     Hypothesis state machine, every step validated and recorded."""
     headers = {"Authorization": f"Bearer {target.token}"}
     base = schema.as_state_machine()
+    creators = {source for producers in kit.producers.values() for source, _ in producers}
 
     class Workflow(base):  # type: ignore[misc, valid-type]
         def setup(self) -> None:
             # Each scenario starts from the same data, so Hypothesis can replay and shrink it.
             if target.reset is not None:
                 target.reset()
+
+        def before_call(self, case: Any) -> None:
+            # A live target keeps what earlier scenarios created: a replayed creation would
+            # meet its own username or id and answer differently, and Hypothesis would see
+            # the same choices lead elsewhere. Fresh unique values keep the answers alike.
+            if target.reset is None and operation_id(case) in creators and isinstance(case.body, dict):
+                media, _ = kit.body_definition(case.operation)
+                case.body = kit.uniquify(case.body, (media or {}).get("schema"))
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"headers": credentials_for(case, headers)}

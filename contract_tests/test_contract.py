@@ -23,10 +23,15 @@ def test_operation_honours_the_contract(case, auth_headers: dict, status_coverag
 
 
 def test_linked_workflows_honour_the_contract(
-    contract_schema, contract_target: Target, status_coverage: StatusCoverage, kit_settings: KitSettings
+    contract_schema,
+    contract_spec: dict,
+    contract_target: Target,
+    status_coverage: StatusCoverage,
+    kit_settings: KitSettings,
 ) -> None:
     """Stateful phase: sequences through the spec's links, every step checked."""
-    machine = workflow(contract_schema, contract_target, status_coverage, kit_settings)
+    kit = reach_kit(contract_schema, contract_spec, contract_target, status_coverage, kit_settings.seed)
+    machine = workflow(contract_schema, contract_target, status_coverage, kit_settings, kit)
     machine.run(settings=workflow_settings(kit_settings))
 
 
