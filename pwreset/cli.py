@@ -310,14 +310,8 @@ def mock(args: argparse.Namespace) -> int:
     except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.listen(2048)  # connections made as soon as the address is printed wait for uvicorn
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    print(f"pwreset mock listening on http://{shown}:{port} (Swagger UI at /ui/)", flush=True)
+    sock, address = _listen(settings.host, settings.port)
+    print(f"pwreset mock listening on {address} (Swagger UI at /ui/)", flush=True)
     if not args.token:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level or "info"))
@@ -411,6 +405,19 @@ async def _prepare(settings: Settings) -> None:
         )
 
 
+def _listen(host: str, port: int) -> tuple[socket.socket, str]:
+    """A listening socket on `host:port` (port 0: any free one) and its URL, bound here so the
+    real port can be printed before uvicorn starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)  # connections made as soon as the address is printed wait for uvicorn
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
+    return sock, f"http://{shown}:{bound_port}"
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -435,13 +442,8 @@ def serve(settings: Settings) -> None:
         return
     from pwreset.app import create_app
 
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    logger.warning("pwreset listening on http://%s:%d (Swagger UI at /ui/)", shown, port)
+    sock, address = _listen(settings.host, settings.port)
+    logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level=log_level))
     server.run(sockets=[sock])
 
