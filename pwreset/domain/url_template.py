@@ -4,15 +4,25 @@ Supported: literal text, `{{.UserID}}`, `{{.Code}}`, `{{.OrgID}}`, the `urlquery
 a pipeline stage (`{{.Code | urlquery}}`), comments (`{{/* ... */}}`) and the trim markers
 `{{- ` and ` -}}`. As in Zitadel, a template that does not parse is `DOMAIN-oGh5e` and one
 that fails to execute (a field other than the three) is `DOMAIN-ieYa7`.
+
+Beyond Zitadel, a reset link must be a link a person can safely follow (`check_link`): an
+`https` URL, or `http` to this machine (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`),
+whose scheme, host and port are literal text (no action may change where it points), with no
+user info, and no control, bidi-control, space or backslash characters anywhere. Otherwise
+`PWRESET-LinkURL`. Its origin is what per-organization allow-lists name.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote_plus
 
-from pwreset.errors import invalid_argument
+import idna
+
+from pwreset.errors import ApiError, invalid_argument
 
 FIELDS = ("UserID", "Code", "OrgID")
 _MESSAGE = "URL Template is invalid"
@@ -94,3 +104,90 @@ def check_url_template(source: str, user_id: str) -> UrlTemplate:
     template = parse_url_template(source)
     template.render(user_id=user_id, code="code", org_id="orgID")
     return template
+
+
+# Bidi controls: ALM, LRM, RLM, the embeddings and overrides, and the isolates.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_ORIGIN = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _link_error(reason: str) -> ApiError:
+    return invalid_argument("PWRESET-LinkURL", f"URL Template is not an allowed link: {reason}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_origin(scheme: str, authority: str) -> str:
+    """`scheme://host[:port]` in normal form: lower case, IDNA host, no default port.
+
+    Raises ValueError when it is no allowed link origin (see the module docstring)."""
+    scheme = scheme.lower()
+    if "@" in authority:
+        raise ValueError("it has user info")
+    host, port = authority, ""
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0:
+            raise ValueError("its host is not valid")
+        host, rest = authority[: end + 1], authority[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise ValueError("its host is not valid")
+        port = rest[1:]
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError("its host is not valid") from None
+    elif ":" in authority:
+        host, _, port = authority.rpartition(":")
+    if not host:
+        raise ValueError("it has no host")
+    if port:
+        if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("its port is not valid")
+        port = "" if int(port) == _DEFAULT_PORTS.get(scheme) else str(int(port))
+    if not host.startswith("["):
+        try:
+            host = idna.encode(host.rstrip("."), uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise ValueError("its host is not valid") from None
+    if scheme == "http":
+        if not _is_loopback(host):
+            raise ValueError("http links may only point to localhost; use https")
+    elif scheme != "https":
+        raise ValueError(f"the scheme {scheme!r} is not allowed; use https")
+    return f"{scheme}://{host}{':' + port if port else ''}"
+
+
+def parse_origin(origin: str) -> str:
+    """An origin as configured (`https://app.example`), in normal form; raises ValueError."""
+    match = _ORIGIN.match(origin.strip())
+    if match is None or match.end() != len(origin.strip().rstrip("/")):
+        raise ValueError(f"{origin!r} is not an origin such as https://app.example")
+    return normalize_origin(match.group(1), match.group(2))
+
+
+def check_link(source: str, template: UrlTemplate) -> str:
+    """The origin of the links `template` renders; raises 400 `PWRESET-LinkURL` when they are
+    not links a person may safely follow (see the module docstring)."""
+    for char in source:
+        if char in _BIDI_CONTROLS or char == "\\" or char.isspace() or unicodedata.category(char) == "Cc":
+            raise _link_error("it contains a control, bidi, space or backslash character")
+    head = template.parts[0] if template.parts and isinstance(template.parts[0], str) else ""
+    match = _ORIGIN.match(head)
+    if match is None:
+        raise _link_error("it must start with https:// and a host")
+    fixed = match.end() < len(head) or len(template.parts) == 1
+    if not fixed:
+        raise _link_error("its scheme, host and port must be literal text")
+    try:
+        return normalize_origin(match.group(1), match.group(2))
+    except ValueError as exc:
+        raise _link_error(str(exc)) from None
