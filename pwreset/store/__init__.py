@@ -69,10 +69,16 @@ class UserRecord:
     sequence: int
     created_at: int
     changed_at: int
+    username_key: str = ""
+    failed_password_checks: int = 0
 
     @property
     def live(self) -> bool:
         return self.state != "deleted"
+
+    @property
+    def locked(self) -> bool:
+        return self.state == "locked"
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class TokenRecord:
     subject: str
     org_id: str | None
     permissions: frozenset[str]
+    subject_kind: str = "service"  # "service" | "user"
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,8 @@ class ClaimedMessage:
 _USER_COLUMNS = (
     "id, org_id, username, state, given_name, family_name, nick_name, display_name, "
     "preferred_language, gender, email, email_verified, phone, phone_verified, password_hash, "
-    "password_change_required, password_changed_at, sequence, created_at, changed_at"
+    "password_change_required, password_changed_at, sequence, created_at, changed_at, "
+    "username_key, failed_password_checks"
 )
 _SELECT_USER = f"SELECT {_USER_COLUMNS} FROM users WHERE id = :id"
 _SELECT_USER_SQL = text(_SELECT_USER)
@@ -135,17 +143,29 @@ _INSERT_USER_SQL = text(
     f"INSERT INTO users ({_USER_COLUMNS}) VALUES (:id, :org_id, :username, :state, :given_name, "
     ":family_name, :nick_name, :display_name, :preferred_language, :gender, :email, "
     ":email_verified, :phone, :phone_verified, :password_hash, :password_change_required, "
-    ":password_changed_at, :sequence, :created_at, :changed_at)"
+    ":password_changed_at, :sequence, :created_at, :changed_at, :username_key, :failed_password_checks)"
 )
 _BUMP_SEQUENCE_SQL = text(
     "UPDATE users SET sequence = sequence + 1, changed_at = :now WHERE id = :id RETURNING sequence"
 )
+# A new password also ends a lockout: the user proved itself with a code, or an
+# administrator set it.
 _SET_PASSWORD_SQL = text(
     "UPDATE users SET password_hash = :hash, password_change_required = :change_required, "
-    "password_changed_at = :now WHERE id = :id"
+    "password_changed_at = :now, failed_password_checks = 0, state = 'active' WHERE id = :id"
 )
 _MARK_DELETED_SQL = text("UPDATE users SET state = 'deleted' WHERE id = :id")
-_USERNAME_TAKEN_SQL = text("SELECT 1 FROM users WHERE username = :username AND state <> 'deleted'")
+_REVOKE_USER_TOKENS_SQL = text(
+    "UPDATE tokens SET revoked_at = :now WHERE subject_kind = 'user' AND subject = :id AND revoked_at IS NULL"
+)
+_USERNAME_TAKEN_SQL = text(
+    "SELECT 1 FROM users WHERE org_id = :org_id AND username_key = :key AND state <> 'deleted'"
+)
+_ADD_FAILED_PASSWORD_CHECK_SQL = text(
+    "UPDATE users SET failed_password_checks = failed_password_checks + :delta WHERE id = :id "
+    "RETURNING failed_password_checks"
+)
+_LOCK_USER_SQL = text("UPDATE users SET state = 'locked' WHERE id = :id AND state = 'active'")
 _UPSERT_CODE_SQL = text(
     "INSERT INTO reset_codes (user_id, code_id, code_hash, created_at, expires_at, failed_attempts) "
     "VALUES (:user_id, :code_id, :code_hash, :created_at, :expires_at, 0) "
@@ -223,28 +243,30 @@ _PURGE_OUTBOX_SQL = text(
     "DELETE FROM outbox WHERE status IN ('sent', 'printed', 'superseded', 'expired', 'dead') "
     "AND updated_at < :before"
 )
-_COUNT_RESET_REQUESTS_SQL = text(
-    "SELECT count(*), min(requested_at) FROM reset_requests "
-    "WHERE user_id = :user_id AND requested_at > :since"
+_COUNT_RATE_EVENTS_SQL = text(
+    "SELECT count(*), min(at) FROM rate_events WHERE bucket = :bucket AND at > :since"
 )
-_FORGET_RESET_REQUESTS_SQL = text(
-    "DELETE FROM reset_requests WHERE user_id = :user_id AND requested_at <= :since"
-)
-_INSERT_RESET_REQUEST_SQL = text("INSERT INTO reset_requests (user_id, requested_at) VALUES (:user_id, :now)")
+_FORGET_RATE_EVENTS_SQL = text("DELETE FROM rate_events WHERE bucket = :bucket AND at <= :since")
+_INSERT_RATE_EVENT_SQL = text("INSERT INTO rate_events (bucket, at, ref) VALUES (:bucket, :now, :ref)")
+_TAKE_BACK_RATE_EVENTS_SQL = text("DELETE FROM rate_events WHERE ref = :ref")
+_PURGE_RATE_EVENTS_SQL = text("DELETE FROM rate_events WHERE at <= :before")
+_LOCK_RATE_BUCKET_SQL = text("SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))")
 _SELECT_ORG_SQL = text("SELECT id FROM organizations WHERE id = :id")
 _SELECT_ORG_BY_DOMAIN_SQL = text("SELECT id FROM organizations WHERE domain = :domain")
+_SELECT_LINK_ORIGINS_SQL = text("SELECT link_origins FROM organizations WHERE id = :id")
+_SET_LINK_ORIGINS_SQL = text("UPDATE organizations SET link_origins = :origins WHERE id = :id")
 _INSERT_ORG_SQL = text(
     "INSERT INTO organizations (id, name, domain, created_at) VALUES (:id, :name, :domain, :now)"
 )
 _GET_SETTING_SQL = text("SELECT value FROM instance_settings WHERE key = :key")
 _PUT_SETTING_SQL = text("INSERT INTO instance_settings (key, value) VALUES (:key, :value)")
 _SELECT_TOKEN_SQL = text(
-    "SELECT id, subject, org_id, permissions FROM tokens "
+    "SELECT id, subject, org_id, permissions, subject_kind FROM tokens "
     "WHERE token_hash = :token_hash AND revoked_at IS NULL"
 )
 _INSERT_TOKEN_SQL = text(
-    "INSERT INTO tokens (id, token_hash, subject, org_id, permissions, created_at, revoked_at) "
-    "VALUES (:id, :token_hash, :subject, :org_id, :permissions, :now, NULL)"
+    "INSERT INTO tokens (id, token_hash, subject, subject_kind, org_id, permissions, created_at, revoked_at) "
+    "VALUES (:id, :token_hash, :subject, :subject_kind, :org_id, :permissions, :now, NULL)"
 )
 _REVOKE_TOKEN_SQL = text(
     "UPDATE tokens SET revoked_at = :now WHERE (id = :id OR token_hash = :token_hash) AND revoked_at IS NULL"
@@ -502,6 +524,14 @@ class Tx:
     async def _first(self, statement: Any, params: dict | None = None) -> Any:
         return (await self.conn.execute(statement, params or {})).first()
 
+    async def fetch_all(self, statement: str, params: dict) -> Sequence[Any]:
+        """Rows of one statement with `:name` parameters (for migration steps)."""
+        return await self._all(text(statement), params)
+
+    async def execute_sql(self, statement: str, params: dict) -> None:
+        """Run one statement with `:name` parameters (for migration steps)."""
+        await self.conn.execute(text(statement), params)
+
     # -- schema ---------------------------------------------------------------------------
 
     async def migrate(self) -> list[int]:
@@ -522,8 +552,11 @@ class Tx:
             )
         done = []
         for version in sorted(set(MIGRATIONS) - applied):
-            for statement in MIGRATIONS[version]:
-                await self.conn.execute(text(statement))
+            for step in MIGRATIONS[version]:
+                if isinstance(step, str):
+                    await self.conn.execute(text(step))
+                else:
+                    await step(self)
             await self.conn.execute(
                 text("INSERT INTO schema_migrations (version, applied_at) VALUES (:v, 0)"),
                 {"v": version},
@@ -550,13 +583,24 @@ class Tx:
         row = await self._first(_SELECT_ORG_BY_DOMAIN_SQL, {"domain": domain})
         return row[0] if row else None
 
+    async def link_origins(self, org_id: str) -> tuple[str, ...] | None:
+        """The organization's allowed reset-link origins; None when it has no list of its own."""
+        row = await self._first(_SELECT_LINK_ORIGINS_SQL, {"id": org_id})
+        return tuple(row[0].split()) if row and row[0] is not None else None
+
+    async def set_link_origins(self, org_id: str, origins: Sequence[str] | None) -> bool:
+        """Set (None: remove) the organization's allowed link origins; False when it does not exist."""
+        value = " ".join(origins) if origins is not None else None
+        result = await self.conn.execute(_SET_LINK_ORIGINS_SQL, {"id": org_id, "origins": value})
+        return result.rowcount > 0
+
     # -- tokens -----------------------------------------------------------------------------
 
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
         row = await self._first(_SELECT_TOKEN_SQL, {"token_hash": token_hash})
         if row is None:
             return None
-        return TokenRecord(row[0], row[1], row[2], frozenset(row[3].split()))
+        return TokenRecord(row[0], row[1], row[2], frozenset(row[3].split()), row[4])
 
     async def insert_token(
         self,
@@ -566,6 +610,8 @@ class Tx:
         org_id: str | None,
         permissions: Sequence[str],
         now: int,
+        *,
+        subject_kind: str = "service",
     ) -> None:
         await self.conn.execute(
             _INSERT_TOKEN_SQL,
@@ -573,6 +619,7 @@ class Tx:
                 "id": token_id,
                 "token_hash": token_hash,
                 "subject": subject,
+                "subject_kind": subject_kind,
                 "org_id": org_id,
                 "permissions": " ".join(sorted(permissions)),
                 "now": now,
@@ -598,8 +645,22 @@ class Tx:
             values[index] = bool(values[index])
         return UserRecord(*values)
 
-    async def username_taken(self, username: str) -> bool:
-        return await self._first(_USERNAME_TAKEN_SQL, {"username": username}) is not None
+    async def username_taken(self, org_id: str, key: str) -> bool:
+        """True when a live user of the organization has this username key."""
+        return await self._first(_USERNAME_TAKEN_SQL, {"org_id": org_id, "key": key}) is not None
+
+    async def add_failed_password_checks(self, user_id: str, delta: int) -> int:
+        """Add `delta` (may be negative) to the user's failed password checks; returns the count."""
+        row = await self._first(_ADD_FAILED_PASSWORD_CHECK_SQL, {"id": user_id, "delta": delta})
+        return int(row[0])
+
+    async def lock_user(self, user_id: str) -> bool:
+        """Lock an active user for password checks; False when it was not active."""
+        return (await self.conn.execute(_LOCK_USER_SQL, {"id": user_id})).rowcount > 0
+
+    async def revoke_user_tokens(self, user_id: str, now: int) -> None:
+        """Revoke every token that acts as this user."""
+        await self.conn.execute(_REVOKE_USER_TOKENS_SQL, {"id": user_id, "now": now})
 
     async def insert_user(self, user: UserRecord) -> None:
         await self.conn.execute(_INSERT_USER_SQL, user.__dict__)
@@ -734,14 +795,31 @@ class Tx:
         result = await self.conn.execute(_PURGE_OUTBOX_SQL, {"before": before})
         return result.rowcount
 
-    # -- rate limit -------------------------------------------------------------------------
+    # -- rate limits ------------------------------------------------------------------------
 
-    async def count_reset_requests(self, user_id: str, since: int) -> tuple[int, int | None]:
-        """The user's reset requests after `since`, and the time of the oldest of them."""
-        row = await self._first(_COUNT_RESET_REQUESTS_SQL, {"user_id": user_id, "since": since})
+    async def lock_rate_bucket(self, bucket: str) -> None:
+        """Serialize counting in a bucket that no row lock covers (an address, the instance).
+
+        SQLite: the write transaction already holds the database lock. PostgreSQL: a
+        transaction-scoped advisory lock on the bucket's hash, so two transactions cannot both
+        count below the limit and both add an event."""
+        if self.dialect == "postgresql":
+            await self.conn.execute(_LOCK_RATE_BUCKET_SQL, {"bucket": bucket})
+
+    async def count_rate_events(self, bucket: str, since: int) -> tuple[int, int | None]:
+        """The bucket's events after `since` (µs), and the time of the oldest of them."""
+        row = await self._first(_COUNT_RATE_EVENTS_SQL, {"bucket": bucket, "since": since})
         return int(row[0]), row[1]
 
-    async def record_reset_request(self, user_id: str, now: int, forget_before: int) -> None:
-        """Count one reset request, and forget the user's requests older than the window."""
-        await self.conn.execute(_FORGET_RESET_REQUESTS_SQL, {"user_id": user_id, "since": forget_before})
-        await self.conn.execute(_INSERT_RESET_REQUEST_SQL, {"user_id": user_id, "now": now})
+    async def add_rate_event(self, bucket: str, now: int, forget_before: int, ref: str | None = None) -> None:
+        """Count one event in the bucket, and forget its events at or before `forget_before`."""
+        await self.conn.execute(_FORGET_RATE_EVENTS_SQL, {"bucket": bucket, "since": forget_before})
+        await self.conn.execute(_INSERT_RATE_EVENT_SQL, {"bucket": bucket, "now": now, "ref": ref})
+
+    async def take_back_rate_events(self, ref: str) -> None:
+        """Remove the events counted under `ref` (an attempt that turned out right)."""
+        await self.conn.execute(_TAKE_BACK_RATE_EVENTS_SQL, {"ref": ref})
+
+    async def purge_rate_events(self, before: int) -> int:
+        """Delete every event at or before `before`, in every bucket; returns how many."""
+        return (await self.conn.execute(_PURGE_RATE_EVENTS_SQL, {"before": before})).rowcount

@@ -1,12 +1,42 @@
 """Schema migrations: numbered, append-only, portable between SQLite and PostgreSQL.
 
-A migration is never edited once released; a change to the schema is a new entry.
+A migration is never edited once released; a change to the schema is a new entry. A step is
+a SQL statement, or an async function of the transaction for what SQL alone cannot do.
 Times are integer microseconds since the Unix epoch (UTC) on both databases.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pwreset.domain.identifiers import username_key
+
+Step = str | Callable[[Any], Awaitable[None]]
+
+
+async def _fill_username_keys(tx: Any) -> None:
+    """Give every user the key its username is unique by (`username_key`).
+
+    Users created before keys existed may share a key within an organization (`Minnie` and
+    `minnie`); the oldest live one keeps the plain key, the others get one suffixed with
+    their id, so they keep working and every new user conflicts with the oldest."""
+    rows = await tx.fetch_all(
+        "SELECT id, org_id, username, state FROM users ORDER BY created_at, id", {}
+    )
+    taken: set[tuple[str, str]] = set()
+    for user_id, org_id, username, state in rows:
+        key = username_key(username)
+        if state != "deleted":
+            if (org_id, key) in taken:
+                key = f"{key}#{user_id}"
+            taken.add((org_id, key))
+        await tx.execute_sql(
+            "UPDATE users SET username_key = :key WHERE id = :id", {"key": key, "id": user_id}
+        )
+
+
+MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: (
         """CREATE TABLE instance_settings (
             key TEXT PRIMARY KEY,
@@ -87,6 +117,40 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             requested_at BIGINT NOT NULL
         )""",
         "CREATE INDEX reset_requests_user ON reset_requests (user_id, requested_at)",
+    ),
+    3: (
+        # A token acts for a user ("self") only when it was made for that user; a service
+        # token's subject is a name, never matched against user ids. Tokens that were made
+        # for an existing user of their own organization keep acting for it.
+        "ALTER TABLE tokens ADD COLUMN subject_kind TEXT NOT NULL DEFAULT 'service'",
+        """UPDATE tokens SET subject_kind = 'user' WHERE EXISTS (
+            SELECT 1 FROM users u WHERE u.id = tokens.subject AND u.org_id = tokens.org_id
+            AND u.state <> 'deleted' AND u.created_at <= tokens.created_at)""",
+        # Usernames are unique per organization, by a normalized key (NFKC, case folded),
+        # so that `Minnie`, `MINNIE` and the NFD form of a name are one username.
+        "ALTER TABLE users ADD COLUMN username_key TEXT",
+        _fill_username_keys,
+        "DROP INDEX users_username_live",
+        "CREATE UNIQUE INDEX users_username_key_live ON users (org_id, username_key) "
+        "WHERE state <> 'deleted'",
+        # Wrong current passwords in a row; the lockout policy locks the user at its limit.
+        "ALTER TABLE users ADD COLUMN failed_password_checks INTEGER NOT NULL DEFAULT 0",
+        # The origins reset links of the organization may point to (space-separated);
+        # NULL: the instance's setting applies.
+        "ALTER TABLE organizations ADD COLUMN link_origins TEXT",
+        # Every rate limit counts events in buckets (`reset:user:<id>`, `verify:address:<ip>`,
+        # ...); `ref` ties the events of one verification attempt together, so a correct
+        # answer can take them back.
+        """CREATE TABLE rate_events (
+            bucket TEXT NOT NULL,
+            at BIGINT NOT NULL,
+            ref TEXT
+        )""",
+        "CREATE INDEX rate_events_bucket ON rate_events (bucket, at)",
+        "CREATE INDEX rate_events_at ON rate_events (at)",
+        "INSERT INTO rate_events (bucket, at) "
+        "SELECT 'reset:user:' || user_id, requested_at FROM reset_requests",
+        "DROP TABLE reset_requests",
     ),
 }
 
