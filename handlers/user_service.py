@@ -100,7 +100,7 @@ def _user_json(user: UserRecord, details: dict) -> dict:
     return {
         "userId": user.id,
         "details": details,
-        "state": "USER_STATE_ACTIVE",
+        "state": "USER_STATE_LOCKED" if user.locked else "USER_STATE_ACTIVE",
         "username": user.username,
         "loginNames": [user.username],
         "preferredLoginName": user.username,

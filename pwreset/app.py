@@ -33,7 +33,9 @@ from pwreset.config import Settings
 from pwreset.dispatch import OperationDispatcher
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.timestamps import system_now_us
+from pwreset.domain.url_template import check_link, check_url_template, parse_origin
 from pwreset.keys import Keys, load_or_create_secret
+from pwreset.limits import RateLimits
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
@@ -82,19 +84,48 @@ def build_runtime(
     service = UserService(
         store,
         keys,
-        settings=ServiceSettings(
-            code_lifetime_us=settings.reset_code_lifetime * 1_000_000,
-            code_max_attempts=settings.reset_code_max_attempts,
-            default_url_template=settings.default_url_template,
-            reset_rate_limit=settings.reset_rate_limit,
-            reset_rate_window_us=settings.reset_rate_window * 1_000_000,
-        ),
+        settings=service_settings(settings),
         hasher=hasher,
         now_us=now_us,
         rng=rng or secrets.SystemRandom(),
         ids=IdGenerator(now_us),
     )
     return Runtime(settings, store, keys, service, Authenticator(store), now_us)
+
+
+def service_settings(settings: Settings) -> ServiceSettings:
+    """The user service's rules from the server's settings (times in µs).
+
+    Raises ValueError for settings that cannot work: a default URL template or a link origin
+    that is not an allowed link."""
+    template = settings.default_url_template
+    try:
+        check_link(template, check_url_template(template, "user"))
+    except errors.ApiError as exc:
+        raise ValueError(f"default URL template: {exc.message}") from None
+    try:
+        origins = tuple(parse_origin(o) for o in (settings.link_origins or "").replace(",", " ").split())
+    except ValueError as exc:
+        raise ValueError(f"link origins: {exc}") from None
+    return ServiceSettings(
+        code_lifetime_us=settings.reset_code_lifetime * 1_000_000,
+        code_max_attempts=settings.reset_code_max_attempts,
+        default_url_template=template,
+        rate_limits=RateLimits(
+            reset_per_user=settings.reset_rate_limit,
+            reset_per_caller=settings.caller_reset_limit,
+            reset_per_address=settings.address_reset_limit,
+            reset_per_instance=settings.instance_reset_limit,
+            reset_window_us=settings.reset_rate_window * 1_000_000,
+            verify_per_caller=settings.caller_verify_limit,
+            verify_per_address=settings.address_verify_limit,
+            verify_per_instance=settings.instance_verify_limit,
+            verify_window_us=settings.verify_window * 1_000_000,
+        ),
+        max_password_attempts=settings.max_password_attempts,
+        link_origins=origins,
+        argon2_concurrency=settings.argon2_concurrency,
+    )
 
 
 @dataclass(frozen=True)

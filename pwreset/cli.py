@@ -38,6 +38,16 @@ _SERVER_SETTINGS = (
     "log_level",
     "reset_rate_limit",
     "reset_rate_window",
+    "caller_reset_limit",
+    "address_reset_limit",
+    "instance_reset_limit",
+    "max_password_attempts",
+    "verify_window",
+    "caller_verify_limit",
+    "address_verify_limit",
+    "instance_verify_limit",
+    "link_origins",
+    "argon2_concurrency",
 )
 _DATABASE_SETTINGS = ("data_dir", "database_url")
 # The SMTP password and the webhook signing key are environment only, like the secret.
@@ -166,7 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser(
         "create",
         help="create a token and print it",
-        description="Create a bearer token and print it on standard output; only its hash is stored.",
+        description=(
+            "Create a bearer token and print it on standard output; only its hash is stored. "
+            "A service token (--subject NAME, the default) acts with its permissions only. A user "
+            "token (--user USER_ID) also acts as that user ('self': read, reset, delete itself, "
+            "change its password with the current one), is limited to the user's organization, "
+            "and ends when the user is deleted."
+        ),
     )
     create.add_argument(
         "--permission",
@@ -176,9 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a permission to grant (repeatable)",
     )
     create.add_argument("--org", help="organization id the token is limited to (default: every organization)")
-    create.add_argument(
-        "--subject", default="service", help="who uses the token: a user id or a service name"
+    who = create.add_mutually_exclusive_group()
+    who.add_argument(
+        "--subject", default="service", help="the service that uses the token: a name (default: service)"
     )
+    who.add_argument("--user", metavar="USER_ID", help="make a user token that acts as this existing user")
     _add_setting_flags(create, _DATABASE_SETTINGS)
     revoke = token_commands.add_parser("revoke", help="revoke a token, given the token or its id")
     revoke.add_argument("token", help="the token, or the id printed when it was created")
@@ -191,7 +209,30 @@ def build_parser() -> argparse.ArgumentParser:
     org_create = org_commands.add_parser("create", help="create an organization and print its id")
     org_create.add_argument("name")
     org_create.add_argument("--domain", help="its domain (default: NAME.localhost)")
+    org_create.add_argument(
+        "--link-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an origin reset links for its users may point to, e.g. https://app.example (repeatable; "
+        "default: the instance's PWRESET_LINK_ORIGINS)",
+    )
     _add_setting_flags(org_create, _DATABASE_SETTINGS)
+    origins = org_commands.add_parser(
+        "link-origins",
+        help="show or set the origins an organization's reset links may point to",
+        description=(
+            "Without options, print the organization's allowed reset-link origins, one a line. "
+            "--origin (repeatable) replaces the list; --clear removes it, so the instance's "
+            "PWRESET_LINK_ORIGINS applies. A reset request whose urlTemplate points elsewhere is "
+            "refused with 400 PWRESET-LinkOrigin."
+        ),
+    )
+    origins.add_argument("org_id", metavar="ORG_ID")
+    change = origins.add_mutually_exclusive_group()
+    change.add_argument("--origin", action="append", default=[], metavar="ORIGIN", help="an allowed origin")
+    change.add_argument("--clear", action="store_true", help="remove the organization's own list")
+    _add_setting_flags(origins, _DATABASE_SETTINGS)
     _add_contract_test(commands)
     return parser
 
@@ -449,6 +490,7 @@ def serve(settings: Settings) -> None:
 
 
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from pwreset.auth import SubjectKind
     from pwreset.store import Store
 
     permissions = check_permissions(args.permission)
@@ -456,21 +498,37 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     store = Store(settings.effective_database_url)
     try:
         async with store.write() as tx:
-            if args.org and not await tx.organization_exists(args.org):
+            org_id, subject, kind = args.org, args.subject, SubjectKind.SERVICE
+            if args.user is not None:
+                user = await tx.get_user(args.user)
+                if user is None or not user.live:
+                    print(f"pwreset: no user with id {args.user}", file=sys.stderr)
+                    return 2
+                if args.org and args.org != user.org_id:
+                    print(f"pwreset: user {args.user} is not in organization {args.org}", file=sys.stderr)
+                    return 2
+                org_id, subject, kind = user.org_id, user.id, SubjectKind.USER
+            elif args.org and not await tx.organization_exists(args.org):
                 print(f"pwreset: no organization with id {args.org}", file=sys.stderr)
                 return 2
             token_id = IdGenerator(system_now_us).new_id()
             token = await create_token(
                 tx,
                 token_id=token_id,
-                subject=args.subject,
-                org_id=args.org,
+                subject=subject,
+                org_id=org_id,
                 permissions=permissions,
                 now=system_now_us(),
+                kind=kind,
             )
     finally:
         await store.dispose()
-    print(f"token id {token_id}, permissions: {' '.join(permissions) or '(none)'}", file=sys.stderr)
+    acting = f"user {subject}" if kind is SubjectKind.USER else f"service {subject}"
+    scope = f"organization {org_id}" if org_id else "every organization"
+    print(
+        f"token id {token_id} for {acting} in {scope}, permissions: {' '.join(permissions) or '(none)'}",
+        file=sys.stderr,
+    )
     print(token)
     return 0
 
@@ -491,9 +549,23 @@ async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _origins(values: Sequence[str]) -> list[str] | None:
+    """Link origins in normal form; None (and a message) when one is not an allowed origin."""
+    from pwreset.domain.url_template import parse_origin
+
+    try:
+        return [parse_origin(value) for value in values]
+    except ValueError as exc:
+        print(f"pwreset: link origin {exc}", file=sys.stderr)
+        return None
+
+
 async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
     from pwreset.store import ConflictError, Store
 
+    origins = _origins(args.link_origin)
+    if origins is None:
+        return 2
     await _prepare(settings)
     store = Store(settings.effective_database_url)
     org_id = IdGenerator(system_now_us).new_id()
@@ -502,12 +574,41 @@ async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
             await tx.insert_organization(
                 org_id, args.name, args.domain or f"{args.name}.localhost", system_now_us()
             )
+            if origins:
+                await tx.set_link_origins(org_id, origins)
     except ConflictError:
         print("pwreset: an organization with that domain exists", file=sys.stderr)
         return 2
     finally:
         await store.dispose()
     print(org_id)
+    return 0
+
+
+async def _org_link_origins(settings: Settings, args: argparse.Namespace) -> int:
+    from pwreset.store import Store
+
+    origins = _origins(args.origin)
+    if origins is None:
+        return 2
+    await _prepare(settings)
+    store = Store(settings.effective_database_url)
+    try:
+        async with store.write() as tx:
+            if not await tx.organization_exists(args.org_id):
+                print(f"pwreset: no organization with id {args.org_id}", file=sys.stderr)
+                return 2
+            if args.clear:
+                await tx.set_link_origins(args.org_id, None)
+            elif origins:
+                await tx.set_link_origins(args.org_id, origins)
+            current = await tx.link_origins(args.org_id)
+    finally:
+        await store.dispose()
+    if current is None:
+        print("(no list of its own: PWRESET_LINK_ORIGINS applies)", file=sys.stderr)
+    for origin in current or ():
+        print(origin)
     return 0
 
 
@@ -575,11 +676,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings_from(args)
     _configure_logging(settings.log_level)
     if args.command in ("serve", "worker"):
+        from pwreset.app import service_settings
         from pwreset.notify import build_senders, delivery_policy
 
-        try:  # a bad delivery setting is an operator's mistake: say so, no traceback
+        try:  # a bad setting is an operator's mistake: say so, no traceback
             build_senders(settings)
             delivery_policy(settings)
+            service_settings(settings)
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2
@@ -599,7 +702,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action = _token_create if args.token_command == "create" else _token_revoke
         return asyncio.run(action(settings, args))
     if args.command == "org":
-        return asyncio.run(_org_create(settings, args))
+        action = _org_create if args.org_command == "create" else _org_link_origins
+        return asyncio.run(action(settings, args))
     if args.command == "contract-test":
         return _contract_test(args)
     return 2  # pragma: no cover - argparse enforces a command

@@ -31,6 +31,16 @@ class Settings:
     log_level: str = "info"
     reset_rate_limit: int = 5
     reset_rate_window: int = 3600
+    caller_reset_limit: int = 3
+    address_reset_limit: int = 100
+    instance_reset_limit: int = 1000
+    max_password_attempts: int = 5
+    verify_window: int = 3600
+    caller_verify_limit: int = 3
+    address_verify_limit: int = 100
+    instance_verify_limit: int = 1000
+    link_origins: str | None = None
+    argon2_concurrency: int = 0
     smtp_host: str | None = None
     smtp_port: int = 0
     smtp_security: str = "starttls"
@@ -114,7 +124,23 @@ DESCRIPTIONS = {
     "argon2_parallelism": "argon2id lanes",
     "log_level": "debug, info, warning or error",
     "reset_rate_limit": "reset requests allowed per user per window (0: no limit)",
-    "reset_rate_window": "seconds of the reset rate-limit window",
+    "reset_rate_window": "seconds of the window of every reset-request limit",
+    "caller_reset_limit": "reset requests for one user from one token per window (0: no limit); "
+    "below reset_rate_limit, so that one caller cannot use up a user's requests",
+    "address_reset_limit": "reset requests from one client address per window, all users (0: no limit)",
+    "instance_reset_limit": "reset requests on the whole instance per window (0: no limit)",
+    "max_password_attempts": "wrong current passwords in a row that lock the user for password checks; "
+    "a reset with a code or an administrator's new password unlocks it (0: no lockout)",
+    "verify_window": "seconds of the window of every failed-verification limit",
+    "caller_verify_limit": "wrong codes or current passwords for one user from one token per window "
+    "(0: no limit); below reset_code_max_attempts, so that one caller cannot void a user's code",
+    "address_verify_limit": "wrong codes or current passwords from one client address per window "
+    "(0: no limit)",
+    "instance_verify_limit": "wrong codes or current passwords on the whole instance per window "
+    "(0: no limit)",
+    "link_origins": "origins reset links may point to, space-separated (e.g. https://app.example), for "
+    "organizations without a list of their own (unset: any https origin)",
+    "argon2_concurrency": "password hashes computed at once (0: one less than the CPUs, at least 1)",
     "smtp_host": "SMTP server for reset emails (unset: emails wait in the outbox)",
     "smtp_port": "SMTP port (0: 587 for starttls, 465 for tls, 25 for none)",
     "smtp_security": "starttls, tls (implicit TLS) or none",

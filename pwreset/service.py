@@ -2,11 +2,21 @@
 
 Each method runs the checks in Zitadel's order, then changes the user in one transaction.
 Every change adds one to the user's `sequence`, which `Details` reports.
+
+Who sees whom: a token scoped to one organization sees only that organization's users. To
+it, a user of another organization and a user that does not exist are the same answer,
+404 `AUTHZ-cdgFk` ("membership not found"), given at the same step; an instance-wide token
+gets each operation's own not-found error for a missing user, as in Zitadel.
+
+argon2 never runs inside a write transaction: a password is verified or hashed between two
+short transactions, in a bounded number of threads, so guessers cannot hold the database
+lock (SQLite) or the connection pool (PostgreSQL) while other users wait.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,12 +25,14 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from pwreset import errors
-from pwreset.auth import Principal
+from pwreset import errors, limits
+from pwreset.auth import Principal, membership_not_found
+from pwreset.domain.contacts import normalize_email, normalize_phone
+from pwreset.domain.identifiers import check_username
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.password_policy import PasswordPolicy
 from pwreset.domain.reset_codes import CodeCheck, StoredCode, check_code, generate_code, hash_code
-from pwreset.domain.url_template import UrlTemplate, check_url_template, parse_url_template
+from pwreset.domain.url_template import UrlTemplate, check_link, check_url_template, parse_url_template
 from pwreset.keys import Keys
 from pwreset.store import ConflictError, Store, Tx, UserRecord
 
@@ -76,18 +88,40 @@ class ResetMedium:
     url_template: str | None = None
 
 
+# Every text the API returns is at most this long (the spec's `maxLength` of Profile,
+# SetHumanEmail and SetHumanPhone fields): stored and derived values are held to it.
+MAX_TEXT = 200
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     code_lifetime_us: int
     code_max_attempts: int
     default_url_template: str
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
-    reset_rate_limit: int = 0  # reset requests per user per window; 0: no limit
-    reset_rate_window_us: int = 3600 * 1_000_000
+    rate_limits: limits.RateLimits = field(default_factory=limits.RateLimits)
+    max_password_attempts: int = 0  # wrong current passwords that lock the user; 0: no lockout
+    link_origins: tuple[str, ...] = ()  # instance-wide allowed reset-link origins; (): any
+    argon2_concurrency: int = 0  # argon2 computations at once; 0: one less than the CPUs
 
 
-def _user_not_found_on_set_password() -> errors.ApiError:
+def _password_not_found() -> errors.ApiError:
     return errors.failed_precondition("COMMAND-G8dh3", "Password not found")
+
+
+def _password_invalid() -> errors.ApiError:
+    return errors.invalid_argument("COMMAND-3M0fs", "Password is invalid")
+
+
+def _user_locked() -> errors.ApiError:
+    """Zitadel's answer to a password check of a locked user (internal/command/user_human_password.go)."""
+    return errors.failed_precondition("COMMAND-JLK35", "User is locked")
+
+
+def _too_long(field_name: str) -> errors.ApiError:
+    return errors.invalid_argument(
+        "PWRESET-TooLong", f"{field_name} would be longer than {MAX_TEXT} characters"
+    )
 
 
 class UserService:
@@ -110,30 +144,45 @@ class UserService:
         self._rng = rng
         self._ids = ids
         self._default_template = parse_url_template(settings.default_url_template)
+        self._argon2_threads = settings.argon2_concurrency or max(1, (os.cpu_count() or 2) - 1)
+        self._argon2_limiter: anyio.CapacityLimiter | None = None
+        self._next_rate_purge_us = 0
 
     # -- commands ---------------------------------------------------------------------------
 
     async def add_human_user(self, principal: Principal, new: NewHuman) -> AddedHuman:
+        """Create an active human user; see the spec's UserService_AddHumanUser for the errors."""
+        email = normalize_email(new.email)
+        phone = normalize_phone(new.phone) if new.phone else None
+        username = new.username or email
+        username_key = check_username(username)
+        display_name = new.display_name or f"{new.given_name} {new.family_name}"
+        for name, value in (("email", email), ("phone", phone or ""), ("username", username),
+                            ("displayName", display_name)):
+            if len(value) > MAX_TEXT:
+                raise _too_long(name)
         if new.password is not None:
             self._settings.password_policy.check(new.password)
+        # The caller's right to the organization first: no argon2 work for refused callers.
+        async with self._store.read() as tx:
+            org_id = await self._target_org(tx, principal, new)
+        principal.require("user.write", org_id)
         password_hash = await self._hash(new.password) if new.password is not None else None
         user_id = new.user_id or self._ids.new_id()
-        username = new.username or new.email
         email_code = generate_code(self._rng) if new.email_verification == "return" else None
-        phone_code = generate_code(self._rng) if new.phone and new.phone_verification == "return" else None
+        phone_code = generate_code(self._rng) if phone and new.phone_verification == "return" else None
         # Zitadel's events: human.added, then an email event unless explicitly unverified,
         # then a phone event when a phone is given.
         sequence = 1 + (new.email_verification != "unverified")
-        if new.phone:
+        if phone:
             sequence += new.phone_verification != "unverified"
         now = self._now_us()
         try:
             async with self._store.write() as tx:
                 org_id = await self._target_org(tx, principal, new)
-                principal.require("user.write", org_id)
                 if await tx.get_user(user_id) is not None:
                     raise errors.failed_precondition("COMMAND-7yiox1isql", "Errors.User.AlreadyExisting")
-                if await tx.username_taken(username):
+                if await tx.username_taken(org_id, username_key):
                     raise _username_taken()
                 await tx.insert_user(
                     UserRecord(
@@ -144,19 +193,20 @@ class UserService:
                         given_name=new.given_name,
                         family_name=new.family_name,
                         nick_name=new.nick_name,
-                        display_name=new.display_name or f"{new.given_name} {new.family_name}",
+                        display_name=display_name,
                         preferred_language=new.preferred_language,
                         gender=new.gender,
-                        email=new.email,
+                        email=email,
                         email_verified=new.email_verification == "verified",
-                        phone=new.phone or None,
-                        phone_verified=bool(new.phone) and new.phone_verification == "verified",
+                        phone=phone,
+                        phone_verified=bool(phone) and new.phone_verification == "verified",
                         password_hash=password_hash,
                         password_change_required=new.password_change_required,
                         password_changed_at=now if password_hash else None,
                         sequence=sequence,
                         created_at=now,
                         changed_at=now,
+                        username_key=username_key,
                     )
                 )
         except ConflictError as exc:  # a concurrent request took the id or the username
@@ -166,16 +216,17 @@ class UserService:
         return AddedHuman(user_id, Details(sequence, now, org_id), email_code, phone_code)
 
     async def delete_user(self, principal: Principal, user_id: str) -> Details:
+        """Delete the user; its reset code, waiting messages and self tokens end with it."""
         async with self._store.write() as tx:
             user = await tx.get_user(user_id, lock=True)
-            if user is None or not user.live:
-                raise errors.not_found("COMMAND-bd4ir1mblj", "User could not be found")
+            user = _visible(principal, user, _user_not_found_on_delete)
             principal.require("user.delete", user.org_id, self_user_id=user_id)
             now = self._now_us()
             sequence = await tx.bump_sequence(user_id, now)
             await tx.mark_user_deleted(user_id)
             await tx.delete_reset_code(user_id)
             await tx.supersede_pending_messages(user_id, now)
+            await tx.revoke_user_tokens(user_id, now)
         return Details(sequence, now, user.org_id)
 
     async def request_password_reset(
@@ -183,21 +234,27 @@ class UserService:
     ) -> tuple[Details, str | None]:
         """Issue a new code; returns it only when the medium asks for it."""
         template: UrlTemplate = self._default_template
+        origin = None
         if not medium.return_code and medium.url_template is not None:
             template = check_url_template(medium.url_template, user_id)
+            origin = check_link(medium.url_template, template)
         code = generate_code(self._rng)
         async with self._store.write() as tx:
             user = await tx.get_user(user_id, lock=True)
-            if user is None or not user.live:
-                raise errors.not_found("COMMAND-SAF4f", "User could not be found")
+            user = _visible(principal, user, _user_not_found_on_reset)
             principal.require("user.write", user.org_id, self_user_id=user_id)
+            if origin is not None:
+                await self._check_link_origin(tx, user.org_id, origin)
             recipient = user.email
             if not medium.return_code and medium.notification == "sms":
                 if not user.phone:
                     raise errors.failed_precondition("PWRESET-NoPhone", "User has no phone number")
                 recipient = user.phone
             now = self._now_us()
-            await self._count_reset_request(tx, user_id, now)
+            reset_limits = self._settings.rate_limits.reset_buckets(
+                user_id, principal.token_id, principal.address
+            )
+            await self._take_limits(tx, reset_limits, now)
             code_id = self._ids.new_id()
             sequence = await tx.bump_sequence(user_id, now)
             await tx.put_reset_code(
@@ -232,53 +289,185 @@ class UserService:
         verification_code: str | None = None,
         current_password: str | None = None,
     ) -> Details:
+        """Set a new password, verified by a reset code, by the current password, or by the
+        caller's `user.write` permission (Zitadel's three SetPassword paths)."""
         if not new_password:
             raise errors.invalid_argument("COMMAND-Mf0sd", "Password is empty")
+        if verification_code is not None:
+            return await self._set_password_with_code(principal, user_id, new_password, verification_code)
+        if current_password is not None:
+            return await self._change_password(principal, user_id, current_password, new_password)
+        return await self._set_password_by_permission(principal, user_id, new_password, change_required)
+
+    async def _set_password_by_permission(
+        self, principal: Principal, user_id: str, new_password: str, change_required: bool
+    ) -> Details:
+        """No verification: `user.write` on the user's organization, never self (Zitadel)."""
+        async with self._store.read() as tx:
+            user = _visible(principal, await tx.get_user(user_id), _password_not_found)
+        principal.require("user.write", user.org_id)
+        self._settings.password_policy.check(new_password)
+        password_hash = await self._hash(new_password)
+        return await self._store_password(principal, user_id, password_hash, change_required)
+
+    async def _set_password_with_code(
+        self, principal: Principal, user_id: str, new_password: str, code: str
+    ) -> Details:
+        """The code is the proof: any token whose scope covers the user may use it (Zitadel
+        looks the user up in the caller's organization). A wrong code counts against the
+        code (void at `code_max_attempts`) and against the caller's verification limits."""
+        wrong: errors.ApiError | None = None
         async with self._store.write() as tx:
-            user = await tx.get_user(user_id, lock=True)
-            if user is None or not user.live:
-                raise _user_not_found_on_set_password()
-            wrong_code = None
-            if verification_code is not None:
-                wrong_code = await self._verify_code(tx, user_id, verification_code)
-            elif current_password is not None:
-                await self._verify_current_password(user, current_password, new_password)
+            _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
+            record = await tx.get_reset_code(user_id)
+            if record is None:
+                raise errors.failed_precondition("COMMAND-2M9fs", "Code not found")
+            now = self._now_us()
+            buckets = self._verify_buckets(principal, user_id)
+            await limits.check(tx, buckets, now)
+            stored = StoredCode(
+                record.code_hash, record.created_at, record.expires_at, record.failed_attempts
+            )
+            outcome = check_code(stored, self._keys.code_hmac_key, user_id, code, now)
+            if outcome == CodeCheck.EXPIRED:
+                raise errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
+            if outcome != CodeCheck.OK:
+                await self._take_limits(tx, buckets, now)
+                attempts = await tx.count_failed_attempt(user_id)
+                if attempts >= self._settings.code_max_attempts:
+                    await tx.delete_reset_code(user_id)
+                    logger.warning("reset code for user %s voided after %d wrong attempts", user_id, attempts)
+                # Answered after the transaction commits the attempt.
+                wrong = errors.invalid_argument("CODE-woT0xc", "Code is invalid")
+        if wrong is not None:
+            raise wrong
+        # A valid code and a weak password: the code stays valid (Zitadel).
+        self._settings.password_policy.check(new_password)
+        password_hash = await self._hash(new_password)
+        return await self._store_password(
+            principal, user_id, password_hash, False, code_id=record.code_id
+        )
+
+    async def _change_password(
+        self, principal: Principal, user_id: str, current: str, new_password: str
+    ) -> Details:
+        """With the current password: the user itself, or `user.write` on its organization.
+
+        The attempt is counted before argon2 runs (a failed password check, and one event in
+        each verification limit) and taken back when the password was right, so parallel
+        guesses cannot slip past the lockout or the limits."""
+        lockout = self._settings.max_password_attempts
+        attempt = self._ids.new_id()
+        async with self._store.write() as tx:
+            user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
+            principal.require("user.write", user.org_id, self_user_id=user_id)
+            if not user.password_hash:
+                raise errors.failed_precondition("COMMAND-Fds3s", "User has not set a password")
+            if lockout and (user.locked or user.failed_password_checks >= lockout):
+                raise _user_locked()
+            now = self._now_us()
+            await self._take_limits(tx, self._verify_buckets(principal, user_id), now, ref=attempt)
+            if lockout:
+                await tx.add_failed_password_checks(user_id, 1)
+        verified_hash = user.password_hash
+        if not await self._verify(verified_hash, current):
+            if lockout:
+                await self._lock_if_due(user_id, lockout)
+            raise _password_invalid()
+        try:
+            if new_password == current:
+                raise errors.failed_precondition(
+                    "COMMAND-Aesh5", "New password cannot be the same as your current password"
+                )
+            self._settings.password_policy.check(new_password)
+            password_hash = await self._hash(new_password)
+        except errors.ApiError:
+            await self._take_back(user_id, attempt)
+            raise
+        return await self._store_password(
+            principal, user_id, password_hash, False, attempt=attempt, verified_hash=verified_hash
+        )
+
+    async def _store_password(
+        self,
+        principal: Principal,
+        user_id: str,
+        password_hash: str,
+        change_required: bool,
+        *,
+        code_id: str | None = None,
+        attempt: str | None = None,
+        verified_hash: str | None = None,
+    ) -> Details:
+        """Write a new password hash computed outside the transaction, after checking that
+        what it was verified against still holds: the same code, or the same password.
+        A new password ends the reset (the code is single use) and any lockout."""
+        async with self._store.write() as tx:
+            user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
+            if attempt is not None:
+                await tx.take_back_rate_events(attempt)
+                if self._settings.max_password_attempts:
+                    await tx.add_failed_password_checks(user_id, -1)
+            if code_id is not None:
+                record = await tx.get_reset_code(user_id)
+                if record is None or record.code_id != code_id:  # used or replaced meanwhile
+                    raise errors.failed_precondition("COMMAND-2M9fs", "Code not found")
+            if verified_hash is not None and user.password_hash != verified_hash:
+                changed = True  # the password changed meanwhile: the check no longer holds
             else:
-                principal.require("user.write", user.org_id)
-            if wrong_code is None:
-                self._settings.password_policy.check(new_password)
-                password_hash = await self._hash(new_password)
+                changed = False
                 now = self._now_us()
                 sequence = await tx.bump_sequence(user_id, now)
                 await tx.set_password(user_id, password_hash, change_required, now)
-                # Any new password ends the reset: the code is single use.
                 await tx.delete_reset_code(user_id)
                 await tx.supersede_pending_messages(user_id, now)
-        # A wrong code is answered after the transaction commits its attempt count.
-        if wrong_code is not None:
-            raise wrong_code
+        if changed:
+            raise _password_invalid()
         return Details(sequence, now, user.org_id)
+
+    async def _lock_if_due(self, user_id: str, lockout: int) -> None:
+        """Lock the user for password checks once its failed checks reach the lockout policy's
+        limit (Zitadel's `maxPasswordAttempts`); locking is a change, so the sequence moves."""
+        async with self._store.write() as tx:
+            user = await tx.get_user(user_id, lock=True)
+            if user is None or user.failed_password_checks < lockout:
+                return
+            if await tx.lock_user(user_id):
+                await tx.bump_sequence(user_id, self._now_us())
+                logger.warning("user %s locked after %d wrong passwords", user_id, lockout)
+
+    async def _take_back(self, user_id: str, attempt: str) -> None:
+        """Uncount a password check that turned out right."""
+        async with self._store.write() as tx:
+            await tx.take_back_rate_events(attempt)
+            if self._settings.max_password_attempts:
+                await tx.add_failed_password_checks(user_id, -1)
 
     # -- queries ----------------------------------------------------------------------------
 
     async def get_user(self, principal: Principal, user_id: str) -> UserRecord:
         async with self._store.read() as tx:
             user = await tx.get_user(user_id)
-        if user is None or not user.live:
-            raise errors.not_found("QUERY-Dfbg2", "User could not be found")
+        user = _visible(principal, user, _user_not_found_on_get)
         principal.require("user.read", user.org_id, self_user_id=user_id)
         return user
 
     # -- helpers ----------------------------------------------------------------------------
 
     async def _target_org(self, tx: Tx, principal: Principal, new: NewHuman) -> str:
+        """The organization a new user goes to. A token scoped to one organization that names
+        another, existing or not, gets 404 `AUTHZ-cdgFk` either way."""
         if new.org_id is not None:
+            if not principal.sees(new.org_id):
+                raise membership_not_found()
             if not await tx.organization_exists(new.org_id):
                 raise _org_not_found()
             return new.org_id
         if new.org_domain is not None:
             org_id = await tx.organization_by_domain(new.org_domain)
-            if org_id is None:
+            if org_id is None or not principal.sees(org_id):
+                if principal.org_id is not None:
+                    raise membership_not_found()
                 raise _org_not_found()
             return org_id
         if principal.org_id is not None:
@@ -288,57 +477,35 @@ class UserService:
             raise errors.internal()
         return default
 
-    async def _count_reset_request(self, tx: Tx, user_id: str, now: int) -> None:
-        """Refuse the request when the user has had too many in the window; else count it.
-
-        The count lives in the database, in the transaction that holds the user's row,
-        so the limit holds across every process sharing the database."""
-        limit = self._settings.reset_rate_limit
-        if limit <= 0:
-            return
-        window = self._settings.reset_rate_window_us
-        since = now - window
-        count, oldest = await tx.count_reset_requests(user_id, since)
-        if count >= limit:
-            retry_after = max(1, -(-(oldest + window - now) // 1_000_000))
-            logger.warning("password reset for user %s refused: %d requests in the window", user_id, count)
-            raise errors.ApiError(
-                errors.Code.RESOURCE_EXHAUSTED,
-                "Too many password reset requests",
-                "PWRESET-Rate1",
-                headers={"Retry-After": str(retry_after)},
+    async def _check_link_origin(self, tx: Tx, org_id: str, origin: str) -> None:
+        allowed = await tx.link_origins(org_id)
+        if allowed is None:
+            allowed = self._settings.link_origins
+        if allowed and origin not in allowed:
+            raise errors.invalid_argument(
+                "PWRESET-LinkOrigin", f"Reset links may not point to {origin}"
             )
-        await tx.record_reset_request(user_id, now, since)
 
-    async def _verify_code(self, tx: Tx, user_id: str, candidate: str) -> errors.ApiError | None:
-        """None when the code is right; else the error, after counting the failed attempt."""
-        record = await tx.get_reset_code(user_id)
-        if record is None:
-            raise errors.failed_precondition("COMMAND-2M9fs", "Code not found")
-        stored = StoredCode(record.code_hash, record.created_at, record.expires_at, record.failed_attempts)
-        outcome = check_code(stored, self._keys.code_hmac_key, user_id, candidate, self._now_us())
-        if outcome == CodeCheck.EXPIRED:
-            raise errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
-        if outcome == CodeCheck.OK:
-            return None
-        attempts = await tx.count_failed_attempt(user_id)
-        if attempts >= self._settings.code_max_attempts:
-            await tx.delete_reset_code(user_id)
-            logger.warning("reset code for user %s voided after %d wrong attempts", user_id, attempts)
-        return errors.invalid_argument("CODE-woT0xc", "Code is invalid")
+    def _verify_buckets(self, principal: Principal, user_id: str) -> list[limits.Bucket]:
+        return self._settings.rate_limits.verify_buckets(user_id, principal.token_id, principal.address)
 
-    async def _verify_current_password(self, user: UserRecord, current: str, new: str) -> None:
-        if not user.password_hash:
-            raise errors.failed_precondition("COMMAND-Fds3s", "User has not set a password")
-        if not await self._verify(user.password_hash, current):
-            raise errors.invalid_argument("COMMAND-3M0fs", "Password is invalid")
-        if new == current:
-            raise errors.failed_precondition(
-                "COMMAND-Aesh5", "New password cannot be the same as your current password"
-            )
+    async def _take_limits(
+        self, tx: Tx, buckets: list[limits.Bucket], now: int, *, ref: str | None = None
+    ) -> None:
+        """Count one event in each bucket (or refuse with 429); now and then, forget events
+        older than every window."""
+        await limits.take(tx, buckets, now, ref=ref)
+        if now >= self._next_rate_purge_us:
+            self._next_rate_purge_us = now + 60_000_000
+            await tx.purge_rate_events(now - self._settings.rate_limits.longest_window_us)
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        if self._argon2_limiter is None:
+            self._argon2_limiter = anyio.CapacityLimiter(self._argon2_threads)
+        return self._argon2_limiter
 
     async def _hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter())
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         def verify() -> bool:
@@ -347,7 +514,32 @@ class UserService:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(verify)
+        return await anyio.to_thread.run_sync(verify, limiter=self._limiter())
+
+
+def _visible(
+    principal: Principal, user: UserRecord | None, not_found: Callable[[], errors.ApiError]
+) -> UserRecord:
+    """The user, when it exists and the caller's scope covers its organization.
+
+    Otherwise: a token scoped to one organization gets 404 `AUTHZ-cdgFk` whether the user is
+    in another organization or nowhere, so it cannot tell the two apart; an instance-wide
+    token gets the operation's own not-found error (`not_found`)."""
+    if user is None or not user.live or not principal.sees(user.org_id):
+        raise membership_not_found() if principal.org_id is not None else not_found()
+    return user
+
+
+def _user_not_found_on_get() -> errors.ApiError:
+    return errors.not_found("QUERY-Dfbg2", "User could not be found")
+
+
+def _user_not_found_on_delete() -> errors.ApiError:
+    return errors.not_found("COMMAND-bd4ir1mblj", "User could not be found")
+
+
+def _user_not_found_on_reset() -> errors.ApiError:
+    return errors.not_found("COMMAND-SAF4f", "User could not be found")
 
 
 def _username_taken() -> errors.ApiError:

@@ -41,13 +41,28 @@ class FakeClock:
         self.offset_us += int(seconds * 1_000_000)
 
 
+# Every test talks to its server from 127.0.0.1 with a few tokens: the per-caller,
+# per-address and instance-wide limits would refuse the suite itself. Tests of those limits
+# switch them on (tests/test_guessing.py).
+NO_CALLER_LIMITS = {
+    "caller_reset_limit": 0,
+    "address_reset_limit": 0,
+    "instance_reset_limit": 0,
+    "caller_verify_limit": 0,
+    "address_verify_limit": 0,
+    "instance_verify_limit": 0,
+}
+
+
 def settings_for_test(data_dir: Path, database_url: str | None, **overrides) -> Settings:
-    """Settings for tests: cheap argon2 parameters, everything else as in production."""
+    """Settings for tests: cheap argon2 parameters and no per-caller limits (see above),
+    everything else as in production."""
     base = Settings(
         data_dir=data_dir,
         database_url=database_url,
         argon2_time_cost=1,
         argon2_memory_kib=1024,
+        **NO_CALLER_LIMITS,
     )
     return replace(base, **overrides)
 

@@ -24,8 +24,11 @@ def cli(server, *args: str) -> str:
     return out.getvalue().strip()
 
 
-def make_token(server, permissions, *, subject: str = "service", org: str | None = None) -> str:
-    args = ["token", "create", "--subject", subject]
+def make_token(
+    server, permissions, *, subject: str = "service", org: str | None = None, user: str | None = None
+) -> str:
+    """A token from `pwreset token create`: a service token, or with `user` a user's own token."""
+    args = ["token", "create", *(["--user", user] if user else ["--subject", subject])]
     for permission in permissions:
         args += ["--permission", permission]
     if org:
@@ -53,30 +56,37 @@ def test_reader_can_read_but_not_write_or_delete(server, admin):
     assert admin.get(f"/v2/users/{user_id}").status_code == 200  # nothing was deleted
 
 
-def test_token_without_permissions_is_denied_everything_but_code_and_password_checks(server, admin):
+def test_token_without_permissions_may_only_use_a_code(server, admin):
     user_id = create_user(admin, password={"password": INITIAL_PASSWORD})
     code = admin.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}}).json()[
         "verificationCode"
     ]
     with server.client(make_token(server, [])) as nobody:
         assert nobody.get(f"/v2/users/{user_id}").status_code == 403
+        # The current password is no proof a third party may use: self or user.write only.
+        with_current = nobody.post(
+            f"/v2/users/{user_id}/password",
+            json={"newPassword": {"password": STRONG_PASSWORD}, "currentPassword": INITIAL_PASSWORD},
+        )
+        assert with_current.status_code == 403, with_current.text
+        # The code is: any token whose scope covers the user may use it (Zitadel).
         with_code = nobody.post(
             f"/v2/users/{user_id}/password",
             json={"newPassword": {"password": STRONG_PASSWORD}, "verificationCode": code},
         )
         assert with_code.status_code == 200
-        with_current = nobody.post(
-            f"/v2/users/{user_id}/password",
-            json={"newPassword": {"password": INITIAL_PASSWORD}, "currentPassword": STRONG_PASSWORD},
-        )
-        assert with_current.status_code == 200
 
 
 def test_a_user_may_act_on_itself(server, admin):
-    user_id = create_user(admin)
-    with server.client(make_token(server, [], subject=user_id)) as itself:
+    user_id = create_user(admin, password={"password": INITIAL_PASSWORD})
+    with server.client(make_token(server, [], user=user_id)) as itself:
         assert itself.get(f"/v2/users/{user_id}").status_code == 200
         assert itself.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}}).status_code == 200
+        changed = itself.post(
+            f"/v2/users/{user_id}/password",
+            json={"newPassword": {"password": STRONG_PASSWORD}, "currentPassword": INITIAL_PASSWORD},
+        )
+        assert changed.status_code == 200, changed.text
         # setting a password without verification needs user.write, even for oneself
         assert (
             itself.post(
