@@ -31,7 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import PYTHON, POSTGRES_ADMIN_URL, Server, free_port, postgres, request  # noqa: E402
+from run import POSTGRES_ADMIN_URL, PYTHON, Server, free_port, postgres, request
 
 LIMITS_OFF = {
     "PWRESET_RESET_RATE_LIMIT": "0",
@@ -64,7 +64,9 @@ async def probe(client: httpx.AsyncClient, user_ids: list[str], count: int) -> l
     return latencies
 
 
-async def guess(client: httpx.AsyncClient, victim: str, stop: asyncio.Event, statuses: collections.Counter) -> None:
+async def guess(
+    client: httpx.AsyncClient, victim: str, stop: asyncio.Event, statuses: collections.Counter
+) -> None:
     body = {"newPassword": {"password": "N3wPassw0rd!!"}, "currentPassword": "wrong-Passw0rd!"}
     while not stop.is_set():
         try:
@@ -92,7 +94,10 @@ async def scenario(base: str, token: str, victim: str, others: list[str], guesse
     return {"quiet": quiet, "loaded": loaded, "statuses": statuses, "elapsed": elapsed}
 
 
-def prepare(name: str, workdir: Path, database_url: str | None, env_extra: dict) -> tuple[list[str], dict, str, str, list[str]]:
+def prepare(
+    name: str, workdir: Path, database_url: str | None, env_extra: dict
+) -> tuple[list[str], dict, str, str, list[str]]:
+    """A data dir with 11 users with passwords; the server's args, env, token, victim, others."""
     data_dir = workdir / name
     env = {"PWRESET_DATA_DIR": str(data_dir), "PWRESET_LOG_LEVEL": "warning", **env_extra}
     if database_url:
@@ -118,7 +123,9 @@ def prepare(name: str, workdir: Path, database_url: str | None, env_extra: dict)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--guessers", type=int, default=20)
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--targets", default="sqlite,postgresql")

@@ -71,11 +71,14 @@ def build_runtime(
     *,
     now_us: Callable[[], int] = system_now_us,
     rng: random.Random | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> Runtime:
+    """The store and services of one process; `now_us`, `rng` and `hasher` (argon2id from the
+    settings by default) may be given, for tests."""
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
     keys = Keys.from_secret(secret)
-    hasher = PasswordHasher(
+    hasher = hasher or PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,

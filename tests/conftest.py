@@ -55,11 +55,11 @@ def make_server(backend, database_factory, tmp_path_factory):
 
     with contextlib.ExitStack() as stack:
 
-        def make(**overrides):
+        def make(hasher=None, **overrides):
             settings = settings_for_test(
                 tmp_path_factory.mktemp("data"), database_factory(backend), **overrides
             )
-            return stack.enter_context(live_server(settings))
+            return stack.enter_context(live_server(settings, hasher=hasher))
 
         yield make
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import socket
 import threading
@@ -18,6 +20,7 @@ import httpx
 import uvicorn
 
 from pwreset.app import build_runtime, create_app, prepare_database
+from pwreset.cli import main as pwreset
 from pwreset.config import Settings
 from pwreset.domain.timestamps import system_now_us
 
@@ -114,14 +117,17 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(settings: Settings, wrap: Callable[[Any, str], Any] | None = None) -> Iterator[LiveServer]:
+def live_server(
+    settings: Settings, wrap: Callable[[Any, str], Any] | None = None, *, hasher: Any = None
+) -> Iterator[LiveServer]:
     """`pwreset serve` in a thread: uvicorn on a port the OS picks, real HTTP. `wrap(app,
-    admin_token)` may put an ASGI layer around the app (a deliberately wrong server)."""
+    admin_token)` may put an ASGI layer around the app (a deliberately wrong server);
+    `hasher` replaces the argon2 hasher built from the settings."""
     clock = FakeClock()
     boot = asyncio.run(prepare_database(settings))
     admin_token = settings.admin_token_file.read_text().strip()
     assert boot.admin_token_file is None or boot.admin_token_file == settings.admin_token_file
-    app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us))
+    app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us, hasher=hasher))
     if wrap is not None:
         app = wrap(app, admin_token)
     with running(app) as base_url:
@@ -149,6 +155,30 @@ def create_user(client: httpx.Client, **overrides) -> str:
     response = client.post("/v2/users/human", json=new_user_body(**overrides))
     assert response.status_code == 200, response.text
     return response.json()["userId"]
+
+
+def cli(server, *args: str) -> str:
+    """Run the `pwreset` command against the server's database; returns its stdout."""
+    out = io.StringIO()
+    flags = ["--data-dir", str(server.settings.data_dir)]
+    if server.settings.database_url:
+        flags += ["--database-url", server.settings.database_url]
+    with contextlib.redirect_stdout(out):
+        status = pwreset([*args, *flags])
+    assert status == 0
+    return out.getvalue().strip()
+
+
+def make_token(
+    server, permissions, *, subject: str = "service", org: str | None = None, user: str | None = None
+) -> str:
+    """A token from `pwreset token create`: a service token, or with `user` a user's own token."""
+    args = ["token", "create", *(["--user", user] if user else ["--subject", subject])]
+    for permission in permissions:
+        args += ["--permission", permission]
+    if org:
+        args += ["--org", org]
+    return cli(server, *args)
 
 
 def error_id(response: httpx.Response) -> str | None:

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 from pwreset.errors import Code, encode_error_detail
 from pwreset.spec import load_spec
-from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user
-from tests.test_permissions import make_token
+from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user, make_token
 
 CONNECT = "/zitadel.user.v2.UserService/"
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")

@@ -79,7 +79,7 @@ def test_existence_is_checked_before_permission(server):
 
 
 def _token(server, permissions, subject="svc", org=None) -> str:
-    from tests.test_permissions import make_token
+    from tests.support import make_token
 
     return make_token(server, permissions, subject=subject, org=org)
 
@@ -92,7 +92,7 @@ def test_caller_without_user_write_is_denied_reset(server, admin):
 
 
 def test_token_of_another_organization_is_membership_not_found(server, admin):
-    from tests.test_permissions import cli
+    from tests.support import cli
 
     user_id = create_user(admin)
     other_org = cli(server, "org", "create", f"elsewhere-{uuid.uuid4().hex[:8]}")

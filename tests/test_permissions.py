@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import uuid
 
 import pytest
 
 from pwreset.cli import main as pwreset
-from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user
-
-
-def cli(server, *args: str) -> str:
-    """Run the `pwreset` command against the server's database; returns its stdout."""
-    out = io.StringIO()
-    flags = ["--data-dir", str(server.settings.data_dir)]
-    if server.settings.database_url:
-        flags += ["--database-url", server.settings.database_url]
-    with contextlib.redirect_stdout(out):
-        status = pwreset([*args, *flags])
-    assert status == 0
-    return out.getvalue().strip()
-
-
-def make_token(
-    server, permissions, *, subject: str = "service", org: str | None = None, user: str | None = None
-) -> str:
-    """A token from `pwreset token create`: a service token, or with `user` a user's own token."""
-    args = ["token", "create", *(["--user", user] if user else ["--subject", subject])]
-    for permission in permissions:
-        args += ["--permission", permission]
-    if org:
-        args += ["--org", org]
-    return cli(server, *args)
+from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, cli, create_user, make_token
 
 
 def test_reader_can_read_but_not_write_or_delete(server, admin):

@@ -37,8 +37,7 @@ from zitadel_client import (
     Zitadel,
 )
 
-from tests.support import INITIAL_PASSWORD, MOCK_TOKEN, STRONG_PASSWORD, live_mock
-from tests.test_permissions import make_token
+from tests.support import INITIAL_PASSWORD, MOCK_TOKEN, STRONG_PASSWORD, live_mock, make_token
 
 
 @pytest.fixture
