@@ -182,8 +182,9 @@ def make_token(
 
 
 def error_id(response: httpx.Response) -> str | None:
+    """The Zitadel error id of a REST or Connect error body."""
     details = response.json().get("details") or [{}]
-    return details[0].get("id")
+    return details[0].get("id") or details[0].get("debug", {}).get("id")
 
 
 @contextmanager
