@@ -8,8 +8,8 @@ that fails to execute (a field other than the three) is `DOMAIN-ieYa7`.
 Beyond Zitadel, a reset link must be a link a person can safely follow (`check_link`): an
 `https` URL, or `http` to this machine (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`),
 whose scheme, host and port are literal text (no action may change where it points), with no
-user info, and no control, bidi-control, space or backslash characters anywhere. Otherwise
-`PWRESET-LinkURL`. Its origin is what per-organization allow-lists name.
+user info, no control, bidi-control or backslash characters anywhere, and no spaces outside
+actions. Otherwise `PWRESET-LinkURL`. Its origin is what per-organization allow-lists name.
 """
 
 from __future__ import annotations
@@ -177,9 +177,10 @@ def parse_origin(origin: str) -> str:
 def check_link(source: str, template: UrlTemplate) -> str:
     """The origin of the links `template` renders; raises 400 `PWRESET-LinkURL` when they are
     not links a person may safely follow (see the module docstring)."""
-    for char in source:
-        if char in _BIDI_CONTROLS or char == "\\" or char.isspace() or unicodedata.category(char) == "Cc":
-            raise _link_error("it contains a control, bidi, space or backslash character")
+    if any(c in _BIDI_CONTROLS or c == "\\" or unicodedata.category(c) == "Cc" for c in source):
+        raise _link_error("it contains a control, bidi or backslash character")
+    if any(c.isspace() for part in template.parts if isinstance(part, str) for c in part):
+        raise _link_error("it contains a space")  # spaces inside {{ }} are template syntax
     head = template.parts[0] if template.parts and isinstance(template.parts[0], str) else ""
     match = _ORIGIN.match(head)
     if match is None:
