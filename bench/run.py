@@ -1,6 +1,7 @@
 """Side-by-side benchmark: baseline Starlette vs `pwreset serve` (SQLite, PostgreSQL) and `pwreset mock`.
 
 Usage: python bench/run.py [--duration 10] [--connections 32] [--targets baseline,sqlite,...]
+                           [--before SOURCE_TREE]
 
 Each server runs pinned to CPU 0, wrk to CPU 1. The measured request is the seed's
 `POST /v2/users/{userId}/password_reset` with `{"returnCode": {}}` (it writes to the database).
@@ -227,13 +228,26 @@ def measure(target: Target, duration: int, connections: int, lua: Path) -> Resul
     return result
 
 
-def pwreset_target(name: str, workdir: Path, database_url: str | None, workers: int = 1) -> Target:
-    """Prepare a data dir and a user with a first run, then measure a fresh start on it."""
+# One user is reset tens of thousands of times by one token from one address: every limit
+# on reset requests would answer almost all of them 429 from its first check; they are
+# switched off to measure the whole request. Delivery workers idle: returnCode queues nothing.
+LIMITS_OFF = {
+    "PWRESET_RESET_RATE_LIMIT": "0",
+    "PWRESET_CALLER_RESET_LIMIT": "0",
+    "PWRESET_ADDRESS_RESET_LIMIT": "0",
+    "PWRESET_INSTANCE_RESET_LIMIT": "0",
+}
+
+
+def pwreset_target(
+    name: str, workdir: Path, database_url: str | None, workers: int = 1, source: Path | None = None
+) -> Target:
+    """Prepare a data dir and a user with a first run, then measure a fresh start on it.
+    `source`: run pwreset from that source tree instead (an earlier revision, for before/after)."""
     data_dir = workdir / name
-    # One user is reset tens of thousands of times: the per-user limit (5 an hour) would
-    # answer almost all of them 429 from its first check; it is switched off to measure the
-    # whole request. Delivery workers idle: returnCode queues no messages.
-    env = {"PWRESET_DATA_DIR": str(data_dir), "PWRESET_LOG_LEVEL": "warning", "PWRESET_RESET_RATE_LIMIT": "0"}
+    env = {"PWRESET_DATA_DIR": str(data_dir), "PWRESET_LOG_LEVEL": "warning", **LIMITS_OFF}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     if database_url:
         env["PWRESET_DATABASE_URL"] = database_url
     args = [PYTHON, "-m", "pwreset.cli", "serve", "--port", "{port}"]
@@ -289,6 +303,13 @@ def main() -> int:
         help="comma-separated subset of: baseline, mock, sqlite, postgresql, postgresql-2-workers",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="SOURCE_TREE",
+        help="also measure serve-sqlite run from this source tree (e.g. a git worktree of an earlier "
+        "revision), in the same run, for a before/after comparison",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         print("bench needs wrk and taskset (apt-get install wrk util-linux)", file=sys.stderr)
@@ -333,6 +354,8 @@ def main() -> int:
                     "69629026806489455",
                 )
             )
+        if args.before:
+            targets.append(pwreset_target("serve-sqlite-before", workdir, None, source=args.before.resolve()))
         if "sqlite" in wanted:
             targets.append(pwreset_target("serve-sqlite", workdir, None))
         for name, workers in (("postgresql", 1), ("postgresql-2-workers", 2)):
