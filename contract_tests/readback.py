@@ -12,6 +12,10 @@ and pass every check. Here, for each operation whose success response has links:
    read, and every answer gets the kit's usual checks; a read must be a documented success;
 3. the resource is deleted again through a link to a delete, when the spec has one.
 
+Bounded: at most `MAX_BODIES_PER_OPERATION` bodies per creating operation, and for each one
+accepted one request per link to a read and one delete. Rate limits are waited out as
+reachers do (one retry after a short `Retry-After`); a 429 that outlasts it skips that body.
+
 Like reachers, all of it reads the spec only (schemas, examples, links, names).
 """
 
@@ -31,6 +35,8 @@ from schemathesis.core.failures import FailureGroup
 from contract_tests.coverage import response_key
 from contract_tests.reachers import ID_LIKE, UNIQUE_LIKE, Attempt, ReachKit, json_pointer
 
+# The kit deletes what it creates, so the read's command alone finds nothing afterwards.
+_REPRODUCE = "To reproduce: send the creation, then the read with the id the creation answers."
 SOURCE = "readback"  # the coverage table's `via` column counts these as `back`
 MAX_BODIES_PER_OPERATION = 48  # boundary bodies sent per creating operation, at most
 MAX_EMAIL_LENGTH = 254  # RFC 5321: longer addresses are invalid whatever the schema says
@@ -516,7 +522,7 @@ def _read(kit: ReachKit, outcome: ReadBack, link: Link, created: Creation) -> No
         created.description,
         f"{outcome.operation_id} accepted a body ({created.response.status_code}), and reading it back "
         f"through link {link.name} ({link.target_id}) answered {answer.status_code}, not a success",
-        f"Created with:\n\n    {created.curl()}\n\nRead with:\n\n    {read_curl}\n\n"
+        f"{_REPRODUCE}\n\nCreated with:\n\n    {created.curl()}\n\nRead with:\n\n    {read_curl}\n\n"
         f"[{answer.status_code}] {_text(answer)[:500]}",
     )
 
@@ -535,7 +541,7 @@ def _follow(kit: ReachKit, outcome: ReadBack, link: Link, created: Creation) -> 
             created.description,
             f"{outcome.operation_id} accepted a body ({created.response.status_code}), and {verb} "
             f"through link {link.name} ({link.target_id}) failed its checks: {', '.join(_signature(exc))}",
-            f"Created with:\n\n    {created.curl()}\n\nThen, {verb}: {exc.message}",
+            f"{_REPRODUCE}\n\nCreated with:\n\n    {created.curl()}\n\nThen, {verb}: {exc.message}",
         )
         return None
 
