@@ -185,7 +185,13 @@ class StatusCoverage:
         return "\n".join(lines)
 
 
-PHASE_NAMES = {"examples": "ex", "coverage": "cov", "fuzzing": "fuzz", "stateful": "state"}
+PHASE_NAMES = {
+    "examples": "ex",
+    "coverage": "cov",
+    "fuzzing": "fuzz",
+    "stateful": "state",
+    "readback": "back",
+}
 
 
 def _by_phase(sources: Mapping[str, int]) -> dict[str, int]:

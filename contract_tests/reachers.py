@@ -103,7 +103,7 @@ class ReachKit:
     def resolve(self, node: Any) -> Any:
         seen = 0
         while isinstance(node, Mapping) and "$ref" in node and seen < 20:
-            node = _pointer(self.spec, node["$ref"].removeprefix("#"))
+            node = json_pointer(self.spec, node["$ref"].removeprefix("#"))
             seen += 1
         return node
 
@@ -420,10 +420,10 @@ def _retry_after(headers: Mapping[str, Any]) -> float | None:
 
 
 def _evaluate(expression: str, body: Any) -> Any:
-    return _pointer(body, expression.removeprefix("$response.body#"))
+    return json_pointer(body, expression.removeprefix("$response.body#"))
 
 
-def _pointer(document: Any, pointer: str) -> Any:
+def json_pointer(document: Any, pointer: str) -> Any:
     node = document
     for part in [p for p in pointer.split("/") if p]:
         part = part.replace("~1", "/").replace("~0", "~")

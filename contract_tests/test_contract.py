@@ -1,5 +1,6 @@
 """The contract suite: every operation through every Schemathesis phase and check, the
-link-driven workflows, the status reachers, and last the status coverage gate."""
+link-driven workflows, the status reachers, the read-back of boundary creations, and last
+the status coverage gate."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import schemathesis
 
 from contract_tests.coverage import StatusCoverage
 from contract_tests.reachers import run_reachers
+from contract_tests.readback import read_back
 from contract_tests.settings import KitSettings
 from contract_tests.suite import call_and_record, reach_kit, workflow, workflow_settings
 from contract_tests.targets import Target
@@ -53,6 +55,29 @@ def test_reachers_produce_documented_responses(
             failures += outcome.failures
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+def test_accepted_creations_can_be_read_back(
+    contract_schema,
+    contract_spec: dict,
+    contract_target: Target,
+    status_coverage: StatusCoverage,
+    kit_settings: KitSettings,
+) -> None:
+    """Read-back phase: boundary bodies for each operation whose success has links; each one
+    accepted is read through the links to reads (every answer checked, a documented success
+    expected), then deleted through a link to a delete."""
+    kit = reach_kit(contract_schema, contract_spec, contract_target, status_coverage, kit_settings.seed)
+    failures = []
+    for documented in status_coverage.operations:
+        operation = contract_schema.find_operation_by_id(documented.operation_id)
+        failures += read_back(operation, kit).failures
+    if failures:
+        pytest.fail(
+            f"read-back: {len(failures)} way(s) an accepted creation could not be read back\n\n"
+            + "\n\n".join(failures),
+            pytrace=False,
+        )
 
 
 def test_every_documented_response_was_reached(

@@ -367,8 +367,12 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
         description=(
             "Run the contract suite (Schemathesis: examples, coverage, fuzzing and link-driven "
             "stateful phases, every check) against a server that claims to implement openapi.yaml, "
-            "then reach each documented response and fail unless every one was produced and "
-            "valid. Needs the contract extra: pip install 'pwreset[contract]'."
+            "then reach each documented response; then read back boundary-value creations: each "
+            "body a creating operation accepts (every string at its maxLength and minLength, "
+            "optional properties present and absent, each enum value) must be readable through "
+            "the spec's links to reads with a valid success, and is deleted afterwards. Fails "
+            "unless every check passed and every documented response was produced and valid. "
+            "Needs the contract extra: pip install 'pwreset[contract]'."
         ),
     )
     contract.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8080")

@@ -4,6 +4,7 @@ for the right reason, against deliberately wrong servers."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import re
@@ -17,10 +18,23 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contract_tests.coverage import StatusCoverage, parse_allowance, response_key
 from contract_tests.reachers import Attempt, ReachKit
-from contract_tests.targets import token_of_another_organization, token_without_permissions
+from contract_tests.readback import (
+    MAX_BODIES_PER_OPERATION,
+    BodyShape,
+    LinkRole,
+    _email_of_length,
+    boundary_bodies,
+    creation_links,
+    read_back,
+)
+from contract_tests.settings import KitSettings
+from contract_tests.suite import load_schema, reach_kit
+from contract_tests.targets import mock_target, token_of_another_organization, token_without_permissions
 from pwreset.auth import PERMISSIONS
 from pwreset.spec import load_spec
 from tests.support import live_server, settings_for_test
@@ -141,6 +155,28 @@ def ignores_authentication(app: Any, token: str) -> Any:
     return layer
 
 
+async def buffered_request(receive: Any) -> tuple[bytes, Callable[[], Any]]:
+    """Read a whole request body; the body, and a `receive` that replays it to the app."""
+    messages, body = [], b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+
+    async def replay() -> dict:
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
+async def answer(send: Any, status: int, payload: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 def crashes_on_bad_input(app: Any, _token: str) -> Any:
     """A body that is not a JSON object makes the server fail with 500."""
 
@@ -148,29 +184,76 @@ def crashes_on_bad_input(app: Any, _token: str) -> Any:
         if scope["type"] != "http" or scope["method"] != "POST":
             await app(scope, receive, send)
             return
-        messages, body = [], b""
-        while True:
-            message = await receive()
-            messages.append(message)
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body, replay = await buffered_request(receive)
         if body.strip() and not body.strip().startswith(b"{"):
-            payload = b'{"code":13,"message":"Internal error"}'
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ]
-            await send({"type": "http.response.start", "status": 500, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
+            await answer(send, 500, b'{"code":13,"message":"Internal error"}')
             return
-
-        async def replay() -> dict:
-            return messages.pop(0) if messages else await receive()
-
         await app(scope, replay, send)
 
     return layer
+
+
+NAME_LIMIT = 200  # the spec's maxLength of every profile string but preferredLanguage
+CREATIONS = {"/v2/users/human", "/zitadel.user.v2.UserService/AddHumanUser"}
+
+
+def unreadable_after_a_name_at_its_limit(app: Any, _token: str) -> Any:
+    """AddHumanUser (REST and Connect) accepts a profile with a string at its 200-character
+    limit, and then every read of that user is wrong: REST GetUserByID answers a displayName
+    past its limit, Connect GetUserByID answers 404 as if the user did not exist."""
+    unreadable: set[str] = set()
+
+    async def layer(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "POST"):
+            await app(scope, receive, send)
+            return
+        path = scope["path"]
+        body, replay = await buffered_request(receive) if scope["method"] == "POST" else (b"", receive)
+        request = _json_object(body)
+        if path in CREATIONS and any(
+            isinstance(value, str) and len(value) == NAME_LIMIT
+            for value in _json_object(request.get("profile")).values()
+        ):
+            await app(scope, replay, _remember_created_user(send, unreadable))
+        elif scope["method"] == "GET" and path.removeprefix("/v2/users/") in unreadable:
+            await rewrite_responses(app, lambda _s: True, _display_name_past_its_limit)(scope, replay, send)
+        elif path == "/zitadel.user.v2.UserService/GetUserByID" and request.get("userId") in unreadable:
+            await answer(send, 404, b'{"code":"not_found","message":"User could not be found (QUERY-Dfbg2)"}')
+        else:
+            await app(scope, replay, send)
+
+    return layer
+
+
+def _json_object(data: Any) -> dict:
+    if isinstance(data, bytes):
+        try:
+            data = orjson.loads(data) if data else None
+        except orjson.JSONDecodeError:
+            data = None
+    return data if isinstance(data, dict) else {}
+
+
+def _remember_created_user(send: Any, unreadable: set[str]) -> Any:
+    """A `send` that passes the answer on and remembers the id of the user it created."""
+    chunks: list[bytes] = []
+
+    async def remember(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body") and (user_id := _json_object(b"".join(chunks)).get("userId")):
+                unreadable.add(user_id)
+        await send(message)
+
+    return remember
+
+
+def _display_name_past_its_limit(status: int, body: bytes) -> tuple[int, bytes]:
+    if status != 200:
+        return status, body
+    data = orjson.loads(body)
+    data["user"]["human"]["profile"]["displayName"] = "x" * (NAME_LIMIT + 1)
+    return status, orjson.dumps(data)
 
 
 # --- the kit fails, for the right reason --------------------------------------------------
@@ -208,6 +291,26 @@ def test_kit_reports_a_server_error_on_bad_input(tmp_path: Path) -> None:
     assert code != 0, output
     assert "ST101" in output and "Server error" in output
     assert "curl -X POST" in output
+
+
+def test_kit_reports_a_creation_it_cannot_read_back(tmp_path: Path) -> None:
+    with wrong_server(tmp_path, unreadable_after_a_name_at_its_limit) as (url, tokens):
+        code, output, _ = run_kit(url, tokens, tmp_path)
+    assert code != 0, output
+    assert "FAILED" in output and "test_accepted_creations_can_be_read_back" in output
+    assert re.search(
+        r"read-back: UserService_AddHumanUser accepted a body \(200\), and reading it back through "
+        r"link GetUserByID \(UserService_GetUserByID\) failed its checks: .*ST108 Response violates schema",
+        output,
+    ), output
+    assert re.search(
+        r"read-back: UserService_Connect_AddHumanUser accepted a body \(200\), and reading it back "
+        r"through link GetUserByID \(UserService_Connect_GetUserByID\) answered 404, not a success",
+        output,
+    ), output
+    assert re.search(r"Created with:\s+curl -X POST .*http://127\.0\.0\.1:\d+/v2/users/human", output)
+    assert re.search(r"curl -X GET .*http://127\.0\.0\.1:\d+/v2/users/\S+", output)
+    assert "profile.nickName added" in output  # a body a server that bounds derived values accepts
 
 
 def test_gate_fails_without_a_way_to_reach_403_unless_allowed(tmp_path: Path) -> None:
@@ -339,3 +442,98 @@ def test_reachers_wait_out_only_a_short_rate_limit(retry_after: str | None, retr
     response = kit.call(Attempt("any", None, {}), "reacher:test")
     assert response.status_code == (200 if retried else 429)
     assert slept == ([float(retry_after)] if retried else [])
+
+
+# --- the read-back phase's rules ----------------------------------------------------------
+
+
+def _spec_kit() -> ReachKit:
+    """A kit on the spec alone, for what it decides before sending anything."""
+    import schemathesis
+
+    spec = load_spec()
+    schema = schemathesis.openapi.from_dict(copy.deepcopy(spec))
+    return ReachKit(schema, spec, token="t", low_privilege_token=None, call=_no_calls, seed=1)
+
+
+def _no_calls(_attempt: Attempt, _source: str) -> Any:
+    raise AssertionError("nothing is sent here")
+
+
+@pytest.mark.parametrize("operation_id", ["UserService_AddHumanUser", "UserService_Connect_AddHumanUser"])
+def test_boundary_bodies_reach_each_limit_with_optional_properties_present_and_absent(
+    operation_id: str,
+) -> None:
+    kit = _spec_kit()
+    shape = BodyShape(kit, kit.operation(operation_id))
+    bodies = [body for _description, body in boundary_bodies(shape)]
+    assert 0 < len(bodies) <= MAX_BODIES_PER_OPERATION
+    assert all(shape.valid(body) for body in bodies)
+    profiles = [body["profile"] for body in bodies]
+    # Given and family name at their limit together, with no displayName: the server derives it.
+    assert any(
+        len(p["givenName"]) == len(p["familyName"]) == 200 and "displayName" not in p for p in profiles
+    )
+    assert any(len(p.get("nickName", "")) == 200 for p in profiles)  # an optional one added
+    assert any(len(p["givenName"]) == len(p["familyName"]) == 1 for p in profiles)  # minLength
+    assert {p.get("gender") for p in profiles} >= {"GENDER_UNSPECIFIED", "GENDER_FEMALE", "GENDER_MALE"}
+    emails = [body["email"]["email"] for body in bodies]
+    assert any(len(email) == 200 for email in emails)
+    assert any("username" in body for body in bodies) and any("username" not in body for body in bodies)
+
+
+def test_read_back_follows_links_to_reads_and_cleans_up_through_a_delete() -> None:
+    kit = _spec_kit()
+    roles = {
+        (link.name, link.target_id): link.role
+        for operation_id in ("UserService_AddHumanUser", "UserService_Connect_AddHumanUser")
+        for link in creation_links(kit, kit.operation(operation_id))["200"]
+    }
+    assert roles == {
+        ("GetUserByID", "UserService_GetUserByID"): LinkRole.READ,  # a GET
+        ("GetUserByID", "UserService_Connect_GetUserByID"): LinkRole.READ,  # a POST named Get...
+        ("DeleteUser", "UserService_DeleteUser"): LinkRole.DELETE,
+        ("DeleteUser", "UserService_Connect_DeleteUser"): LinkRole.DELETE,
+        # They need more than the link gives, and change the user: not followed.
+        ("PasswordReset", "UserService_PasswordReset"): LinkRole.OTHER,
+        ("PasswordReset", "UserService_Connect_PasswordReset"): LinkRole.OTHER,
+        ("SetPassword", "UserService_SetPassword"): LinkRole.OTHER,
+        ("SetPassword", "UserService_Connect_SetPassword"): LinkRole.OTHER,
+    }
+    # Reads have no links of their own in the spec (Schemathesis infers some): they create nothing.
+    assert creation_links(kit, kit.operation("UserService_GetUserByID")) == {}
+
+
+@given(seed=st.emails(), length=st.integers(min_value=6, max_value=254))
+def test_an_email_made_at_a_length_has_it_within_rfc_5321(seed: str, length: int) -> None:
+    email = _email_of_length(seed, length)
+    if email is None:  # too short for the seed's domain
+        assert length < 3 + len(seed.rpartition("@")[2])
+        return
+    local, _, domain = email.rpartition("@")
+    assert len(email) == length
+    assert 1 <= len(local) <= 64
+    assert all(1 <= len(label) <= 63 for label in domain.split("."))
+    assert domain.endswith(seed.rpartition("@")[2])
+
+
+def test_read_back_on_the_stateful_mock_reads_every_accepted_body_and_names_each_fault_once(
+    tmp_path: Path,
+) -> None:
+    spec = load_spec()
+    settings = KitSettings(seed=1)
+    failures: dict[str, list[str]] = {}
+    for wrap in (unchanged, unreadable_after_a_name_at_its_limit):
+        target = mock_target(tmp_path)
+        target.app = wrap(target.app, target.token)
+        schema = load_schema(spec, target, settings)
+        kit = reach_kit(schema, spec, target, StatusCoverage.for_spec(spec), settings.seed)
+        for operation_id in ("UserService_AddHumanUser", "UserService_Connect_AddHumanUser"):
+            outcome = read_back(schema.find_operation_by_id(operation_id), kit)
+            assert outcome.sent == outcome.accepted == outcome.reads > 0
+            failures.setdefault(wrap.__name__, []).extend(outcome.failures)
+    assert failures["unchanged"] == []
+    rest, connect = failures["unreadable_after_a_name_at_its_limit"]  # one finding each
+    assert "(UserService_GetUserByID) failed its checks: ST108 Response violates schema" in rest
+    assert "(UserService_Connect_GetUserByID) answered 404, not a success" in connect
+    assert "profile.nickName added" in rest and "Created with:" in rest
