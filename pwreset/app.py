@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import re
 import secrets
@@ -35,6 +34,12 @@ from pwreset.domain.ids import IdGenerator
 from pwreset.domain.timestamps import system_now_us
 from pwreset.keys import Keys, load_or_create_secret
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
+from pwreset.private_files import (
+    PRIVATE_DIRECTORY_MODE,
+    PRIVATE_FILE_MODE,
+    create_private_file,
+    tighten,
+)
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
@@ -105,7 +110,10 @@ class Bootstrap:
 
 async def prepare_database(settings: Settings, *, now_us: Callable[[], int] = system_now_us) -> Bootstrap:
     """Apply migrations; on an empty database create the default organization and an
-    admin token, written once to a file only its owner can read."""
+    admin token, written once to a file only its owner can read. An existing data directory
+    and admin-token file that others may read are tightened (0700, 0600)."""
+    tighten(settings.data_dir, PRIVATE_DIRECTORY_MODE)
+    tighten(settings.admin_token_file, PRIVATE_FILE_MODE)
     if not settings.secret:
         load_or_create_secret(settings.secret_file)
     store = Store(settings.effective_database_url)
@@ -135,12 +143,10 @@ async def prepare_database(settings: Settings, *, now_us: Callable[[], int] = sy
 
 
 def _write_private(path: Any, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content + "\n")
+    if not create_private_file(path, (content + "\n").encode()):
+        raise FileExistsError(f"{path} was created by another process")
 
 
 def _handler_name(operation_id: str) -> str:
