@@ -40,6 +40,7 @@ from pwreset.private_files import (
     create_private_file,
     tighten,
 )
+from pwreset.query_credentials import RefuseQueryCredentials, declared_query_names
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
@@ -313,7 +314,7 @@ async def _send_payload(
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ServiceEndpoints:
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ASGIApp:
     """The real server as an ASGI app. The database must be prepared (`prepare_database`)."""
     runtime = runtime or build_runtime(settings)
     # Built now, so a bad SMTP, SMS or template setting stops the start.
@@ -341,10 +342,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
         validator_map=validator_map(),
     )
     install_error_handlers(app, allow_header_for(spec))
-    return ServiceEndpoints(WholeBodies(app), runtime.store)
+    return RefuseQueryCredentials(ServiceEndpoints(WholeBodies(app), runtime.store))
 
 
-def app_from_environment() -> ServiceEndpoints:
+def app_from_environment() -> ASGIApp:
     """Factory for uvicorn worker processes: settings from `PWRESET_*` variables."""
     return create_app(Settings.from_env())
 
@@ -410,9 +411,11 @@ def create_mock_app(
     spec: dict | None = None,
     rng: random.Random | None = None,
     state: ResourceState | None = None,
-) -> ServiceEndpoints:
+) -> ASGIApp:
     """The mock server as an ASGI app: the spec's examples behind the real server's
-    authentication (only `mock.tokens`), request validation, error bodies and health checks.
+    authentication (only `mock.tokens`), request validation, error bodies, health checks and
+    refusal of credentials in query strings (but for query parameters and API keys the spec
+    declares).
     Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
     from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
     from starlette.middleware.cors import CORSMiddleware
@@ -443,4 +446,8 @@ def create_mock_app(
             allow_headers=["*"],
             allow_credentials=True,
         )
-    return ServiceEndpoints(WholeBodies(QueryPreferences(app)), _AlwaysReady())  # type: ignore[arg-type]
+    return RefuseQueryCredentials(
+        ServiceEndpoints(WholeBodies(QueryPreferences(app)), _AlwaysReady()),  # type: ignore[arg-type]
+        allowed_names=declared_query_names(spec),
+        known_tokens=mock.tokens,
+    )
