@@ -7,6 +7,7 @@ anywhere is answered through `pwreset.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
@@ -244,46 +245,56 @@ class ServiceEndpoints:
 
 
 class WholeBodies:
-    """Hands Connexion every request body whole, with its Content-Length.
+    """Hands Connexion every request body whole, with its Content-Length, read in time.
 
     Connexion reads a body only when the request declares a Content-Length, but Connect
-    clients (connect-node's transport) send chunked bodies; those are read here first.
-    Bodies over `max_bytes` are refused before they are read.
+    clients (connect-node's transport) send chunked bodies; every body is read here first.
+    Bodies over `max_bytes` are refused (413) before they are read. A body must arrive whole
+    within `timeout` seconds of the request head (0: no limit), else the request is answered
+    408 `PWRESET-BodyTimeout` and its connection closed: a client that trickles a body holds
+    no handler longer than that.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout: float = 0.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
-        if length is not None:
-            if length.isdigit() and int(length) > self.max_bytes:
-                await _send_too_large(send, scope["path"])
-                return
-            await self.app(scope, receive, send)
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _send_too_large(send, scope["path"])
             return
 
         chunks: list[bytes] = []
         size = 0
         more_body = True
-        while more_body:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _send_too_large(send, scope["path"])
-                return
-            chunks.append(chunk)
-            more_body = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.timeout or None):
+                while more_body:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        break
+                    chunks.append(chunk)
+                    more_body = message.get("more_body", False)
+        except TimeoutError:
+            await _send_body_timeout(send, scope["path"])
+            return
+        if size > self.max_bytes:
+            await _send_too_large(send, scope["path"])
+            return
         body = b"".join(chunks)
-        headers = [(name, value) for name, value in scope["headers"] if name != b"transfer-encoding"]
-        headers.append((b"content-length", str(len(body)).encode()))
+        if length is None:
+            headers = [(name, value) for name, value in scope["headers"] if name != b"transfer-encoding"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            scope = {**scope, "headers": headers}
         replayed = False
 
         async def receive_whole() -> Message:
@@ -293,13 +304,25 @@ class WholeBodies:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app({**scope, "headers": headers}, receive_whole, send)
+        await self.app(scope, receive_whole, send)
 
 
 async def _send_too_large(send: Send, path: str) -> None:
     error = errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
     status, payload, _ = errors.render(error, path)
     await _send_payload(send, status, payload)
+
+
+async def _send_body_timeout(send: Send, path: str) -> None:
+    error = errors.ApiError(
+        errors.Code.DEADLINE_EXCEEDED,
+        "request body not received in time",
+        "PWRESET-BodyTimeout",
+        http_status=408,
+    )
+    status, payload, _ = errors.render(error, path)
+    # The rest of the body may still come: close the connection rather than read it.
+    await _send_payload(send, status, payload, [(b"connection", b"close")])
 
 
 async def _send_json(send: Send, status: int, body: dict) -> None:
@@ -342,7 +365,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ASGIApp
         validator_map=validator_map(),
     )
     install_error_handlers(app, allow_header_for(spec))
-    return RefuseQueryCredentials(ServiceEndpoints(WholeBodies(app), runtime.store))
+    return RefuseQueryCredentials(
+        ServiceEndpoints(WholeBodies(app, timeout=settings.body_timeout), runtime.store)
+    )
 
 
 def app_from_environment() -> ASGIApp:
@@ -411,11 +436,12 @@ def create_mock_app(
     spec: dict | None = None,
     rng: random.Random | None = None,
     state: ResourceState | None = None,
+    body_timeout: float = Settings.body_timeout,
 ) -> ASGIApp:
     """The mock server as an ASGI app: the spec's examples behind the real server's
-    authentication (only `mock.tokens`), request validation, error bodies, health checks and
+    authentication (only `mock.tokens`), request validation, error bodies, health checks,
     refusal of credentials in query strings (but for query parameters and API keys the spec
-    declares).
+    declares) and body deadline (`body_timeout` seconds, 0: none).
     Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
     from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
     from starlette.middleware.cors import CORSMiddleware
@@ -447,7 +473,7 @@ def create_mock_app(
             allow_credentials=True,
         )
     return RefuseQueryCredentials(
-        ServiceEndpoints(WholeBodies(QueryPreferences(app)), _AlwaysReady()),  # type: ignore[arg-type]
+        ServiceEndpoints(WholeBodies(QueryPreferences(app), timeout=body_timeout), _AlwaysReady()),  # type: ignore[arg-type]
         allowed_names=declared_query_names(spec),
         known_tokens=mock.tokens,
     )

@@ -1,9 +1,16 @@
-"""Credentials in query strings are refused (401 in the API's error shape)."""
+"""Credentials in query strings are refused (401 in the API's error shape) and never logged;
+access-log lines show every query string as `?[redacted]`: for `pwreset serve` with one and
+with several processes, and for `pwreset mock`."""
 
 from __future__ import annotations
 
-import httpx
+import re
+import uuid
 
+import httpx
+import pytest
+
+from tests.process_support import PwresetProcess, free_port
 from tests.support import create_user, live_mock
 
 QUERY_TOKEN = "PWRESET-QueryToken"
@@ -61,3 +68,40 @@ def test_the_mock_refuses_its_tokens_in_query_strings_too():
         for query in ("access_token=whatever", "mine=mock-test-token", "x=pwr_abc"):
             assert_refused(client.get(f"/v2/users/42?{query}"))
         assert client.get("/v2/users/42?__code=404").status_code == 404
+
+
+@pytest.mark.parametrize("mode", ["serve", "serve-workers", "mock"])
+def test_tokens_in_query_strings_never_reach_a_log_and_access_lines_redact_queries(tmp_path, mode):
+    marker = "innocent-" + uuid.uuid4().hex  # an ordinary query value: redacted all the same
+    if mode == "mock":
+        token = "mock-" + uuid.uuid4().hex
+        process = PwresetProcess(tmp_path, "mock", "--port", "0", "--token", token, "--log-level", "debug")
+    else:
+        data_dir = tmp_path / "data"
+        args = ["serve", "--data-dir", str(data_dir), "--log-level", "debug"]
+        if mode == "serve-workers":
+            port = free_port()
+            args += ["--workers", "2", "--port", str(port)]
+            process = PwresetProcess(tmp_path, *args, listening=rf"listening on (http://127\.0\.0\.1:{port})")
+        else:
+            process = PwresetProcess(tmp_path, *args, "--port", "0")
+        process.wait_ready()
+        token = (data_dir / "admin-token").read_text().strip()
+    try:
+        with httpx.Client(base_url=process.base_url, headers={"Authorization": f"Bearer {token}"}) as client:
+            for _ in range(4):  # with two workers, both are likely to answer some
+                assert_refused(client.get(f"/v2/users/someone?access_token={token}"))
+                assert_refused(client.get(f"/v2/users/someone?token={token}&note={marker}"))
+                connect = client.post(
+                    f"/zitadel.user.v2.UserService/GetUserByID?bearer={token}", json={"userId": "someone"}
+                )
+                assert_refused(connect, connect=True)
+                assert client.get(f"/v2/users/someone?note={marker}").status_code in (200, 404)
+    finally:
+        log = process.stop()
+    assert token not in log
+    assert marker not in log
+    access = re.findall(r'uvicorn\.access: .*"(GET|POST) (\S+) HTTP/1\.1" (\d+)', log)
+    assert ("GET", "/v2/users/someone?[redacted]", "401") in access, log
+    assert ("POST", "/zitadel.user.v2.UserService/GetUserByID?[redacted]", "401") in access, log
+    assert any(path == "/v2/users/someone?[redacted]" and status != "401" for _, path, status in access), log
