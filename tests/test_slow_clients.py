@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -87,9 +88,9 @@ def protocol(request: pytest.FixtureRequest) -> type:
 
 
 @contextmanager
-def mock_server(protocol: type, **limits: float) -> Iterator[str]:
+def mock_server(protocol: type, **limits: Any) -> Iterator[str]:
     """The mock app (no database: these are properties of the connection) under `protocol`."""
-    chosen = ConnectionLimits(**limits)  # type: ignore[arg-type]
+    chosen = ConnectionLimits(**limits)
     app = create_mock_app(MockSettings(tokens=(MOCK_TOKEN,), seed=1), body_timeout=chosen.body_timeout)
     with running(app, chosen, protocol=protocol) as base_url:
         yield base_url
