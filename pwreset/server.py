@@ -27,6 +27,7 @@ import asyncio
 import functools
 import http
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -97,7 +98,7 @@ def uvicorn_options(limits: ConnectionLimits) -> dict[str, Any]:
     }
 
 
-def serve_on_socket(app: ASGIApp, sock: Any, limits: ConnectionLimits, *, log_level: str) -> None:
+def serve_on_socket(app: ASGIApp, sock: socket.socket, limits: ConnectionLimits, *, log_level: str) -> None:
     """Serve `app` in this process on the listening socket `sock` until SIGINT or SIGTERM."""
     config = uvicorn.Config(
         app, log_level=log_level, log_config=log_config(log_level, root=False), **uvicorn_options(limits)
