@@ -7,9 +7,9 @@ anywhere is answered through `pwreset.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import os
 import random
 import re
 import secrets
@@ -37,6 +37,13 @@ from pwreset.domain.url_template import check_link, check_url_template, parse_or
 from pwreset.keys import Keys, load_or_create_secret
 from pwreset.limits import RateLimits
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
+from pwreset.private_files import (
+    PRIVATE_DIRECTORY_MODE,
+    PRIVATE_FILE_MODE,
+    create_private_file,
+    tighten,
+)
+from pwreset.query_credentials import RefuseQueryCredentials, declared_query_names
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
@@ -139,7 +146,10 @@ class Bootstrap:
 
 async def prepare_database(settings: Settings, *, now_us: Callable[[], int] = system_now_us) -> Bootstrap:
     """Apply migrations; on an empty database create the default organization and an
-    admin token, written once to a file only its owner can read."""
+    admin token, written once to a file only its owner can read. An existing data directory
+    and admin-token file that others may read are tightened (0700, 0600)."""
+    tighten(settings.data_dir, PRIVATE_DIRECTORY_MODE)
+    tighten(settings.admin_token_file, PRIVATE_FILE_MODE)
     if not settings.secret:
         load_or_create_secret(settings.secret_file)
     store = Store(settings.effective_database_url)
@@ -169,12 +179,10 @@ async def prepare_database(settings: Settings, *, now_us: Callable[[], int] = sy
 
 
 def _write_private(path: Any, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content + "\n")
+    if not create_private_file(path, (content + "\n").encode()):
+        raise FileExistsError(f"{path} was created by another process")
 
 
 def _handler_name(operation_id: str) -> str:
@@ -271,46 +279,56 @@ class ServiceEndpoints:
 
 
 class WholeBodies:
-    """Hands Connexion every request body whole, with its Content-Length.
+    """Hands Connexion every request body whole, with its Content-Length, read in time.
 
     Connexion reads a body only when the request declares a Content-Length, but Connect
-    clients (connect-node's transport) send chunked bodies; those are read here first.
-    Bodies over `max_bytes` are refused before they are read.
+    clients (connect-node's transport) send chunked bodies; every body is read here first.
+    Bodies over `max_bytes` are refused (413) before they are read. A body must arrive whole
+    within `timeout` seconds of the request head (0: no limit), else the request is answered
+    408 `PWRESET-BodyTimeout` and its connection closed: a client that trickles a body holds
+    no handler longer than that.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout: float = 0.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
-        if length is not None:
-            if length.isdigit() and int(length) > self.max_bytes:
-                await _send_too_large(send, scope["path"])
-                return
-            await self.app(scope, receive, send)
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _send_too_large(send, scope["path"])
             return
 
         chunks: list[bytes] = []
         size = 0
         more_body = True
-        while more_body:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _send_too_large(send, scope["path"])
-                return
-            chunks.append(chunk)
-            more_body = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.timeout or None):
+                while more_body:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        break
+                    chunks.append(chunk)
+                    more_body = message.get("more_body", False)
+        except TimeoutError:
+            await _send_body_timeout(send, scope["path"])
+            return
+        if size > self.max_bytes:
+            await _send_too_large(send, scope["path"])
+            return
         body = b"".join(chunks)
-        headers = [(name, value) for name, value in scope["headers"] if name != b"transfer-encoding"]
-        headers.append((b"content-length", str(len(body)).encode()))
+        if length is None:
+            headers = [(name, value) for name, value in scope["headers"] if name != b"transfer-encoding"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            scope = {**scope, "headers": headers}
         replayed = False
 
         async def receive_whole() -> Message:
@@ -320,13 +338,25 @@ class WholeBodies:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app({**scope, "headers": headers}, receive_whole, send)
+        await self.app(scope, receive_whole, send)
 
 
 async def _send_too_large(send: Send, path: str) -> None:
     error = errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
     status, payload, _ = errors.render(error, path)
     await _send_payload(send, status, payload)
+
+
+async def _send_body_timeout(send: Send, path: str) -> None:
+    error = errors.ApiError(
+        errors.Code.DEADLINE_EXCEEDED,
+        "request body not received in time",
+        "PWRESET-BodyTimeout",
+        http_status=408,
+    )
+    status, payload, _ = errors.render(error, path)
+    # The rest of the body may still come: close the connection rather than read it.
+    await _send_payload(send, status, payload, [(b"connection", b"close")])
 
 
 async def _send_json(send: Send, status: int, body: dict) -> None:
@@ -341,7 +371,7 @@ async def _send_payload(
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ServiceEndpoints:
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ASGIApp:
     """The real server as an ASGI app. The database must be prepared (`prepare_database`)."""
     runtime = runtime or build_runtime(settings)
     # Built now, so a bad SMTP, SMS or template setting stops the start.
@@ -369,10 +399,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Service
         validator_map=validator_map(),
     )
     install_error_handlers(app, allow_header_for(spec))
-    return ServiceEndpoints(WholeBodies(app), runtime.store)
+    return RefuseQueryCredentials(
+        ServiceEndpoints(WholeBodies(app, timeout=settings.body_timeout), runtime.store)
+    )
 
 
-def app_from_environment() -> ServiceEndpoints:
+def app_from_environment() -> ASGIApp:
     """Factory for uvicorn worker processes: settings from `PWRESET_*` variables."""
     return create_app(Settings.from_env())
 
@@ -438,9 +470,12 @@ def create_mock_app(
     spec: dict | None = None,
     rng: random.Random | None = None,
     state: ResourceState | None = None,
-) -> ServiceEndpoints:
+    body_timeout: float = Settings.body_timeout,
+) -> ASGIApp:
     """The mock server as an ASGI app: the spec's examples behind the real server's
-    authentication (only `mock.tokens`), request validation, error bodies and health checks.
+    authentication (only `mock.tokens`), request validation, error bodies, health checks,
+    refusal of credentials in query strings (but for query parameters and API keys the spec
+    declares) and body deadline (`body_timeout` seconds, 0: none).
     Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
     from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
     from starlette.middleware.cors import CORSMiddleware
@@ -471,4 +506,8 @@ def create_mock_app(
             allow_headers=["*"],
             allow_credentials=True,
         )
-    return ServiceEndpoints(WholeBodies(QueryPreferences(app)), _AlwaysReady())  # type: ignore[arg-type]
+    return RefuseQueryCredentials(
+        ServiceEndpoints(WholeBodies(QueryPreferences(app), timeout=body_timeout), _AlwaysReady()),  # type: ignore[arg-type]
+        allowed_names=declared_query_names(spec),
+        known_tokens=mock.tokens,
+    )

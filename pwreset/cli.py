@@ -49,6 +49,8 @@ _SERVER_SETTINGS = (
     "link_origins",
     "argon2_concurrency",
 )
+# Slow and idle clients: `pwreset serve` and `pwreset mock` (see pwreset.server).
+_CONNECTION_SETTINGS = ("header_timeout", "body_timeout", "keep_alive_timeout", "max_concurrent_requests")
 _DATABASE_SETTINGS = ("data_dir", "database_url")
 # The SMTP password and the webhook signing key are environment only, like the secret.
 _DELIVERY_SETTINGS = (
@@ -134,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
             "process also delivers queued reset links (see `pwreset worker`)."
         ),
     )
-    _add_setting_flags(serve, _DATABASE_SETTINGS + _SERVER_SETTINGS + _DELIVERY_SETTINGS)
+    _add_setting_flags(
+        serve, _DATABASE_SETTINGS + _SERVER_SETTINGS + _CONNECTION_SETTINGS + _DELIVERY_SETTINGS
+    )
 
     worker = commands.add_parser(
         "worker",
@@ -311,11 +315,10 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         metavar="P",
         help="answer this share of requests (0 to 1) with a documented error response and its example",
     )
-    _add_setting_flags(mock, ("log_level",))
+    _add_setting_flags(mock, ("log_level", *_CONNECTION_SETTINGS))
 
 
-def mock(args: argparse.Namespace) -> int:
-    import uvicorn
+def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     import yaml
     from connexion.exceptions import InvalidSpecification
 
@@ -324,6 +327,7 @@ def mock(args: argparse.Namespace) -> int:
     from mocks.settings import MockSettings
     from pwreset.app import create_mock_app
     from pwreset.auth import new_token
+    from pwreset.server import ConnectionLimits, serve_on_socket
 
     if not 0.0 <= args.fault_rate <= 1.0:
         print("pwreset mock: --fault-rate must be between 0 and 1", file=sys.stderr)
@@ -347,7 +351,7 @@ def mock(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate,
     )
     try:
-        app = create_mock_app(settings)
+        app = create_mock_app(settings, body_timeout=server_settings.body_timeout)
     except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
@@ -355,8 +359,8 @@ def mock(args: argparse.Namespace) -> int:
     print(f"pwreset mock listening on {address} (Swagger UI at /ui/)", flush=True)
     if not args.token:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level or "info"))
-    server.run(sockets=[sock])
+    limits = ConnectionLimits.from_settings(server_settings)
+    serve_on_socket(app, sock, limits, log_level=server_settings.log_level.lower())
     return 0
 
 
@@ -464,24 +468,25 @@ def _listen(host: str, port: int) -> tuple[socket.socket, str]:
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn
+    from pwreset.server import ConnectionLimits, serve_on_socket, serve_workers
 
+    limits = ConnectionLimits.from_settings(settings)
     asyncio.run(_prepare(settings))
     log_level = settings.log_level.lower()
     if settings.workers > 1:
         os.environ.update(settings.to_env())
-        logger.info(
+        logger.warning(
             "pwreset listening on http://%s:%d with %d workers",
             settings.host,
             settings.port,
             settings.workers,
         )
-        uvicorn.run(
+        serve_workers(
             "pwreset.app:app_from_environment",
-            factory=True,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            limits=limits,
             log_level=log_level,
         )
         return
@@ -489,8 +494,7 @@ def serve(settings: Settings) -> None:
 
     sock, address = _listen(settings.host, settings.port)
     logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level=log_level))
-    server.run(sockets=[sock])
+    serve_on_socket(create_app(settings), sock, limits, log_level=log_level)
 
 
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -690,11 +694,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2
+    if args.command in ("serve", "mock"):
+        from pwreset.server import ConnectionLimits
+
+        try:  # a negative timeout or limit is an operator's mistake too
+            ConnectionLimits.from_settings(settings)
+        except ValueError as exc:
+            print(f"pwreset: {exc}", file=sys.stderr)
+            return 2
     if args.command == "serve":
         serve(settings)
         return 0
     if args.command == "mock":
-        return mock(args)
+        return mock(args, settings)
     if args.command == "worker":
         return asyncio.run(_worker(settings))
     if args.command == "outbox":

@@ -59,6 +59,10 @@ class Settings:
     worker_lease: float = 120.0
     outbox_retention: int = 30
     print_links: bool = False
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    keep_alive_timeout: int = 5
+    max_concurrent_requests: int = 100
 
     @property
     def effective_database_url(self) -> str:
@@ -161,4 +165,11 @@ DESCRIPTIONS = {
     "outbox_retention": "days finished outbox messages (sent, superseded, expired, dead) are kept "
     "(0: forever)",
     "print_links": "development: log reset links instead of sending them",
+    "header_timeout": "seconds a connection has to send a whole request head, from connecting or from the "
+    "end of its previous response; then it is closed (0: no limit)",
+    "body_timeout": "seconds a request has to send its whole body once its head is in; then it gets 408 "
+    "(0: no limit)",
+    "keep_alive_timeout": "seconds an idle connection is kept open after a response (0: closed at once)",
+    "max_concurrent_requests": "requests a server process works on at once; one more gets 503 at once "
+    "(0: no limit)",
 }

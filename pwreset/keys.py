@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pwreset.private_files import PRIVATE_FILE_MODE, create_private_file, tighten
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -48,17 +49,16 @@ class Keys:
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """Read the secret file, creating it (readable by its owner only) on first use."""
+    """Read the secret file, creating it (mode 0600, in a 0700 directory) on first use; an
+    existing file that others may read is tightened to 0600."""
     try:
-        return path.read_bytes().strip()
+        value = path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        tighten(path, PRIVATE_FILE_MODE)
+        return value
     value = secrets.token_urlsafe(48).encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race
+    if not create_private_file(path, value + b"\n"):  # another process won the race
         return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(value + b"\n")
     return value

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pwreset.app import build_runtime, create_app, prepare_database
 from pwreset.cli import main as pwreset
 from pwreset.config import Settings
 from pwreset.domain.timestamps import system_now_us
+from pwreset.server import ConnectionLimits, log_config, uvicorn_options
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PWRESET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -130,7 +132,7 @@ def live_server(
     app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us, hasher=hasher))
     if wrap is not None:
         app = wrap(app, admin_token)
-    with running(app) as base_url:
+    with running(app, ConnectionLimits.from_settings(settings)) as base_url:
         yield LiveServer(base_url, admin_token, settings, clock)
 
 
@@ -188,12 +190,21 @@ def error_id(response: httpx.Response) -> str | None:
 
 
 @contextmanager
-def running(app) -> Iterator[str]:
-    """Any ASGI app under uvicorn in a thread, on a port the OS picks; yields its base URL."""
+def running(app, limits: ConnectionLimits | None = None, *, protocol: type | None = None) -> Iterator[str]:
+    """Any ASGI app under uvicorn in a thread, on a port the OS picks, with the protocol,
+    limits and logging of `pwreset serve`; yields its base URL. `protocol`: one of
+    `pwreset.server`'s protocol classes instead of the one uvicorn would choose."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    limits = limits or ConnectionLimits()
+    options = uvicorn_options(limits)
+    if protocol is not None:
+        options["http"] = partial(protocol, limits=limits)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", log_config=log_config("warning", root=False), **options
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -213,14 +224,18 @@ MOCK_TOKEN = "mock-test-token"
 
 
 @contextmanager
-def live_mock(spec: dict | None = None, **overrides) -> Iterator[httpx.Client]:
+def live_mock(
+    spec: dict | None = None, limits: ConnectionLimits | None = None, **overrides
+) -> Iterator[httpx.Client]:
     """`pwreset mock` in a thread; yields a client carrying the mock's token."""
     from mocks.settings import MockSettings
     from pwreset.app import create_mock_app
 
+    limits = limits or ConnectionLimits()
     settings = replace(MockSettings(tokens=(MOCK_TOKEN,), seed=1), **overrides)
+    app = create_mock_app(settings, spec=spec, body_timeout=limits.body_timeout)
     with (
-        running(create_mock_app(settings, spec=spec)) as base_url,
+        running(app, limits) as base_url,
         httpx.Client(
             base_url=base_url, headers={"Authorization": f"Bearer {MOCK_TOKEN}"}, timeout=30
         ) as client,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pwreset.private_files import prepare_sqlite_file
 from pwreset.store.migrations import LATEST, MIGRATIONS
 
 logger = logging.getLogger("pwreset.store")
@@ -418,7 +419,7 @@ class Store:
         self.dialect, location = parse_database_url(url)
         if self.dialect == "sqlite":
             if location != ":memory:":
-                Path(location).parent.mkdir(parents=True, exist_ok=True)
+                prepare_sqlite_file(Path(location))  # 0600 before SQLite makes its WAL and SHM
             self._sqlite = _SqlitePool(location, sqlite_synchronous)
             self._write_lock = asyncio.Lock()
             self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)

@@ -1,0 +1,356 @@
+"""The HTTP server around the app: uvicorn, with limits that keep slow and idle clients from
+holding it, and access logs that never carry a query string.
+
+uvicorn bounds the time between requests (keep-alive) but not the time a client takes to send
+a request head: its keep-alive timer runs only after a response, and any byte cancels it, so a
+client that connects and sends nothing, or trickles a header a byte at a time, holds a
+connection for ever. The protocols here are uvicorn's own (httptools, or h11 when httptools is
+not installed), given to uvicorn through its extension point `Config(http=...)`, with three
+additions per connection:
+
+- a head deadline: `header_timeout` seconds, from connecting or from the end of the previous
+  response, to deliver a complete request head; then the connection is closed. Bytes that
+  arrive do not move the deadline.
+- a head size limit, `MAX_HEAD_BYTES`, answered 431 (h11 has one of its own, set to the same).
+- admission: while `max_concurrent_requests` requests are in progress in the process, a
+  further one is answered 503 UNAVAILABLE `PWRESET-Busy` in the API's error shape, with
+  `Retry-After`, at once. Idle connections are not counted: they cost little, are bounded in
+  time by the head deadline and the keep-alive timeout, and counting them would turn a flood
+  of idle connections (or many clients' kept-alive ones) into 503s for everyone.
+
+The body deadline lives in the app (`pwreset.app.WholeBodies`), which reads every body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any, cast
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol as _UvicornH11Protocol
+from uvicorn.server import ServerState
+
+from pwreset import errors
+from pwreset.config import Settings
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _UvicornHttpToolsProtocol
+except ImportError:  # pragma: no cover - httptools is optional; uvicorn then speaks h11
+    _UvicornHttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+logger = logging.getLogger("pwreset")
+
+# A request head (request line and headers) larger than this is refused: 64 KiB leaves room
+# for a browser's cookies on the Swagger UI's origin; an API client sends well under 2 KiB.
+MAX_HEAD_BYTES = 64 * 1024
+BUSY_RETRY_AFTER_SECONDS = 1
+# Liveness is answered even when busy: an orchestrator would otherwise restart a process for
+# being loaded. Readiness (`/readyz`) is not: "busy, send traffic elsewhere" is what it is for.
+ALWAYS_ADMITTED = frozenset({"/healthz"})
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+ACCESS_LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(client_addr)s - "%(request_line)s" %(status_code)s'
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one server process grants each client (seconds, and a count; 0: no limit, except
+    for the keep-alive timeout, where 0 closes a connection after each response).
+    Raises ValueError for a negative value."""
+
+    header_timeout: float = Settings.header_timeout
+    body_timeout: float = Settings.body_timeout  # applied by the app, `pwreset.app.WholeBodies`
+    keep_alive_timeout: int = Settings.keep_alive_timeout
+    max_concurrent_requests: int = Settings.max_concurrent_requests
+
+    def __post_init__(self) -> None:
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "max_concurrent_requests"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            settings.header_timeout,
+            settings.body_timeout,
+            settings.keep_alive_timeout,
+            settings.max_concurrent_requests,
+        )
+
+
+def uvicorn_options(limits: ConnectionLimits) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.Config` and `uvicorn.run` that apply `limits`."""
+    protocol = HttpToolsProtocol if _UvicornHttpToolsProtocol is not None else H11Protocol
+    return {
+        # uvicorn calls `http` like a class, with keyword arguments. A partial of ours, bound
+        # to the limits, is also picklable, so `--workers` processes get the same limits.
+        "http": cast("type[asyncio.Protocol]", functools.partial(protocol, limits=limits)),
+        "ws": "none",  # the API has no WebSocket; an upgrade request is served as plain HTTP
+        "timeout_keep_alive": limits.keep_alive_timeout,
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+        "limit_concurrency": None,  # ours answers in the API's shape, see `_Admission`
+    }
+
+
+def serve_on_socket(app: ASGIApp, sock: socket.socket, limits: ConnectionLimits, *, log_level: str) -> None:
+    """Serve `app` in this process on the listening socket `sock` until SIGINT or SIGTERM."""
+    config = uvicorn.Config(
+        app, log_level=log_level, log_config=log_config(log_level, root=False), **uvicorn_options(limits)
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_workers(
+    factory: str, *, host: str, port: int, workers: int, limits: ConnectionLimits, log_level: str
+) -> None:
+    """Serve the app made by the import path `factory` in `workers` processes. Each process
+    configures its logging from `log_config` (query strings redacted there too) and gets the
+    same protocol and limits; settings reach the factory through the environment."""
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=log_config(log_level, root=True),
+        **uvicorn_options(limits),
+    )
+
+
+class RedactQueryStrings(logging.Filter):
+    """Cuts the query string out of uvicorn's access-log lines: `GET /v2/users/1?[redacted]`.
+    A query string may carry a credential a client should never have put there (the server
+    refuses it, see `pwreset.query_credentials`), so none is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn logs (client, method, path with query, HTTP version, status) as arguments.
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            path = args[2].partition("?")[0]
+            record.args = (*args[:2], f"{path}?[redacted]", *args[3:])
+        return True
+
+
+def log_config(level: str, *, root: bool) -> dict[str, Any]:
+    """`logging.config.dictConfig` settings for uvicorn's loggers, in pwreset's format (access
+    lines on standard output, the rest on standard error) with query strings redacted from
+    access lines. `root=True` configures the root logger too, as `pwreset` does at start: for
+    worker processes, whose logging is configured from this alone."""
+    numeric = logging.getLevelName(level.upper())
+    config: dict[str, Any] = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact_query_strings": {"()": f"{__name__}.RedactQueryStrings"}},
+        "formatters": {
+            "default": {"format": LOG_FORMAT},
+            "access": {
+                "()": "uvicorn.logging.AccessFormatter",
+                "fmt": ACCESS_LOG_FORMAT,
+                "use_colors": False,
+            },
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stdout",
+                "filters": ["redact_query_strings"],
+            },
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": numeric, "propagate": False},
+            "uvicorn.access": {
+                "handlers": ["access"],
+                "level": numeric,
+                "propagate": False,
+                "filters": ["redact_query_strings"],
+            },
+        },
+    }
+    if root:
+        config["root"] = {"handlers": ["default"], "level": numeric}
+        # As pwreset.cli: Connexion logs request bodies at debug level, httpx every URL at info.
+        config["loggers"]["connexion"] = {"level": max(logging.INFO, numeric)}
+        config["loggers"]["httpx"] = {"level": max(logging.WARNING, numeric)}
+    return config
+
+
+class _HeadWatch:
+    """The time and the bytes a connection has left to deliver its next request head."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._timer: asyncio.TimerHandle | None = None
+        self._received = 0
+        self.waiting = False
+
+    def start(self, transport: asyncio.BaseTransport) -> None:
+        """A head is due from now: close `transport` unless it arrives in time."""
+        self.stop()
+        self.waiting = True
+        self._received = 0
+        if self._timeout > 0:
+            self._timer = self._loop.call_later(self._timeout, _close_idle, transport)
+
+    def stop(self) -> None:
+        """The head has arrived, or the connection is gone."""
+        self.waiting = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def over_size(self, received: int) -> bool:
+        """Count bytes that arrived while the head is still due; True beyond `MAX_HEAD_BYTES`."""
+        if not self.waiting:
+            return False
+        self._received += received
+        return self._received > MAX_HEAD_BYTES
+
+
+def _close_idle(transport: asyncio.BaseTransport) -> None:
+    if not transport.is_closing():
+        logger.debug("closed a connection that sent no complete request head in time")
+        transport.close()
+
+
+class _Admission:
+    """The app behind a gate: while `limit` requests are in progress in this process (this
+    one counted; requests whose client went away count until their handler ends), a
+    request is answered 503 instead."""
+
+    def __init__(self, app: ASGIApp, state: ServerState, limit: int) -> None:
+        self.app = app
+        self.tasks = state.tasks
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if len(self.tasks) > self.limit and scope.get("path") not in ALWAYS_ADMITTED:
+            logger.warning(
+                "refused a request: %d requests in progress, limit %d", len(self.tasks) - 1, self.limit
+            )
+            await _send_busy(scope, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _send_busy(scope: Scope, send: Send) -> None:
+    error = errors.ApiError(
+        errors.Code.UNAVAILABLE,
+        "server busy: too many requests in progress, retry later",
+        "PWRESET-Busy",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
+    status, body, extra = errors.render(error, scope.get("path", "/"))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _head_too_large_response() -> bytes:
+    error = errors.ApiError(
+        errors.Code.RESOURCE_EXHAUSTED, "request head too large", "PWRESET-HeadSize", http_status=431
+    )
+    status, body, _ = errors.render(error, "/")
+    head = (
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class H11Protocol(_UvicornH11Protocol):
+    """uvicorn's h11 protocol with the head deadline and admission (h11 bounds head size)."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ConnectionLimits = ConnectionLimits(),
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.head = _HeadWatch(self.loop, limits.header_timeout)
+        if limits.max_concurrent_requests:
+            self.app = _Admission(self.app, server_state, limits.max_concurrent_requests)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.head.start(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.head.stop()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a request head was parsed
+            self.head.stop()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Unless a pipelined request is already under way, the next head is due from now.
+        if not self.transport.is_closing() and self.cycle.response_complete:
+            self.head.start(self.transport)
+
+
+if _UvicornHttpToolsProtocol is not None:
+
+    class HttpToolsProtocol(_UvicornHttpToolsProtocol):
+        """uvicorn's httptools protocol with the head deadline, head size limit and admission."""
+
+        def __init__(
+            self,
+            config: Config,
+            server_state: ServerState,
+            app_state: dict[str, Any],
+            _loop: asyncio.AbstractEventLoop | None = None,
+            *,
+            limits: ConnectionLimits = ConnectionLimits(),
+        ) -> None:
+            super().__init__(config, server_state, app_state, _loop)
+            self.head = _HeadWatch(self.loop, limits.header_timeout)
+            if limits.max_concurrent_requests:
+                self.app = _Admission(self.app, server_state, limits.max_concurrent_requests)
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self.head.start(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.head.stop()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # Counted after parsing: a chunk that completes the head (and brings a body) is fine.
+            if self.head.over_size(len(data)) and not self.transport.is_closing():
+                logger.warning("refused a request head over %d bytes", MAX_HEAD_BYTES)
+                self.transport.write(_head_too_large_response())
+                self.transport.close()
+
+        def on_headers_complete(self) -> None:
+            self.head.stop()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # Unless a pipelined request is already under way, the next head is due from now.
+            if not self.transport.is_closing() and self.cycle.response_complete:
+                self.head.start(self.transport)
