@@ -185,8 +185,9 @@ class SmtpSink:
         self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(5)
 
     def close(self) -> None:
+        # The server belongs to the sink's loop: closing it from this thread races the loop.
         if self._server is not None:
-            self._server.close()
+            self._loop.call_soon_threadsafe(self._server.close)
         else:
             self._sock.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
