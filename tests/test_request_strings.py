@@ -5,11 +5,16 @@ validation errors that never repeat a secret. Each refusal is a 400 that stores 
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from urllib.parse import quote
 
+import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pwreset.spec import load_spec
 from tests.delivery_support import outbox
 from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user, new_user_body
 
@@ -319,3 +324,44 @@ def test_an_initial_password_is_never_repeated_either(admin):
         response = admin.post("/v2/users/human", json=new_user_body(password={"password": password}))
         assert_refused(response)
         assert secret[:20] not in response.text and "password.password" in response.json()["message"]
+
+
+# --- the rules themselves: one meaning for the server, Python and generators ----------------
+
+RULES = ("PlainText", "SecretText", "UserId")
+CONTROL_POINTS = {*range(0x00, 0x20), *range(0x7F, 0xA0)}
+BIDI_POINTS = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def _rule(name: str) -> tuple[jsonschema_rs.Draft4Validator, re.Pattern[str]]:
+    pattern = load_spec()["components"]["schemas"][name]["pattern"]
+    return jsonschema_rs.Draft4Validator({"type": "string", "pattern": pattern}), re.compile(pattern)
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_each_character_rule_refuses_exactly_its_characters(name):
+    rust, python = _rule(name)
+    for point in range(0x3000):
+        text = f"a{chr(point)}b"
+        if 0xD800 <= point <= 0xDFFF:
+            continue
+        if name == "UserId":
+            expected = chr(point).isascii() and (chr(point).isalnum() or chr(point) in "._~@:+|-")
+        else:
+            expected = point not in CONTROL_POINTS and (name == "SecretText" or point not in BIDI_POINTS)
+        assert rust.is_valid(text) is expected, (name, hex(point))
+        assert (python.fullmatch(text) is not None) is expected, (name, hex(point))
+
+
+@pytest.mark.parametrize("name", RULES)
+@settings(max_examples=300, deadline=None, database=None)
+@given(data=st.data())
+def test_each_character_rule_means_the_same_to_jsonschema_rs_python_and_generators(name, data):
+    """The server (jsonschema-rs, Rust regex syntax) and Python (`re`, as Hypothesis and
+    Schemathesis read patterns) agree on any text, and text generated from the pattern is
+    valid for the server."""
+    rust, python = _rule(name)
+    generated = data.draw(st.from_regex(python, fullmatch=True), label="generated")
+    assert rust.is_valid(generated)
+    text = data.draw(st.text(), label="any text")
+    assert rust.is_valid(text) == (python.fullmatch(text) is not None)
