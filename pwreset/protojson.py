@@ -12,8 +12,9 @@ Everything comes from the operation's request schema (`$ref` and `allOf` resolve
 is no per-operation code:
 - the fields are the schema's `properties`; each also answers to its proto name, the
   snake_case of the JSON name;
-- the oneofs are the schema's `not: {required: [a, b]}` and
-  `not: {anyOf: [{required: [a, b]}, ...]}`: those members may not all be set;
+- the oneofs are the schema's `not: {required: [a, b]}`, and `not: {anyOf: [{required:
+  [a, b]}, {required: [a, c]}, {required: [b, c]}]}` for more members: at most one of them
+  may be set (not null; the spec says so with `properties` beside each `required`);
 - an enum's numbers are the positions in the string `enum` of the field's schema (itself,
   or a member of its `allOf`/`anyOf`/`oneOf`), which the spec lists in proto order;
 - a property whose schema is `not: {}` is a field Zitadel has and pwreset does not
