@@ -76,7 +76,7 @@ class DataGenerator:
         forbidden = _forbidden_together(schema)
         out: dict = {}
         for key, sub in properties.items():
-            if sub.get("writeOnly"):  # never in a response
+            if sub.get("writeOnly") or _never(sub):  # never in a response; no valid value
                 continue
             if key in required or rng.random() < 0.8:
                 out[key] = self._value(sub, rng, name=key, depth=depth + 1)
@@ -120,6 +120,13 @@ class DataGenerator:
         return value
 
     def _string(self, schema: dict, rng: Random, *, name: str) -> str:
+        pattern = schema.get("pattern")
+        if pattern is not None and schema.get("format") not in _EXACT_FORMATS:
+            # A pattern that only bars characters (no control characters, say) still takes
+            # the realistic value a property of this name would get.
+            plain = self._string({k: v for k, v in schema.items() if k != "pattern"}, rng, name=name)
+            if _matches(pattern, plain):
+                return plain
         text = self._string_candidate(schema, rng, name=name)
         low = schema.get("minLength", 0)
         high = schema.get("maxLength")
@@ -213,13 +220,33 @@ def _guess_type(schema: dict) -> str | None:
 
 
 def _forbidden_together(schema: dict) -> list[set[str]]:
-    """`not: {required: [a, b]}` (at most one of a and b), the only `not` form we generate for."""
+    """`not: {required: [a, b]}` (at most one of a and b) and `not: {anyOf: [{required:
+    [...]}, ...]}`, the only `not` forms we generate for; `properties` beside them only
+    narrow when the members count as set."""
     negated = schema.get("not")
     if not negated:
         return []
-    if set(negated) == {"required"}:
-        return [set(negated["required"])]
-    raise GenerationError("cannot generate for a `not` other than `not: {required: [...]}`")
+    if not set(negated) <= {"required", "anyOf", "properties"}:
+        raise GenerationError("cannot generate for a `not` other than `not: {required: [...]}`")
+    groups = [set(negated["required"])] if "required" in negated else []
+    for member in negated.get("anyOf") or ():
+        if not set(member) <= {"required", "properties"} or "required" not in member:
+            raise GenerationError("cannot generate for a `not: {anyOf}` other than of `required` lists")
+        groups.append(set(member["required"]))
+    return groups
+
+
+def _never(schema: dict) -> bool:
+    """`not: {}`: a property no value is valid for (a field the API refuses)."""
+    negated = schema.get("not")
+    return isinstance(negated, dict) and not set(negated) - {"description", "title"}
+
+
+def _matches(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def _merge(base: dict, extra: dict) -> dict:

@@ -4,10 +4,16 @@ Connexion builds a new jsonschema validator for every request and response; the 
 building it, not in validating. These validators compile each schema once (jsonschema-rs,
 Draft 4 with formats, as Connexion uses) and keep it for the life of the app. Connexion still
 decides what to validate; only how changes.
+
+Request bodies are read as Zitadel reads them (`pwreset.protojson`) before they are
+validated: the validators, the handlers and the mock all see the one canonical form, which
+is passed on in place of the body sent. Error messages name the field and the rule it
+breaks, never the value: a value may be a password.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jsonschema_rs
@@ -20,15 +26,24 @@ from connexion.validators import (
     JSONResponseBodyValidator,
     ParameterValidator,
 )
+from starlette.datastructures import MutableHeaders
+from starlette.types import Receive, Scope
+
+from pwreset.protojson import DecodeError, MessageDecoder, duplicate_key
 
 
 class SchemaCache:
     """Compiled validators by schema object (the spec's schema dicts live as long as the app)."""
 
     def __init__(self) -> None:
-        self._compiled: dict[int, tuple[dict, Any]] = {}
+        self._compiled: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._decoders: dict[int, tuple[dict[str, Any], MessageDecoder]] = {}
 
-    def first_error(self, schema: dict, instance: Any) -> str | None:
+    def first_error(
+        self, schema: dict[str, Any], instance: Any, subject: str = "the request body"
+    ) -> str | None:
+        """None when `instance` is valid, else what is wrong with it, said of `subject`
+        (the field path is appended): the field and the rule, never the value."""
         entry = self._compiled.get(id(schema))
         if entry is None or entry[0] is not schema:
             entry = (schema, jsonschema_rs.Draft4Validator(schema, validate_formats=True))
@@ -36,9 +51,74 @@ class SchemaCache:
         validator = entry[1]
         if validator.is_valid(instance):
             return None
-        error = next(iter(validator.iter_errors(instance)))
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)
-        return f"{error.message} at {path[1:]}" if path else error.message
+        return describe(next(iter(validator.iter_errors(instance))), subject)
+
+    def decoder(self, schema: dict[str, Any]) -> MessageDecoder:
+        """The protojson decoder of a request schema (Connexion attaches the components to
+        it, so its `$ref`s resolve against itself)."""
+        entry = self._decoders.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            entry = (schema, MessageDecoder(schema))
+            self._decoders[id(schema)] = entry
+        return entry[1]
+
+
+def describe(error: Any, subject: str) -> str:
+    """A jsonschema-rs error in words built from its kind and location only: jsonschema
+    messages quote the value, which may be a password or a code."""
+    kind = error.kind
+    if kind.name == "required":
+        return f"{_where(subject, [*error.instance_path, kind.property])} is required"
+    return f"{_where(subject, error.instance_path)} {_rule(error)}"
+
+
+def _where(subject: str, path: Sequence[str | int]) -> str:
+    fields = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    if not fields:
+        return subject
+    return fields[1:] if subject == "the request body" else f"{subject}{fields}"
+
+
+_RULES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "type": lambda p: "must be of type " + " or ".join(p["types"]),
+    "minLength": lambda p: f"must be at least {p['limit']} characters long",
+    "maxLength": lambda p: f"must be at most {p['limit']} characters long",
+    "pattern": lambda p: f"must match the pattern {p['pattern']}",
+    "format": lambda p: f"must be a valid {p['format']}",
+    "enum": lambda p: "must be one of " + ", ".join(str(option) for option in p["options"]),
+    "minimum": lambda p: f"must be at least {p['limit']}",
+    "maximum": lambda p: f"must be at most {p['limit']}",
+    "exclusiveMinimum": lambda p: f"must be more than {p['limit']}",
+    "exclusiveMaximum": lambda p: f"must be less than {p['limit']}",
+    "minItems": lambda p: f"must have at least {p['limit']} items",
+    "maxItems": lambda p: f"must have at most {p['limit']} items",
+    "minProperties": lambda p: f"must have at least {p['limit']} fields",
+    "maxProperties": lambda p: f"must have at most {p['limit']} fields",
+    "multipleOf": lambda p: f"must be a multiple of {p['multiple_of']}",
+    "uniqueItems": lambda p: "must not repeat an item",
+    "additionalProperties": lambda p: "must not have the fields " + ", ".join(map(str, p["unexpected"])),
+    "not": lambda p: "is not allowed in this form",
+    "falseSchema": lambda p: "is not allowed",
+}
+
+
+def _rule(error: Any) -> str:
+    kind = error.kind
+    if kind.name == "anyOf":
+        # One rule per alternative when each fails on the value itself (`gender`: a name or
+        # a number), else only that none fits.
+        branches = kind.as_dict()["context"]
+        here = list(error.instance_path)
+        if all(errors and list(errors[0].instance_path) == here for errors in branches):
+            rules = [_rule(errors[0]) for errors in branches]
+            if "breaks" not in " ".join(rules):
+                return ", or ".join(rules)
+        return "does not match any of its allowed forms"
+    rule = _RULES.get(kind.name)
+    if rule is not None:
+        return rule(kind.as_dict())
+    keyword = error.schema_path[-1] if error.schema_path else kind.name
+    return f"breaks the schema's `{keyword}` rule"
 
 
 def _parse_json(body: bytes) -> Any:
@@ -47,23 +127,44 @@ def _parse_json(body: bytes) -> Any:
     return orjson.loads(body)
 
 
-def validator_map(cache: SchemaCache | None = None) -> dict:
-    """Connexion's default validators, with JSON bodies checked by compiled schemas."""
-    cache = cache or SchemaCache()
+def validator_map(cache: SchemaCache | None = None) -> dict[str, Any]:
+    """Connexion's default validators, with JSON bodies decoded as protojson does, then
+    checked by compiled schemas."""
+    schemas = cache or SchemaCache()
 
     class RequestBody(JSONRequestBodyValidator):
+        MUTABLE_VALIDATION = True  # what follows validation is the decoded body
+
         async def _parse(self, stream: Any, scope: Any) -> Any:
+            raw = b"".join([chunk async for chunk in stream])
             try:
-                return _parse_json(b"".join([chunk async for chunk in stream]))
+                body = _parse_json(raw)
             except orjson.JSONDecodeError as exc:
                 raise BadRequestProblem(detail=f"body is not valid JSON: {exc}") from None
+            if isinstance(body, dict | list):
+                repeated = duplicate_key(raw)
+                if repeated is not None:
+                    raise BadRequestProblem(detail=f"a JSON object has the key {repeated!r} twice")
+            try:
+                return schemas.decoder(self._schema).decode(body)
+            except DecodeError as exc:
+                raise BadRequestProblem(detail=str(exc)) from None
 
         def _validate(self, body: Any) -> None:
             if not self._nullable and body is None:
                 raise BadRequestProblem("Request body must not be empty")
-            error = cache.first_error(self._schema, body)
+            error = schemas.first_error(self._schema, body)
             if error is not None:
                 raise BadRequestProblem(detail=error)
+
+        def _insert_body(self, receive: Receive, *, body: Any, scope: Scope) -> tuple[Receive, Scope]:
+            # Connexion's own re-encodes with `json`, and drops an absent body, which would
+            # leave the next app waiting on a channel already read.
+            payload = b"" if body is None else orjson.dumps(body)
+            new_scope = {**scope, "headers": list(scope["headers"])}
+            MutableHeaders(scope=new_scope)["content-length"] = str(len(payload))
+            message = {"type": "http.request", "body": payload, "more_body": False}
+            return self._insert_messages(receive, messages=[message]), new_scope
 
     class ResponseBody(JSONResponseBodyValidator):
         def _parse(self, stream: Any) -> Any:
@@ -73,7 +174,7 @@ def validator_map(cache: SchemaCache | None = None) -> dict:
                 raise NonConformingResponseBody(str(exc)) from None
 
         def _validate(self, body: Any) -> None:
-            error = cache.first_error(self._schema, body)
+            error = schemas.first_error(self._schema, body, "the response body")
             if error is not None:
                 raise NonConformingResponseBody(
                     detail=f"Response body does not conform to specification. {error}"
@@ -87,8 +188,8 @@ def validator_map(cache: SchemaCache | None = None) -> dict:
                 if param.get("required"):
                     return f"Missing {parameter_type} parameter '{param['name']}'"
                 return None
-            error = cache.first_error(param.get("schema", param), value)
-            return f"{parameter_type} parameter '{param['name']}': {error}" if error else None
+            subject = f"{parameter_type} parameter {param['name']}"
+            return schemas.first_error(param.get("schema", param), value, subject)
 
     body = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBody})
     response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseBody})

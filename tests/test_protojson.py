@@ -1,0 +1,281 @@
+"""The protojson reading of request bodies as a pure rule (no I/O), and the spec facts it is
+driven by: proto names, enum numbers, oneofs, refused fields, nullable optional fields."""
+
+from __future__ import annotations
+
+import jsonschema_rs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+
+from pwreset.protojson import DecodeError, MessageDecoder, duplicate_key, proto_name
+from tests.request_bodies import (
+    RESOLVED,
+    SPEC,
+    body_operations,
+    field_paths,
+    operation,
+    properties,
+    request_schema,
+    snake,
+    string_enum,
+    walk,
+)
+
+OPERATIONS = body_operations()
+
+# Every request field and its name in Zitadel's .proto files (zitadel/user/v2/*.proto,
+# zitadel/object/v2/object.proto); protojson reads both.
+ZITADEL_PROTO_NAMES = {
+    "userId": "user_id",
+    "username": "username",
+    "organization": "organization",
+    "orgId": "org_id",
+    "orgDomain": "org_domain",
+    "profile": "profile",
+    "givenName": "given_name",
+    "familyName": "family_name",
+    "nickName": "nick_name",
+    "displayName": "display_name",
+    "preferredLanguage": "preferred_language",
+    "gender": "gender",
+    "email": "email",
+    "sendCode": "send_code",
+    "urlTemplate": "url_template",
+    "returnCode": "return_code",
+    "isVerified": "is_verified",
+    "phone": "phone",
+    "password": "password",
+    "changeRequired": "change_required",
+    "metadata": "metadata",
+    "hashedPassword": "hashed_password",
+    "idpLinks": "idp_links",
+    "totpSecret": "totp_secret",
+    "sendLink": "send_link",
+    "notificationType": "notification_type",
+    "newPassword": "new_password",
+    "currentPassword": "current_password",
+    "verificationCode": "verification_code",
+}
+
+
+def decoder(operation_id: str) -> MessageDecoder:
+    return MessageDecoder(request_schema(operation_id), RESOLVED)
+
+
+def compiled_validator(operation_id: str) -> jsonschema_rs.Draft4Validator:
+    return jsonschema_rs.Draft4Validator(request_schema(operation_id), validate_formats=True)
+
+
+# --- the spec ------------------------------------------------------------------------------
+
+
+def test_every_request_field_has_the_proto_name_zitadel_gives_it():
+    names = {
+        path.rsplit(".", 1)[-1]
+        for operation_id in OPERATIONS
+        for path, _ in field_paths(request_schema(operation_id))
+    }
+    assert names == set(ZITADEL_PROTO_NAMES)
+    for json_name, zitadel_name in ZITADEL_PROTO_NAMES.items():
+        assert proto_name(json_name) == zitadel_name == snake(json_name)
+
+
+@pytest.mark.parametrize(
+    ("schema", "zitadel"),
+    [
+        (
+            "NotificationType",
+            {"NOTIFICATION_TYPE_Unspecified": 0, "NOTIFICATION_TYPE_Email": 1, "NOTIFICATION_TYPE_SMS": 2},
+        ),
+        ("Gender", {"GENDER_UNSPECIFIED": 0, "GENDER_FEMALE": 1, "GENDER_MALE": 2, "GENDER_DIVERSE": 3}),
+    ],
+)
+def test_enums_are_listed_in_zitadel_proto_number_order(schema, zitadel):
+    assert {
+        name: number for number, name in enumerate(SPEC["components"]["schemas"][schema]["enum"])
+    } == zitadel
+
+
+def test_every_enum_request_field_documents_exactly_its_numbers():
+    seen = 0
+    for operation_id in OPERATIONS:
+        for path, sub in field_paths(request_schema(operation_id)):
+            names = string_enum(sub)
+            if names is None:
+                continue
+            numbers = [member for member in sub.get("anyOf", []) if member.get("type") == "integer"]
+            assert [member["enum"] for member in numbers] == [list(range(len(names)))], (operation_id, path)
+            seen += 1
+    assert seen
+
+
+def test_every_optional_request_field_is_nullable_and_no_required_one_is():
+    """`null` means "not set": the spec says so to every generator and client."""
+
+    def check(schema: dict, where: str) -> None:
+        required = set(schema.get("required") or ())
+        for part in schema.get("allOf") or ():
+            required |= set(part.get("required") or ())
+        for name, sub in properties(schema).items():
+            assert bool(sub.get("nullable")) == (name not in required), f"{where}.{name}"
+            check(sub, f"{where}.{name}")
+
+    for operation_id in OPERATIONS:
+        check(request_schema(operation_id), operation_id)
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "path", "oneof"),
+    [
+        ("UserService_PasswordReset", "", ("sendLink", "returnCode")),
+        ("UserService_Connect_PasswordReset", "", ("sendLink", "returnCode")),
+        ("UserService_SetPassword", "", ("currentPassword", "verificationCode")),
+        ("UserService_Connect_SetPassword", "", ("currentPassword", "verificationCode")),
+        ("UserService_AddHumanUser", "email", ("sendCode", "returnCode", "isVerified")),
+        ("UserService_AddHumanUser", "phone", ("sendCode", "returnCode", "isVerified")),
+        ("UserService_AddHumanUser", "organization", ("orgId", "orgDomain")),
+    ],
+)
+def test_zitadels_oneofs_are_read_from_the_spec(operation_id, path, oneof):
+    message = decoder(operation_id).message
+    if path:
+        message = message.fields[path].message
+    assert [(group.members, group.limit) for group in message.oneofs] == [(oneof, 1)]
+
+
+def test_only_the_fields_pwreset_refuses_are_unsupported():
+    fields = decoder("UserService_AddHumanUser").message.fields
+    refused = {field.name for field in fields.values() if field.unsupported}
+    assert refused == {"metadata", "hashedPassword", "idpLinks", "totpSecret"}
+
+
+# --- the rule ------------------------------------------------------------------------------
+
+
+def test_a_body_is_decoded_to_its_json_names_with_nulls_and_numbers_read():
+    body = {
+        "user_id": "u1",
+        "profile": {"given_name": "A", "family_name": "B", "gender": 2, "nick_name": None},
+        "email": {"email": "a@b.example", "return_code": {}, "is_verified": None},
+        "phone": None,
+        "hashed_password": None,
+        "unknownThing": {"nested": None},
+    }
+    assert decoder("UserService_AddHumanUser").decode(body) == {
+        "userId": "u1",
+        "profile": {"givenName": "A", "familyName": "B", "gender": "GENDER_MALE"},
+        "email": {"email": "a@b.example", "returnCode": {}},
+        "unknownThing": {"nested": None},
+    }
+    assert body["user_id"] == "u1"  # the body given is left as it was
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"verificationCode": "A", "verification_code": "A"}, "duplicate field verificationCode"),
+        ({"verification_code": None, "verificationCode": "A"}, "duplicate field verificationCode"),
+        ({"newPassword": {"change_required": True, "changeRequired": None}}, "duplicate field newPassword."),
+        ({"currentPassword": "x", "verification_code": "y"}, "verificationCode: oneof"),
+        ({"currentPassword": None, "verification_code": "y"}, None),
+    ],
+)
+def test_a_field_is_given_at_most_once_and_a_oneof_takes_one_member(body, message):
+    decode = decoder("UserService_SetPassword").decode
+    if message is None:
+        decode(body)
+        return
+    with pytest.raises(DecodeError, match=message.replace(".", r"\.")):
+        decode(body)
+
+
+@pytest.mark.parametrize("value", [3, -1, 7])
+def test_an_unknown_enum_number_is_an_error(value):
+    with pytest.raises(DecodeError, match=rf"sendLink\.notificationType: {value} is not a number"):
+        decoder("UserService_PasswordReset").decode({"sendLink": {"notificationType": value}})
+
+
+@pytest.mark.parametrize("value", [True, 1.0, "1"])
+def test_only_integers_are_enum_numbers(value):
+    decoded = decoder("UserService_PasswordReset").decode({"sendLink": {"notificationType": value}})
+    assert decoded == {"sendLink": {"notificationType": value}}  # left for validation to refuse
+
+
+def test_a_schema_may_contain_itself_and_lists_are_decoded_item_by_item():
+    node: dict = {
+        "type": "object",
+        "properties": {"childNodes": {"type": "array"}, "nodeName": {"type": "string"}},
+    }
+    node["properties"]["childNodes"]["items"] = node
+    decode = MessageDecoder(node).decode
+    assert decode({"node_name": "a", "child_nodes": [{"node_name": "b", "childNodes": None}]}) == {
+        "nodeName": "a",
+        "childNodes": [{"nodeName": "b"}],
+    }
+    with pytest.raises(DecodeError, match=r"childNodes\[0\] is null"):
+        decode({"childNodes": [None]})
+
+
+def test_a_repeated_key_is_found_at_any_depth():
+    assert duplicate_key(b'{"a": 1, "b": {"c": [{"d": 1, "d": 2}]}}') == "d"
+    assert duplicate_key(b'{"a": {"a": {"a": 1}}, "verificationCode": "x"}') is None
+    assert duplicate_key('{"k\\u00e9": 1, "ké": 2}'.encode()) == "ké"
+
+
+# --- properties over bodies generated from the spec ---------------------------------------
+
+
+def _draw_body(data: st.DataObject, operation_id: str) -> dict:
+    case = data.draw(
+        operation(operation_id).as_strategy(generation_mode=GenerationMode.POSITIVE), label="case"
+    )
+    return case.body if isinstance(case.body, dict) else {}
+
+
+@pytest.mark.parametrize("operation_id", OPERATIONS)
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_spelling_of_a_generated_body_decodes_to_one_valid_canonical_form(operation_id, data):
+    """Bodies a client reading the spec may send decode to a body the spec's schema accepts,
+    which decodes to itself; and their proto-name, enum-number and explicit-null spellings
+    decode to the same body."""
+    schema = request_schema(operation_id)
+    decode = decoder(operation_id).decode
+    body = _draw_body(data, operation_id)
+    canonical = decode(body)
+    assert compiled_validator(operation_id).is_valid(canonical), (body, canonical)
+    assert decode(canonical) == canonical
+
+    def respell(name: str, value, sub: dict, path: str):
+        if data.draw(st.booleans(), label=f"proto name for {path}"):
+            name = snake(name)
+        names = string_enum(sub)
+        if names and value in names and data.draw(st.booleans(), label=f"number for {path}"):
+            value = names.index(value)
+        return name, value
+
+    assert decode(walk(body, schema, respell)) == canonical
+
+    absent = [
+        name
+        for name, sub in properties(schema).items()
+        if name not in body and snake(name) not in body and sub.get("nullable")
+    ]
+    nulls = data.draw(st.lists(st.sampled_from(absent), unique=True), label="nulls") if absent else []
+    assert decode({**body, **dict.fromkeys(nulls)}) == canonical
+
+
+@pytest.mark.parametrize("operation_id", OPERATIONS)
+@settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_field_of_a_generated_body_given_under_both_names_is_an_error(operation_id, data):
+    schema = request_schema(operation_id)
+    body = _draw_body(data, operation_id)
+    given_fields = [name for name in properties(schema) if name in body and snake(name) != name]
+    if not given_fields:
+        return
+    name = data.draw(st.sampled_from(given_fields))
+    with pytest.raises(DecodeError, match=f"duplicate field {name}"):
+        decoder(operation_id).decode({**body, snake(name): body[name]})
