@@ -127,9 +127,20 @@ class BodyShape:
         """Enum properties of the objects in `body`, whether they are set or not."""
         for path in self.objects(body):
             for name, sub in self.writable(self.schema_at(path)).items():
-                values = (self.kit.resolve(sub) or {}).get("enum")
+                values = self.enum_values(sub)
                 if values:
-                    yield (*path, name), list(values)
+                    yield (*path, name), values
+
+    def enum_values(self, schema: Any) -> list[Any]:
+        """The values of an enum schema, also when it is one alternative of `allOf`, `anyOf` or
+        `oneOf` (an enum by name or by number: the names, strings first)."""
+        schema = self.kit.resolve(schema) or {}
+        if schema.get("enum"):
+            return list(schema["enum"])
+        parts = [part for key in ("allOf", "anyOf", "oneOf") for part in schema.get(key) or ()]
+        found = [values for values in map(self.enum_values, parts) if values]
+        strings = [v for v in found if all(isinstance(x, str) for x in v)]
+        return (strings or found or [[]])[0]
 
     # --- boundary values ----------------------------------------------------------------------
     def with_strings_at(
@@ -184,8 +195,8 @@ class BodyShape:
         when `complete`, dropping optional ones until the object is valid), strings at `bound`."""
         schema = self.kit.resolve(schema) or {}
         seed = self._seeds.get(path)
-        if schema.get("enum"):
-            return seed if seed in schema["enum"] else schema["enum"][0]
+        if values := self.enum_values(schema):
+            return seed if seed in values else values[0]
         if "const" in schema:
             return schema["const"]
         if self.is_object(schema):
