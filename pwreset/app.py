@@ -44,6 +44,7 @@ from pwreset.private_files import (
     tighten,
 )
 from pwreset.query_credentials import RefuseQueryCredentials, declared_query_names
+from pwreset.server import Admission
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
@@ -400,7 +401,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ASGIApp
     )
     install_error_handlers(app, allow_header_for(spec))
     return RefuseQueryCredentials(
-        ServiceEndpoints(WholeBodies(app, timeout=settings.body_timeout), runtime.store)
+        ServiceEndpoints(
+            WholeBodies(Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout),
+            runtime.store,
+        )
     )
 
 
@@ -471,11 +475,12 @@ def create_mock_app(
     rng: random.Random | None = None,
     state: ResourceState | None = None,
     body_timeout: float = Settings.body_timeout,
+    max_concurrent_requests: int = Settings.max_concurrent_requests,
 ) -> ASGIApp:
     """The mock server as an ASGI app: the spec's examples behind the real server's
     authentication (only `mock.tokens`), request validation, error bodies, health checks,
     refusal of credentials in query strings (but for query parameters and API keys the spec
-    declares) and body deadline (`body_timeout` seconds, 0: none).
+    declares), body deadline (`body_timeout` seconds, 0: none) and admission limit.
     Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
     from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
     from starlette.middleware.cors import CORSMiddleware
@@ -507,7 +512,10 @@ def create_mock_app(
             allow_credentials=True,
         )
     return RefuseQueryCredentials(
-        ServiceEndpoints(WholeBodies(QueryPreferences(app), timeout=body_timeout), _AlwaysReady()),  # type: ignore[arg-type]
+        ServiceEndpoints(
+            WholeBodies(Admission(QueryPreferences(app), max_concurrent_requests), timeout=body_timeout),
+            _AlwaysReady(),  # type: ignore[arg-type]
+        ),
         allowed_names=declared_query_names(spec),
         known_tokens=mock.tokens,
     )

@@ -351,7 +351,11 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         fault_rate=args.fault_rate,
     )
     try:
-        app = create_mock_app(settings, body_timeout=server_settings.body_timeout)
+        app = create_mock_app(
+            settings,
+            body_timeout=server_settings.body_timeout,
+            max_concurrent_requests=server_settings.max_concurrent_requests,
+        )
     except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2

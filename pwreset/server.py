@@ -12,13 +12,13 @@ additions per connection:
   response, to deliver a complete request head; then the connection is closed. Bytes that
   arrive do not move the deadline.
 - a head size limit, `MAX_HEAD_BYTES`, answered 431 (h11 has one of its own, set to the same).
-- admission: while `max_concurrent_requests` requests are in progress in the process, a
-  further one is answered 503 UNAVAILABLE `PWRESET-Busy` in the API's error shape, with
-  `Retry-After`, at once. Idle connections are not counted: they cost little, are bounded in
-  time by the head deadline and the keep-alive timeout, and counting them would turn a flood
-  of idle connections (or many clients' kept-alive ones) into 503s for everyone.
-
-The body deadline lives in the app (`pwreset.app.WholeBodies`), which reads every body.
+The body deadline lives in the app (`pwreset.app.WholeBodies`), which reads every body, and
+so does admission (`Admission`, inside it): while `max_concurrent_requests` requests whose
+body has arrived are in progress in the process, a further one is answered 503 UNAVAILABLE
+`PWRESET-Busy` in the API's error shape, with `Retry-After`, at once. Neither idle
+connections nor requests still sending their body are counted: they cost little, are bounded
+in time by the deadlines, and counting them would let a few slow clients turn everyone
+else's requests into 503s.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def uvicorn_options(limits: ConnectionLimits) -> dict[str, Any]:
         "ws": "none",  # the API has no WebSocket; an upgrade request is served as plain HTTP
         "timeout_keep_alive": limits.keep_alive_timeout,
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
-        "limit_concurrency": None,  # ours answers in the API's shape, see `_Admission`
+        "limit_concurrency": None,  # ours answers in the API's shape, see `Admission`
     }
 
 
@@ -226,24 +226,32 @@ def _close_idle(transport: asyncio.BaseTransport) -> None:
         transport.close()
 
 
-class _Admission:
-    """The app behind a gate: while `limit` requests are in progress in this process (this
-    one counted; requests whose client went away count until their handler ends), a
-    request is answered 503 instead."""
+class Admission:
+    """The app behind a gate: while `limit` requests are in progress in this process, a
+    further one is answered 503 UNAVAILABLE `PWRESET-Busy` at once (0: no limit).
 
-    def __init__(self, app: ASGIApp, state: ServerState, limit: int) -> None:
+    It stands inside the layer that reads bodies (`pwreset.app.WholeBodies`), so only
+    requests whose body has arrived count: a client that sends a head and then withholds its
+    body holds a connection until the body deadline, but never a place in the gate."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
-        self.tasks = state.tasks
         self.limit = limit
+        self.in_progress = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if len(self.tasks) > self.limit and scope.get("path") not in ALWAYS_ADMITTED:
-            logger.warning(
-                "refused a request: %d requests in progress, limit %d", len(self.tasks) - 1, self.limit
-            )
+        if scope["type"] != "http" or not self.limit:
+            await self.app(scope, receive, send)
+            return
+        if self.in_progress >= self.limit:
+            logger.warning("refused a request: %d requests in progress, the limit", self.in_progress)
             await _send_busy(scope, send)
             return
-        await self.app(scope, receive, send)
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
 
 
 async def _send_busy(scope: Scope, send: Send) -> None:
@@ -273,7 +281,7 @@ def _head_too_large_response() -> bytes:
 
 
 class H11Protocol(_UvicornH11Protocol):
-    """uvicorn's h11 protocol with the head deadline and admission (h11 bounds head size)."""
+    """uvicorn's h11 protocol with the head deadline (h11 bounds head size)."""
 
     def __init__(
         self,
@@ -286,8 +294,6 @@ class H11Protocol(_UvicornH11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.head = _HeadWatch(self.loop, limits.header_timeout)
-        if limits.max_concurrent_requests:
-            self.app = _Admission(self.app, server_state, limits.max_concurrent_requests)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -313,7 +319,7 @@ class H11Protocol(_UvicornH11Protocol):
 if _UvicornHttpToolsProtocol is not None:
 
     class HttpToolsProtocol(_UvicornHttpToolsProtocol):
-        """uvicorn's httptools protocol with the head deadline, head size limit and admission."""
+        """uvicorn's httptools protocol with the head deadline and head size limit."""
 
         def __init__(
             self,
@@ -326,8 +332,6 @@ if _UvicornHttpToolsProtocol is not None:
         ) -> None:
             super().__init__(config, server_state, app_state, _loop)
             self.head = _HeadWatch(self.loop, limits.header_timeout)
-            if limits.max_concurrent_requests:
-                self.app = _Admission(self.app, server_state, limits.max_concurrent_requests)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from argon2 import PasswordHasher
 
 from pwreset.app import build_runtime, create_app, prepare_database
 from pwreset.cli import main as pwreset
@@ -220,6 +221,20 @@ def running(app, limits: ConnectionLimits | None = None, *, protocol: type | Non
         sock.close()
 
 
+class GatedHasher(PasswordHasher):
+    """argon2id that stops inside `verify` until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024)
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def verify(self, hash, password) -> bool:
+        self.entered.set()
+        assert self.gate.wait(20), "the test never opened the gate"
+        return super().verify(hash, password)
+
+
 MOCK_TOKEN = "mock-test-token"
 
 
@@ -233,7 +248,12 @@ def live_mock(
 
     limits = limits or ConnectionLimits()
     settings = replace(MockSettings(tokens=(MOCK_TOKEN,), seed=1), **overrides)
-    app = create_mock_app(settings, spec=spec, body_timeout=limits.body_timeout)
+    app = create_mock_app(
+        settings,
+        spec=spec,
+        body_timeout=limits.body_timeout,
+        max_concurrent_requests=limits.max_concurrent_requests,
+    )
     with (
         running(app, limits) as base_url,
         httpx.Client(

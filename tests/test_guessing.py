@@ -4,13 +4,18 @@ out of the write lock."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from argon2 import PasswordHasher
-
-from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, cli, create_user, error_id, make_token
+from tests.support import (
+    INITIAL_PASSWORD,
+    STRONG_PASSWORD,
+    GatedHasher,
+    cli,
+    create_user,
+    error_id,
+    make_token,
+)
 
 WRONG = "Wr0ng-Passw0rd!"
 
@@ -240,20 +245,6 @@ def test_limits_hold_across_servers_sharing_a_database(backend, database_factory
 
 
 # --- argon2 outside the write lock --------------------------------------------------------
-
-
-class GatedHasher(PasswordHasher):
-    """argon2id that stops inside `verify` until the test opens the gate."""
-
-    def __init__(self) -> None:
-        super().__init__(time_cost=1, memory_cost=1024)
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-
-    def verify(self, hash, password) -> bool:
-        self.entered.set()
-        assert self.gate.wait(20), "the test never opened the gate"
-        return super().verify(hash, password)
 
 
 def test_a_password_check_in_progress_holds_no_lock(make_server):

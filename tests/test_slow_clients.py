@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,16 @@ from mocks.settings import MockSettings
 from pwreset.app import create_mock_app
 from pwreset.server import ConnectionLimits, H11Protocol, HttpToolsProtocol
 from tests.process_support import PWRESET, PwresetProcess, free_port
-from tests.support import MOCK_TOKEN, live_server, running, settings_for_test
+from tests.support import (
+    INITIAL_PASSWORD,
+    MOCK_TOKEN,
+    STRONG_PASSWORD,
+    GatedHasher,
+    create_user,
+    live_server,
+    running,
+    settings_for_test,
+)
 
 PADDED_HEAD = b"GET /v2/users/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 500 + b"\r\n\r\n"
 AUTHORIZATION = f"Authorization: Bearer {MOCK_TOKEN}\r\n".encode()
@@ -272,35 +282,49 @@ def test_a_connect_client_trickling_a_chunked_body_gets_408(slow_body_server):
 
 
 def test_requests_beyond_the_concurrency_limit_get_503_and_others_are_still_served(tmp_path):
+    hasher = GatedHasher()
     settings = settings_for_test(tmp_path, None, max_concurrent_requests=2)
+    with live_server(settings, hasher=hasher) as server, server.client() as client:
+        users = [create_user(client, password={"password": INITIAL_PASSWORD}) for _ in range(2)]
+        change = {"newPassword": {"password": STRONG_PASSWORD}, "currentPassword": INITIAL_PASSWORD}
+        with ThreadPoolExecutor(2) as pool:
+            # Two requests in progress: their handlers wait for argon2 until the gate opens.
+            held = [pool.submit(server.client().post, f"/v2/users/{u}/password", json=change) for u in users]
+            assert hasher.entered.wait(10)
+            time.sleep(0.3)
+            try:
+                busy = client.get("/v2/users/someone")
+                assert busy.status_code == 503
+                assert busy.headers["retry-after"] == "1"
+                assert busy.json()["code"] == 14
+                assert busy.json()["details"][0]["id"] == "PWRESET-Busy"
+                connect_busy = client.post("/zitadel.user.v2.UserService/GetUserByID", json={"userId": "x"})
+                assert connect_busy.status_code == 503
+                assert connect_busy.json()["code"] == "unavailable"
+                assert client.get("/healthz").status_code == 200  # liveness is always answered
+            finally:
+                hasher.gate.set()
+            assert [h.result(timeout=20).status_code for h in held] == [200, 200]
+        assert client.get("/v2/users/someone").status_code == 404
+
+
+def test_clients_that_withhold_their_bodies_take_no_place_in_the_limit(tmp_path):
+    settings = settings_for_test(tmp_path, None, max_concurrent_requests=2, body_timeout=5)
     with live_server(settings) as server, server.client() as client:
         head = (
-            b"POST /v2/users/human HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer " + server.admin_token.encode() + b"\r\nContent-Length: 2\r\n\r\n"
+            b"POST /zitadel.user.v2.UserService/GetUserByID HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
         )
-        holders = [connect(server.base_url) for _ in range(2)]
+        holders = [connect(server.base_url) for _ in range(10)]
         try:
             for sock in holders:
-                sock.sendall(head)  # two requests in progress, waiting for their bodies
+                sock.sendall(head)  # no token, and the body never comes
             time.sleep(0.3)
-
-            busy = client.get("/v2/users/someone")
-            assert busy.status_code == 503
-            assert busy.headers["retry-after"] == "1"
-            assert busy.json()["code"] == 14
-            assert busy.json()["details"][0]["id"] == "PWRESET-Busy"
-            connect_busy = client.post("/zitadel.user.v2.UserService/GetUserByID", json={"userId": "x"})
-            assert connect_busy.status_code == 503
-            assert connect_busy.json()["code"] == "unavailable"
-            assert client.get("/healthz").status_code == 200  # liveness is always answered
-
-            for sock in holders:
-                sock.sendall(b"{}")
-                assert read_response(sock)[0] == 400  # served: an empty user is invalid
+            for _ in range(5):
+                assert client.get("/v2/users/someone").status_code == 404
         finally:
             for sock in holders:
                 sock.close()
-        assert client.get("/v2/users/someone").status_code == 404
 
 
 @pytest.mark.parametrize("mode", ["serve", "serve-workers", "mock"])
