@@ -242,7 +242,8 @@ def install_error_handlers(app: ConnexionMiddleware, allow_header: Callable[[str
 class ServiceEndpoints:
     """Outermost layer: health checks for load balancers (no auth, not in the contract),
     JSON as the body type when a request names none (as Zitadel's gateway reads every body),
-    and `Cache-Control: no-store` on every answer, since answers may carry reset codes."""
+    media types in lower case, and `Cache-Control: no-store` on every answer, since answers
+    may carry reset codes."""
 
     def __init__(self, app: ASGIApp, store: Store) -> None:
         self.app = app
@@ -266,10 +267,8 @@ class ServiceEndpoints:
             await _send_json(send, 200, {"status": "ready"})
             return
 
-        if scope["method"] in ("POST", "PUT", "PATCH") and not any(
-            name == b"content-type" for name, _ in scope["headers"]
-        ):
-            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            scope = {**scope, "headers": _with_media_type(scope["headers"])}
 
         async def send_no_store(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -277,6 +276,21 @@ class ServiceEndpoints:
             await send(message)
 
         await self.app(scope, receive, send_no_store)
+
+
+def _with_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The request's headers with one `Content-Type` whose media type is in lower case
+    (`application/json` when it names none).
+
+    Media types are case-insensitive (RFC 9110, 8.3.1), and Connexion allows them so, but it
+    picks the body validator by a case-sensitive match: `APPLICATION/JSON` would skip the
+    decoding and validation of the body altogether."""
+    others = [(name, value) for name, value in headers if name != b"content-type"]
+    types = [value for name, value in headers if name == b"content-type"]
+    if not types:
+        return [*others, (b"content-type", b"application/json")]
+    media_type, separator, parameters = types[0].partition(b";")
+    return [*others, (b"content-type", media_type.strip().lower() + separator + parameters)]
 
 
 class WholeBodies:

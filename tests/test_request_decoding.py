@@ -9,6 +9,7 @@ import copy
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -109,6 +110,31 @@ def test_a_wrong_code_under_its_proto_name_is_checked_and_changes_nothing(admin,
     assert response.status_code == 400, response.text
     assert error_id_of(response) == "CODE-woT0xc"
     assert password_changed(admin, user_id) == before
+    assert_password_is(admin, user_id, INITIAL_PASSWORD)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    "content_type",
+    ["APPLICATION/JSON", "Application/Json", "application/JSON; charset=utf-8", "application/json ;charset=UTF-8"],
+)
+def test_a_media_type_in_any_case_is_decoded_and_validated_all_the_same(admin, transport, content_type):
+    """Media types are case-insensitive: every spelling of JSON gets the decoding and the
+    validation, not only the lower-case one (RFC 9110, 8.3.1)."""
+    user_id = user_with_password(admin)
+    code = reset_code(admin, user_id)
+    path = _REST_PATHS["SetPassword"].format(user_id) if transport == "rest" else CONNECT + "SetPassword"
+    body = {"newPassword": {"password": STRONG_PASSWORD}, "verification_code": wrong_code(code)}
+    if transport == "connect":
+        body["userId"] = user_id
+    wrong = admin.post(path, content=orjson.dumps(body), headers={"Content-Type": content_type})
+    assert error_id_of(wrong) == "CODE-woT0xc", wrong.text
+    invalid = admin.post(
+        path,
+        content=orjson.dumps({**body, "verification_code": code, "newPassword": {"password": 42}}),
+        headers={"Content-Type": content_type},
+    )
+    assert invalid.status_code == 400, invalid.text
     assert_password_is(admin, user_id, INITIAL_PASSWORD)
 
 
