@@ -129,14 +129,16 @@ DESCRIPTIONS = {
     "log_level": "debug, info, warning or error",
     "reset_rate_limit": "reset requests allowed per user per window (0: no limit)",
     "reset_rate_window": "seconds of the window of every reset-request limit",
-    "caller_reset_limit": "reset requests for one user from one token per window (0: no limit); "
+    "caller_reset_limit": "reset requests for one user from one caller (a token, from one client address) "
+    "per window (0: no limit); "
     "below reset_rate_limit, so that one caller cannot use up a user's requests",
     "address_reset_limit": "reset requests from one client address per window, all users (0: no limit)",
     "instance_reset_limit": "reset requests on the whole instance per window (0: no limit)",
     "max_password_attempts": "wrong current passwords in a row that lock the user for password checks; "
     "a reset with a code or an administrator's new password unlocks it (0: no lockout)",
     "verify_window": "seconds of the window of every failed-verification limit",
-    "caller_verify_limit": "wrong codes or current passwords for one user from one token per window "
+    "caller_verify_limit": "wrong codes or current passwords for one user from one caller (a token, from one "
+    "client address) per window "
     "(0: no limit); below reset_code_max_attempts, so that one caller cannot void a user's code",
     "address_verify_limit": "wrong codes or current passwords from one client address per window "
     "(0: no limit)",

@@ -10,6 +10,7 @@ for the others, so parallel requests cannot all slip under a limit.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,6 +64,22 @@ def _active(buckets: Iterable[Bucket]) -> list[Bucket]:
     return sorted((b for b in buckets if b.limit > 0), key=lambda b: b.key)
 
 
+def address_key(address: str | None) -> str:
+    """The bucket name of a client address: an IPv4 address, the /64 network of an IPv6
+    one (a host holds a whole /64, so one address each would be no limit), the IPv4 address
+    of an IPv4-mapped one; `unknown` when there is none or it is no IP address (a forged
+    header), so such requests share one bucket."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip("[]"))
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 @dataclass(frozen=True)
 class RateLimits:
     """Every limit's size (0: off) and window, in µs. Defaults: see `pwreset.config`."""
@@ -82,34 +99,30 @@ class RateLimits:
         return max(self.reset_window_us, self.verify_window_us)
 
     def reset_buckets(self, user_id: str, token_id: str, address: str | None) -> list[Bucket]:
-        """The limits on requesting reset codes for `user_id`, by this caller from `address`."""
+        """The limits on requesting reset codes for `user_id`, by this caller (a token, from a
+        client address) from `address`."""
         window = self.reset_window_us
-        buckets = [
+        where = address_key(address)
+        return [
             Bucket(f"reset:user:{user_id}", self.reset_per_user, window, "PWRESET-Rate1",
                    "Too many password reset requests"),
-            Bucket(f"reset:caller:{token_id}:{user_id}", self.reset_per_caller, window, "PWRESET-Rate2",
-                   "Too many password reset requests for this user from this caller"),
+            Bucket(f"reset:caller:{token_id}:{where}:{user_id}", self.reset_per_caller, window,
+                   "PWRESET-Rate2", "Too many password reset requests for this user from this caller"),
+            Bucket(f"reset:address:{where}", self.reset_per_address, window, "PWRESET-Rate3",
+                   "Too many password reset requests from this address", shared=True),
             Bucket("reset:instance", self.reset_per_instance, window, "PWRESET-Rate4",
                    "Too many password reset requests on this instance", shared=True),
         ]
-        if address:
-            buckets.append(Bucket(f"reset:address:{address}", self.reset_per_address, window,
-                                  "PWRESET-Rate3", "Too many password reset requests from this address",
-                                  shared=True))
-        return buckets
 
     def verify_buckets(self, user_id: str, token_id: str, address: str | None) -> list[Bucket]:
         """The limits on failed verifications (wrong codes, wrong current passwords)."""
         window = self.verify_window_us
-        buckets = [
-            Bucket(f"verify:caller:{token_id}:{user_id}", self.verify_per_caller, window, "PWRESET-Verify2",
-                   "Too many failed verifications for this user from this caller"),
+        where = address_key(address)
+        return [
+            Bucket(f"verify:caller:{token_id}:{where}:{user_id}", self.verify_per_caller, window,
+                   "PWRESET-Verify2", "Too many failed verifications for this user from this caller"),
+            Bucket(f"verify:address:{where}", self.verify_per_address, window, "PWRESET-Verify3",
+                   "Too many failed verifications from this address", shared=True),
             Bucket("verify:instance", self.verify_per_instance, window, "PWRESET-Verify4",
                    "Too many failed verifications on this instance", shared=True),
         ]
-        if address:
-            buckets.append(Bucket(f"verify:address:{address}", self.verify_per_address, window,
-                                  "PWRESET-Verify3", "Too many failed verifications from this address",
-                                  shared=True))
-        return buckets
-

@@ -7,16 +7,19 @@ credential is answered 401 `PWRESET-QueryToken` before it is routed, authenticat
 logged by the app, even when it also has a valid `Authorization` header: that token has
 leaked, and its client must hear of it rather than have it work.
 
-A query parameter is a credential when its name is one of `CREDENTIAL_NAMES` (without regard
-to case, `-` and `.` read as `_`), or its value starts with `pwr_` (every pwreset token does) or
-with `Bearer `, or is one of `known_tokens` (the mock's tokens, which may look like anything).
+A query parameter (pairs split at `&` or `;`, percent-decoded) is a credential when its name
+is one of `CREDENTIAL_NAMES` (without regard to case, `-` and `.` read as `_`), when its name
+or value contains `pwr_` in any case (every pwreset token starts so), when its value holds a
+`Bearer` or `Basic` credential, or when its name or value, without surrounding spaces and
+quotes, is one of `known_tokens` (the mock's tokens, which may look like anything).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -40,6 +43,8 @@ CREDENTIAL_NAMES = frozenset(
     }
 )
 QUERY_TOKEN_ERROR_ID = "PWRESET-QueryToken"
+_SCHEME_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s")
+_QUOTES_AND_SPACE = " \t\r\n\"'\x00"
 
 
 def _normal(name: str) -> str:
@@ -67,14 +72,17 @@ class RefuseQueryCredentials:
         await self.app(scope, receive, send)
 
     def carries_credential(self, query: bytes) -> bool:
-        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        for part in re.split("[&;]", query.decode("latin-1")):
+            raw_name, _, raw_value = part.partition("=")
+            name, value = unquote_plus(raw_name), unquote_plus(raw_value)
             if name in self.allowed:
                 continue
             if (
-                _normal(name) in self.names
-                or value.startswith(TOKEN_PREFIX)
-                or value[:7].lower() == "bearer "
-                or value in self.known_tokens
+                _normal(name.strip(_QUOTES_AND_SPACE)) in self.names
+                or TOKEN_PREFIX in f"{name}={value}".lower()
+                or _SCHEME_CREDENTIAL.search(value)
+                or name.strip(_QUOTES_AND_SPACE) in self.known_tokens
+                or value.strip(_QUOTES_AND_SPACE) in self.known_tokens
             ):
                 return True
         return False

@@ -353,9 +353,10 @@ class UserService:
     ) -> Details:
         """With the current password: the user itself, or `user.write` on its organization.
 
-        The attempt is counted before argon2 runs (a failed password check, and one event in
-        each verification limit) and taken back when the password was right, so parallel
-        guesses cannot slip past the lockout or the limits."""
+        Every check that needs no argon2 comes first, so a request that cannot succeed costs
+        no hashing. The attempt is then counted before argon2 runs (a failed password check,
+        and one event in each verification limit) and taken back only when the password is
+        changed, so parallel guesses cannot slip past the lockout or the limits."""
         lockout = self._settings.max_password_attempts
         attempt = self._ids.new_id()
         async with self._store.write() as tx:
@@ -365,6 +366,11 @@ class UserService:
                 raise errors.failed_precondition("COMMAND-Fds3s", "User has not set a password")
             if lockout and (user.locked or user.failed_password_checks >= lockout):
                 raise _user_locked()
+            if new_password == current:
+                raise errors.failed_precondition(
+                    "COMMAND-Aesh5", "New password cannot be the same as your current password"
+                )
+            self._settings.password_policy.check(new_password)
             now = self._now_us()
             await self._take_limits(tx, self._verify_buckets(principal, user_id), now, ref=attempt)
             if lockout:
@@ -374,16 +380,7 @@ class UserService:
             if lockout:
                 await self._lock_if_due(user_id, lockout)
             raise _password_invalid()
-        try:
-            if new_password == current:
-                raise errors.failed_precondition(
-                    "COMMAND-Aesh5", "New password cannot be the same as your current password"
-                )
-            self._settings.password_policy.check(new_password)
-            password_hash = await self._hash(new_password)
-        except errors.ApiError:
-            await self._take_back(user_id, attempt)
-            raise
+        password_hash = await self._hash(new_password)
         return await self._store_password(
             principal, user_id, password_hash, False, attempt=attempt, verified_hash=verified_hash
         )
@@ -435,13 +432,6 @@ class UserService:
             if await tx.lock_user(user_id):
                 await tx.bump_sequence(user_id, self._now_us())
                 logger.warning("user %s locked after %d wrong passwords", user_id, lockout)
-
-    async def _take_back(self, user_id: str, attempt: str) -> None:
-        """Uncount a password check that turned out right."""
-        async with self._store.write() as tx:
-            await tx.take_back_rate_events(attempt)
-            if self._settings.max_password_attempts:
-                await tx.add_failed_password_checks(user_id, -1)
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -130,7 +130,15 @@ def test_a_phone_is_one_number_in_e164(admin):
     created = add(admin, phone={"phone": "+41 79 123 45 67"})
     assert created.status_code == 200, created.text
     assert read_back(admin, created.json()["userId"])["human"]["phone"]["phone"] == "+41791234567"
-    for bad in ("+41791234567,+41790000000", "call me", "+41 79 123 45 67 / +41 78 765 43 21"):
+    for bad in (
+        "+41791234567,+41790000000",
+        "call me",
+        "+41 79 123 45 67 / +41 78 765 43 21",
+        "call me +41791234567 now",  # libphonenumber would read the letters as keypad digits
+        "tel:+41791234567;phone-context=evil",
+        "+41791234567 ext. 99",
+        "12",  # parses, as +4112, but is no possible number
+    ):
         refused = add(admin, phone={"phone": bad})
         assert refused.status_code == 400, bad
         assert error_id(refused) == "PHONE-so0wa"
@@ -160,6 +168,22 @@ def test_email_usernames_differing_in_case_are_one_username(admin):
     taken = add(admin, email={"email": f"{local.upper()}@EXAMPLE.com"})
     assert taken.status_code == 409
     assert error_id(taken) == "V3-DKcYh"
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    [
+        *("\u200b", "\u00ad", "\u200d", "\u2060", "\ufeff", "\u200e"),
+        *("\U000e0041", "\ufe0f", "\u3164", "\u2028", " "),
+    ],
+)
+def test_usernames_with_characters_that_show_nothing_are_refused(admin, invisible):
+    name = f"admin{uuid.uuid4().hex[:6]}"
+    assert add(admin, username=name).status_code == 200
+    for spoof in (name + invisible, invisible + name, name[:3] + invisible + name[3:]):
+        refused = add(admin, username=spoof)
+        assert refused.status_code == 400, (spoof, refused.text)
+        assert error_id(refused) in ("PWRESET-Invisible", None), refused.text  # None: the spec's pattern
 
 
 def test_look_alike_letters_of_another_script_are_refused(admin):

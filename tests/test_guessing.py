@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from argon2 import PasswordHasher
+
 from tests.support import (
     INITIAL_PASSWORD,
     STRONG_PASSWORD,
@@ -164,6 +166,39 @@ def test_one_caller_cannot_void_another_users_code(make_server):
         assert with_code(admin, user_id, code).status_code == 200
 
 
+def test_a_caller_is_a_token_from_one_address(make_server):
+    """A front end that calls with one token for everyone, passing each client's address on
+    through a trusted proxy: an attacker's wrong codes do not lock the user out of it."""
+    server = make_server(caller_verify_limit=3)
+    front_end = make_token(server, ["user.write"])
+    attacker, victim = {"X-Forwarded-For": "203.0.113.66"}, {"X-Forwarded-For": "198.51.100.7"}
+    with server.client(front_end) as client:
+        user_id = create_user(client)
+        code = new_code(client, user_id, **victim)
+        for _ in range(3):
+            assert error_id(with_code(client, user_id, wrong_code(code), **attacker)) == "CODE-woT0xc"
+        assert_limited(with_code(client, user_id, wrong_code(code), **attacker), "PWRESET-Verify2")
+        assert with_code(client, user_id, code, **victim).status_code == 200
+
+
+def test_addresses_are_counted_by_network_and_forged_ones_together(make_server):
+    server = make_server(address_verify_limit=2)
+    with server.client() as admin:
+        users = [create_user(admin) for _ in range(6)]
+        codes = {u: new_code(admin, u, **{"X-Forwarded-For": f"192.0.2.{i}"}) for i, u in enumerate(users)}
+
+        def guess(user_id: str, address: str) -> str | None:
+            response = with_code(admin, user_id, wrong_code(codes[user_id]), **{"X-Forwarded-For": address})
+            return error_id(response)
+
+        # Three spellings of addresses in one IPv6 /64: one bucket.
+        assert [guess(users[0], "2001:db8::2"), guess(users[1], "2001:0db8:0::0002")] == ["CODE-woT0xc"] * 2
+        assert guess(users[2], "2001:db8::ffff:1") == "PWRESET-Verify3"
+        # Values that are no address share one bucket, whatever they say.
+        assert [guess(users[3], "forged-1"), guess(users[4], "forged-2")] == ["CODE-woT0xc"] * 2
+        assert guess(users[5], "forged-3") == "PWRESET-Verify3"
+
+
 def test_one_caller_cannot_use_up_a_users_reset_requests(make_server):
     server = make_server(caller_reset_limit=2, reset_rate_limit=5)
     with server.client() as admin:
@@ -242,6 +277,29 @@ def test_limits_hold_across_servers_sharing_a_database(backend, database_factory
             assert one.post(f"/v2/users/{user_id}/password_reset", json={}).status_code == 200
             assert two.post(f"/v2/users/{user_id}/password_reset", json={}).status_code == 200
             assert_limited(one.post(f"/v2/users/{user_id}/password_reset", json={}), "PWRESET-Rate2")
+
+
+class CountingHasher(PasswordHasher):
+    """argon2id that counts its verifications."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024)
+        self.verified = 0
+
+    def verify(self, hash, password) -> bool:
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+def test_a_change_that_cannot_succeed_costs_no_argon2(make_server):
+    hasher = CountingHasher()
+    server = make_server(hasher=hasher)
+    with server.client() as admin:
+        user_id = create_user(admin, password={"password": INITIAL_PASSWORD})
+        for current in (INITIAL_PASSWORD, WRONG):
+            assert error_id(change(admin, user_id, current, current)) == "COMMAND-Aesh5"
+            assert error_id(change(admin, user_id, current, "weak")) == "DOMAIN-HuJf6"
+    assert hasher.verified == 0
 
 
 # --- argon2 outside the write lock --------------------------------------------------------

@@ -29,6 +29,17 @@ def credential_queries(token: str) -> list[str]:
         f"anything={token}",  # pwreset tokens start with pwr_, whatever the name
         f"x=Bearer+{token}",
         "access_token",  # even empty: the client is doing the wrong thing
+        # Spellings that hide the token's prefix from a check of the value's start.
+        f"x=%20{token}",
+        f"x=+{token}",
+        f"{token}",
+        f"x={token.upper()}",
+        f"a=1;access_token={token}",
+        f"x=%22{token}%22",
+        f"x=%00{token}",
+        f"x=%7B%22t%22%3A%22{token}%22%7D",
+        f"x=Bearer%09{token}",
+        f"x=Basic%20{token}",
     ]
 
 

@@ -27,7 +27,16 @@ CONTROLS = {
     "nel": "\x85",
     "c1-last": "\x9f",
 }
-BIDI = {"rlo": "\u202e", "lre": "\u202a", "fsi": "\u2068", "pdi": "\u2069"}
+BIDI = {
+    "rlo": "\u202e",
+    "lre": "\u202a",
+    "fsi": "\u2068",
+    "pdi": "\u2069",
+    "lrm": "\u200e",
+    "rlm": "\u200f",
+    "alm": "\u061c",
+    "line-separator": "\u2028",
+}
 FORBIDDEN = {**CONTROLS, **BIDI}
 # Every string AddHumanUser reads, by where it sits in the body.
 ADD_HUMAN_USER_STRINGS = [
@@ -330,7 +339,7 @@ def test_an_initial_password_is_never_repeated_either(admin):
 
 RULES = ("PlainText", "SecretText", "UserId")
 CONTROL_POINTS = {*range(0x00, 0x20), *range(0x7F, 0xA0)}
-BIDI_POINTS = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+BIDI_POINTS = {0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
 
 def _rule(name: str) -> tuple[jsonschema_rs.Draft4Validator, re.Pattern[str]]:

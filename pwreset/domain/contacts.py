@@ -8,10 +8,14 @@ no list, no quoted local part, no IP literal, no special-use domain such as `.in
 
 Phone: parsed with `phonenumbers` (Google's libphonenumber) with Switzerland as the region of
 numbers given without a country code, and stored in E.164 (`+41791234567`), as Zitadel does;
-`PHONE-so0wa` when it does not parse (internal/domain/human_phone.go).
+`PHONE-so0wa` when it does not parse (internal/domain/human_phone.go). Stricter than Zitadel,
+a number is written with digits, spaces, `+ - . ( )` only (libphonenumber would read letters
+as keypad digits and drop extensions and other text), and must be a possible number.
 """
 
 from __future__ import annotations
+
+import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -19,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from pwreset.errors import ApiError, invalid_argument
 
 DEFAULT_PHONE_REGION = "CH"  # Zitadel's defaultRegion
+_PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ().-]+$")
 
 
 def email_invalid(error_id: str = "EMAIL-599BI") -> ApiError:
@@ -43,9 +48,14 @@ def normalize_email(address: str) -> str:
 
 
 def normalize_phone(number: str) -> str:
-    """The number in E.164; raises 400 `PHONE-so0wa` when it is not a phone number."""
+    """The number in E.164; raises 400 `PHONE-so0wa` when it is not one phone number."""
+    invalid = invalid_argument("PHONE-so0wa", "Phone is invalid")
+    if not _PHONE_CHARACTERS.match(number):
+        raise invalid
     try:
         parsed = phonenumbers.parse(number, DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException:
-        raise invalid_argument("PHONE-so0wa", "Phone is invalid") from None
+        raise invalid from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise invalid
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -8,16 +8,25 @@ Look-alike letters of other scripts (`аdmin` with a Cyrillic `а`) are refused 
 username must meet the "Highly Restrictive" level of UTS #39 §5.2, that is one script, or
 Latin with Han and Hiragana/Katakana (Japanese), with Han and Bopomofo (Chinese), or with Han
 and Hangul (Korean). Scripts come from the Unicode data shipped by `confusable-homoglyphs`.
-A name written wholly in another script (all Cyrillic) is accepted, as UTS #39 does.
+A name written wholly in another script (all Cyrillic) is accepted, as UTS #39 does, and so
+are look-alikes within one script (`admın` with a dotless ı).
+
+Characters that show nothing, or nothing certain, are refused too, since two usernames that
+differ only by them look the same: Default_Ignorable_Code_Point (zero-width spaces and
+joiners, soft hyphens, variation selectors, tags, fillers), format characters (Cf, bidi
+marks included), line and paragraph separators, white space and controls.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+import regex
 from confusable_homoglyphs import categories
 
 from pwreset.errors import ApiError, invalid_argument
+
+_INVISIBLE = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Zl}\p{Zp}\p{White_Space}\p{Cc}]")
 
 _NEUTRAL = frozenset({"COMMON", "INHERITED"})
 _ALLOWED_WITH_LATIN = (
@@ -51,7 +60,12 @@ def mixed_scripts_error() -> ApiError:
 
 
 def check_username(username: str) -> str:
-    """The username's key; raises 400 `PWRESET-Scripts` when it mixes confusable scripts."""
+    """The username's key; raises 400 `PWRESET-Invisible` when it holds a character that
+    shows nothing certain, `PWRESET-Scripts` when it mixes confusable scripts."""
+    if _INVISIBLE.search(username):
+        raise invalid_argument(
+            "PWRESET-Invisible", "Username has an invisible, format, space or control character"
+        )
     if not is_highly_restrictive(username):
         raise mixed_scripts_error()
     return username_key(username)
