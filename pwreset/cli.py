@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_mock_parser(commands)
 
-    org = commands.add_parser("org", help="create organizations")
+    org = commands.add_parser("org", help="create organizations, set their reset-link origins")
     org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
     org_create = org_commands.add_parser("create", help="create an organization and print its id")
     org_create.add_argument("name")
@@ -234,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     origins.add_argument("org_id", metavar="ORG_ID")
     change = origins.add_mutually_exclusive_group()
-    change.add_argument("--origin", action="append", default=[], metavar="ORIGIN", help="an allowed origin")
+    change.add_argument(
+        "--origin", action="append", default=[], metavar="ORIGIN", help="an allowed origin (repeatable)"
+    )
     change.add_argument("--clear", action="store_true", help="remove the organization's own list")
     _add_setting_flags(origins, _DATABASE_SETTINGS)
     _add_contract_test(commands)

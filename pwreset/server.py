@@ -195,6 +195,7 @@ class _HeadWatch:
         self._timeout = timeout
         self._timer: asyncio.TimerHandle | None = None
         self._received = 0
+        self._tail = b""
         self.waiting = False
 
     def start(self, transport: asyncio.BaseTransport) -> None:
@@ -202,6 +203,7 @@ class _HeadWatch:
         self.stop()
         self.waiting = True
         self._received = 0
+        self._tail = b""
         if self._timeout > 0:
             self._timer = self._loop.call_later(self._timeout, _close_idle, transport)
 
@@ -212,11 +214,16 @@ class _HeadWatch:
             self._timer.cancel()
             self._timer = None
 
-    def over_size(self, received: int) -> bool:
-        """Count bytes that arrived while the head is still due; True beyond `MAX_HEAD_BYTES`."""
+    def over_size(self, data: bytes) -> bool:
+        """Count the bytes of `data` that belong to the head still due, up to the blank line
+        that ends it (a body in the same chunk is not counted); True beyond `MAX_HEAD_BYTES`.
+        Called before the chunk is parsed, so the chunk that completes a head is counted too."""
         if not self.waiting:
             return False
-        self._received += received
+        window = self._tail + data
+        end = window.find(b"\r\n\r\n")
+        self._received += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+        self._tail = window[-3:]
         return self._received > MAX_HEAD_BYTES
 
 
@@ -342,12 +349,13 @@ if _UvicornHttpToolsProtocol is not None:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self.head.over_size(data):
+                if not self.transport.is_closing():
+                    logger.warning("refused a request head over %d bytes", MAX_HEAD_BYTES)
+                    self.transport.write(_head_too_large_response())
+                    self.transport.close()
+                return
             super().data_received(data)
-            # Counted after parsing: a chunk that completes the head (and brings a body) is fine.
-            if self.head.over_size(len(data)) and not self.transport.is_closing():
-                logger.warning("refused a request head over %d bytes", MAX_HEAD_BYTES)
-                self.transport.write(_head_too_large_response())
-                self.transport.close()
 
         def on_headers_complete(self) -> None:
             self.head.stop()

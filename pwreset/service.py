@@ -144,6 +144,7 @@ class UserService:
         self._rng = rng
         self._ids = ids
         self._default_template = parse_url_template(settings.default_url_template)
+        self._default_origin = check_link(settings.default_url_template, self._default_template)
         self._argon2_threads = settings.argon2_concurrency or max(1, (os.cpu_count() or 2) - 1)
         self._argon2_limiter: anyio.CapacityLimiter | None = None
         self._next_rate_purge_us = 0
@@ -234,7 +235,7 @@ class UserService:
     ) -> tuple[Details, str | None]:
         """Issue a new code; returns it only when the medium asks for it."""
         template: UrlTemplate = self._default_template
-        origin = None
+        origin = self._default_origin
         if not medium.return_code and medium.url_template is not None:
             template = check_url_template(medium.url_template, user_id)
             origin = check_link(medium.url_template, template)
@@ -243,7 +244,7 @@ class UserService:
             user = await tx.get_user(user_id, lock=True)
             user = _visible(principal, user, _user_not_found_on_reset)
             principal.require("user.write", user.org_id, self_user_id=user_id)
-            if origin is not None:
+            if not medium.return_code:  # the allow-list holds for the server's default link too
                 await self._check_link_origin(tx, user.org_id, origin)
             recipient = user.email
             if not medium.return_code and medium.notification == "sms":
