@@ -34,7 +34,7 @@ from pwreset.dispatch import OperationDispatcher
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.timestamps import system_now_us
 from pwreset.domain.url_template import check_link, check_url_template, parse_origin
-from pwreset.keys import Keys, load_or_create_secret
+from pwreset.keys import Keys, SecretMismatch, load_or_create_secret, secret_fingerprint
 from pwreset.limits import RateLimits
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
 from pwreset.private_files import (
@@ -139,6 +139,9 @@ def service_settings(settings: Settings) -> ServiceSettings:
     )
 
 
+SECRET_FINGERPRINT_SETTING = "secret_fingerprint"
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     migrations_applied: list[int]
@@ -151,14 +154,14 @@ async def prepare_database(settings: Settings, *, now_us: Callable[[], int] = sy
     and admin-token file that others may read are tightened (0700, 0600)."""
     tighten(settings.data_dir, PRIVATE_DIRECTORY_MODE)
     tighten(settings.admin_token_file, PRIVATE_FILE_MODE)
-    if not settings.secret:
-        load_or_create_secret(settings.secret_file)
+    secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
     store = Store(settings.effective_database_url)
     ids = IdGenerator(now_us)
     token_file = None
     try:
         async with store.write() as tx:
             applied = await tx.migrate()
+            await _check_secret(tx, secret, settings)
             if await tx.get_setting(DEFAULT_ORG_SETTING) is None:
                 now = now_us()
                 org_id = ids.new_id()
@@ -177,6 +180,22 @@ async def prepare_database(settings: Settings, *, now_us: Callable[[], int] = sy
     finally:
         await store.dispose()
     return Bootstrap(applied, token_file)
+
+
+async def _check_secret(tx: Any, secret: bytes, settings: Settings) -> None:
+    """Remember the database's secret by its fingerprint, and refuse another one: a process
+    with another secret could open neither queued links nor check codes, and its worker
+    would give up the messages as undeliverable. Raises `SecretMismatch`."""
+    fingerprint = secret_fingerprint(secret)
+    known = await tx.get_setting(SECRET_FINGERPRINT_SETTING)
+    if known is None:
+        await tx.put_setting(SECRET_FINGERPRINT_SETTING, fingerprint)
+    elif known != fingerprint:
+        where = "PWRESET_SECRET" if settings.secret else str(settings.secret_file)
+        raise SecretMismatch(
+            f"the server secret ({where}) is not the one this database was set up with: every "
+            "process sharing a database needs the same secret (PWRESET_SECRET, or the same --data-dir)"
+        )
 
 
 def _write_private(path: Any, content: str) -> None:

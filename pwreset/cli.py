@@ -22,6 +22,7 @@ from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_toke
 from pwreset.config import DESCRIPTIONS, ENVIRONMENT, Settings  # noqa: E402
 from pwreset.domain.ids import IdGenerator  # noqa: E402
 from pwreset.domain.timestamps import system_now_us  # noqa: E402
+from pwreset.keys import SecretMismatch  # noqa: E402
 
 logger = logging.getLogger("pwreset")
 
@@ -708,11 +709,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2
+    if args.command == "mock":
+        return mock(args, settings)
+    try:
+        return _run(args, settings)
+    except SecretMismatch as exc:
+        print(f"pwreset: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """The commands that open the database."""
     if args.command == "serve":
         serve(settings)
         return 0
-    if args.command == "mock":
-        return mock(args, settings)
     if args.command == "worker":
         return asyncio.run(_worker(settings))
     if args.command == "outbox":

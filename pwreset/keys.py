@@ -48,6 +48,16 @@ class Keys:
         return self._outbox_cipher.decrypt(sealed.encode()).decode()
 
 
+class SecretMismatch(ValueError):
+    """The server secret is not the one the database was set up with."""
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A value that tells secrets apart without revealing them: HMAC-SHA256 of a fixed label,
+    keyed with the secret (hex)."""
+    return hmac.new(secret, b"pwreset/secret-fingerprint", hashlib.sha256).hexdigest()
+
+
 def load_or_create_secret(path: Path) -> bytes:
     """Read the secret file, creating it (mode 0600, in a 0700 directory) on first use; an
     existing file that others may read is tightened to 0600."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pwreset.cli import main as pwreset
 from tests.support import STRONG_PASSWORD, create_user
 
 PWRESET = [sys.executable, "-m", "pwreset.cli"]
@@ -159,3 +160,18 @@ def test_help_documents_commands_and_settings():
         assert word in out
     serve = subprocess.run([*PWRESET, "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "--database-url" in serve and "--port" in serve
+
+
+def test_a_process_with_another_secret_refuses_to_start(tmp_path, capsys, monkeypatch):
+    """Another secret could open no queued link and check no code, and its worker would give
+    the messages up as undeliverable: it stops at once, in one line."""
+    data = ["--data-dir", str(tmp_path)]
+    assert pwreset(["migrate", *data]) == 0
+    monkeypatch.setenv("PWRESET_SECRET", "another-secret")
+    assert pwreset(["migrate", *data]) == 2
+    assert pwreset(["worker", "--print-links", *data]) == 2
+    err = capsys.readouterr().err
+    assert "not the one this database was set up with" in err
+    assert "Traceback" not in err
+    monkeypatch.delenv("PWRESET_SECRET")
+    assert pwreset(["migrate", *data]) == 0
