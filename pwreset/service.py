@@ -337,6 +337,7 @@ class UserService:
                 attempts = await tx.count_failed_attempt(user_id)
                 if attempts >= self._settings.code_max_attempts:
                     await tx.delete_reset_code(user_id)
+                    await tx.supersede_pending_messages(user_id, now)
                     logger.warning("reset code for user %s voided after %d wrong attempts", user_id, attempts)
                 # Answered after the transaction commits the attempt.
                 wrong = errors.invalid_argument("CODE-woT0xc", "Code is invalid")
