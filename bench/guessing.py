@@ -1,7 +1,7 @@
 """Password guessing under load: what wrong current-password guesses cost everyone else.
 
 Usage: python bench/guessing.py [--guessers 20] [--probes 200] [--targets sqlite,postgresql]
-                                [--limits off|default]
+                                [--limits off|default] [--source SOURCE_TREE]
 
 For each target, a `pwreset serve` process (pinned to CPU 0, argon2id at its default cost)
 serves two clients on CPU 1: `--guessers` concurrent attackers that send SetPassword with a
@@ -11,7 +11,8 @@ the prober's latency quiet and under attack, and the guessers' answers by status
 
 `--limits off` switches off every limit that would stop the guessers early (lockout,
 per-caller, per-address and instance limits, the per-user reset limit), so the figures show
-the cost of argon2 alone; `--limits default` keeps the server's defaults.
+the cost of argon2 alone; `--limits default` keeps the server's defaults. `--source` runs
+the server from another source tree (an earlier revision), for a before/after comparison.
 """
 
 from __future__ import annotations
@@ -130,8 +131,11 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--targets", default="sqlite,postgresql")
     parser.add_argument("--limits", choices=("off", "default"), default="off")
+    parser.add_argument("--source", type=Path, metavar="SOURCE_TREE", help="run pwreset from this tree")
     args = parser.parse_args()
     env_extra = LIMITS_OFF if args.limits == "off" else {"PWRESET_RESET_RATE_LIMIT": "0"}
+    if args.source:
+        env_extra = {**env_extra, "PYTHONPATH": str(args.source.resolve())}
     workdir = Path(tempfile.mkdtemp(prefix="pwreset-guessing-"))
     rows = []
     databases = []

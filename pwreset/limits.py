@@ -10,6 +10,7 @@ for the others, so parallel requests cannot all slip under a limit.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def _active(buckets: Iterable[Bucket]) -> list[Bucket]:
     return sorted((b for b in buckets if b.limit > 0), key=lambda b: b.key)
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str | None) -> str:
     """The bucket name of a client address: an IPv4 address, the /64 network of an IPv6
     one (a host holds a whole /64, so one address each would be no limit), the IPv4 address
@@ -100,29 +102,38 @@ class RateLimits:
 
     def reset_buckets(self, user_id: str, token_id: str, address: str | None) -> list[Bucket]:
         """The limits on requesting reset codes for `user_id`, by this caller (a token, from a
-        client address) from `address`."""
+        client address) from `address`; only those that are on."""
         window = self.reset_window_us
-        where = address_key(address)
-        return [
-            Bucket(f"reset:user:{user_id}", self.reset_per_user, window, "PWRESET-Rate1",
-                   "Too many password reset requests"),
-            Bucket(f"reset:caller:{token_id}:{where}:{user_id}", self.reset_per_caller, window,
-                   "PWRESET-Rate2", "Too many password reset requests for this user from this caller"),
-            Bucket(f"reset:address:{where}", self.reset_per_address, window, "PWRESET-Rate3",
-                   "Too many password reset requests from this address", shared=True),
-            Bucket("reset:instance", self.reset_per_instance, window, "PWRESET-Rate4",
-                   "Too many password reset requests on this instance", shared=True),
-        ]
+        buckets = []
+        if self.reset_per_user:
+            buckets.append(Bucket(f"reset:user:{user_id}", self.reset_per_user, window, "PWRESET-Rate1",
+                                  "Too many password reset requests"))
+        if self.reset_per_caller:
+            buckets.append(Bucket(f"reset:caller:{token_id}:{address_key(address)}:{user_id}",
+                                  self.reset_per_caller, window, "PWRESET-Rate2",
+                                  "Too many password reset requests for this user from this caller"))
+        if self.reset_per_address:
+            buckets.append(Bucket(f"reset:address:{address_key(address)}", self.reset_per_address, window,
+                                  "PWRESET-Rate3", "Too many password reset requests from this address",
+                                  shared=True))
+        if self.reset_per_instance:
+            buckets.append(Bucket("reset:instance", self.reset_per_instance, window, "PWRESET-Rate4",
+                                  "Too many password reset requests on this instance", shared=True))
+        return buckets
 
     def verify_buckets(self, user_id: str, token_id: str, address: str | None) -> list[Bucket]:
-        """The limits on failed verifications (wrong codes, wrong current passwords)."""
+        """The limits on failed verifications (wrong codes, wrong current passwords) that are on."""
         window = self.verify_window_us
-        where = address_key(address)
-        return [
-            Bucket(f"verify:caller:{token_id}:{where}:{user_id}", self.verify_per_caller, window,
-                   "PWRESET-Verify2", "Too many failed verifications for this user from this caller"),
-            Bucket(f"verify:address:{where}", self.verify_per_address, window, "PWRESET-Verify3",
-                   "Too many failed verifications from this address", shared=True),
-            Bucket("verify:instance", self.verify_per_instance, window, "PWRESET-Verify4",
-                   "Too many failed verifications on this instance", shared=True),
-        ]
+        buckets = []
+        if self.verify_per_caller:
+            buckets.append(Bucket(f"verify:caller:{token_id}:{address_key(address)}:{user_id}",
+                                  self.verify_per_caller, window, "PWRESET-Verify2",
+                                  "Too many failed verifications for this user from this caller"))
+        if self.verify_per_address:
+            buckets.append(Bucket(f"verify:address:{address_key(address)}", self.verify_per_address, window,
+                                  "PWRESET-Verify3", "Too many failed verifications from this address",
+                                  shared=True))
+        if self.verify_per_instance:
+            buckets.append(Bucket("verify:instance", self.verify_per_instance, window, "PWRESET-Verify4",
+                                  "Too many failed verifications on this instance", shared=True))
+        return buckets
