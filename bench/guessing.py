@@ -96,7 +96,7 @@ async def scenario(base: str, token: str, victim: str, others: list[str], guesse
 
 
 def prepare(
-    name: str, workdir: Path, database_url: str | None, env_extra: dict
+    name: str, workdir: Path, database_url: str | None, env_extra: dict, source: Path | None
 ) -> tuple[list[str], dict, str, str, list[str]]:
     """A data dir with 11 users with passwords; the server's args, env, token, victim, others."""
     data_dir = workdir / name
@@ -105,7 +105,7 @@ def prepare(
         env["PWRESET_DATABASE_URL"] = database_url
     args = [PYTHON, "-m", "pwreset.cli", "serve", "--port", "{port}"]
     port = free_port()
-    setup = Server([a.replace("{port}", str(port)) for a in args], env, None)
+    setup = Server([a.replace("{port}", str(port)) for a in args], env, None, source)
     base = f"http://127.0.0.1:{port}"
     setup.wait_for(lambda: request(base + "/readyz", None, method="GET")[0] == 200)
     token = (data_dir / "admin-token").read_text().strip()
@@ -134,8 +134,7 @@ def main() -> int:
     parser.add_argument("--source", type=Path, metavar="SOURCE_TREE", help="run pwreset from this tree")
     args = parser.parse_args()
     env_extra = LIMITS_OFF if args.limits == "off" else {"PWRESET_RESET_RATE_LIMIT": "0"}
-    if args.source:
-        env_extra = {**env_extra, "PYTHONPATH": str(args.source.resolve())}
+    source = args.source.resolve() if args.source else None
     workdir = Path(tempfile.mkdtemp(prefix="pwreset-guessing-"))
     rows = []
     databases = []
@@ -148,9 +147,10 @@ def main() -> int:
                 databases.append(database)
                 database_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
             print(f"measuring {target} ...", file=sys.stderr, flush=True)
-            server_args, env, token, victim, others = prepare(target, workdir, database_url, env_extra)
+            prepared = prepare(target, workdir, database_url, env_extra, source)
+            server_args, env, token, victim, others = prepared
             port = free_port()
-            server = Server([a.replace("{port}", str(port)) for a in server_args], env, "0")
+            server = Server([a.replace("{port}", str(port)) for a in server_args], env, "0", source)
             base = f"http://127.0.0.1:{port}"
             try:
                 server.wait_for(lambda base=base: request(base + "/readyz", None, method="GET")[0] == 200)

@@ -145,12 +145,13 @@ def run_wrk(url: str, token: str, duration: int, connections: int, lua: Path, cp
 class Server:
     """A server process pinned to `cpu`, ready when `probe` answers 200."""
 
-    def __init__(self, args: list[str], env: dict, cpu: str | None) -> None:
+    def __init__(self, args: list[str], env: dict, cpu: str | None, cwd: Path | None = None) -> None:
         prefix = ["taskset", "-c", cpu] if cpu else []
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             prefix + args,
             env={**os.environ, **env},
+            cwd=cwd,  # `python -m` imports from its working directory first
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -198,6 +199,7 @@ class Target:
     token: str
     user_id: str
     workers_cpu: str | None = "0"
+    cwd: Path | None = None  # another source tree to run from
 
 
 def measure(target: Target, duration: int, connections: int, lua: Path) -> Result:
@@ -205,7 +207,7 @@ def measure(target: Target, duration: int, connections: int, lua: Path) -> Resul
     args = [a.replace("{port}", str(port)) for a in target.args]
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/v2/users/{target.user_id}/password_reset"
-    server = Server(args, target.env, target.workers_cpu)
+    server = Server(args, target.env, target.workers_cpu, target.cwd)
     result = Result(target.name)
     try:
         result.cold_start_s = server.wait_for(
@@ -246,15 +248,13 @@ def pwreset_target(
     `source`: run pwreset from that source tree instead (an earlier revision, for before/after)."""
     data_dir = workdir / name
     env = {"PWRESET_DATA_DIR": str(data_dir), "PWRESET_LOG_LEVEL": "warning", **LIMITS_OFF}
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
     if database_url:
         env["PWRESET_DATABASE_URL"] = database_url
     args = [PYTHON, "-m", "pwreset.cli", "serve", "--port", "{port}"]
     if workers > 1:
         args += ["--workers", str(workers)]
     port = free_port()
-    setup = Server([a.replace("{port}", str(port)) for a in args[:6]], env, None)
+    setup = Server([a.replace("{port}", str(port)) for a in args[:6]], env, None, source)
     base = f"http://127.0.0.1:{port}"
     setup.wait_for(lambda: urllib.request.urlopen(base + "/readyz", timeout=2).status == 200)
     token = (data_dir / "admin-token").read_text().strip()
@@ -265,7 +265,7 @@ def pwreset_target(
     )
     assert status == 200, status
     setup.stop()
-    return Target(name, args, env, token, body["userId"], workers_cpu=None if workers > 1 else "0")
+    return Target(name, args, env, token, body["userId"], None if workers > 1 else "0", source)
 
 
 def print_table(results: list[Result]) -> None:
