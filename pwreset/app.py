@@ -24,6 +24,7 @@ from argon2.low_level import Type as Argon2Type
 from connexion import ConnexionMiddleware
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers.user_service
@@ -126,10 +127,12 @@ def service_settings(settings: Settings) -> ServiceSettings:
             reset_per_user=settings.reset_rate_limit,
             reset_per_caller=settings.caller_reset_limit,
             reset_per_address=settings.address_reset_limit,
+            reset_per_organization=settings.organization_reset_limit,
             reset_per_instance=settings.instance_reset_limit,
             reset_window_us=settings.reset_rate_window * 1_000_000,
             verify_per_caller=settings.caller_verify_limit,
             verify_per_address=settings.address_verify_limit,
+            verify_per_organization=settings.organization_verify_limit,
             verify_per_instance=settings.instance_verify_limit,
             verify_window_us=settings.verify_window * 1_000_000,
         ),
@@ -246,7 +249,6 @@ def install_error_handlers(app: ConnexionMiddleware, allow_header: Callable[[str
     """Route every failure Connexion can meet through `pwreset.errors`; a 405 names every
     method `allow_header` gives for the path."""
     from connexion.exceptions import ProblemException
-    from starlette.exceptions import HTTPException
 
     async def error_response(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         status, body, headers = errors.render(errors.from_exception(exc), request.url.path)
@@ -256,6 +258,9 @@ def install_error_handlers(app: ConnexionMiddleware, allow_header: Callable[[str
 
     for kind in (ProblemException, HTTPException, errors.ApiError, Exception):
         app.add_error_handler(kind, error_response)
+
+
+API_PATH_PREFIXES = ("/v2/", "/zitadel.")
 
 
 class ServiceEndpoints:
@@ -286,6 +291,12 @@ class ServiceEndpoints:
             await _send_json(send, 200, {"status": "ready"})
             return
 
+        if path.endswith("/") and path.startswith(API_PATH_PREFIXES):
+            # Starlette would redirect to the path without the slash, to an absolute URL
+            # built from the Host header, before any authentication: no such path exists.
+            status, body, _ = errors.render(errors.from_exception(HTTPException(404)), path)
+            await _send_payload(send, status, body, [(b"cache-control", b"no-store")])
+            return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             scope = {**scope, "headers": _with_media_type(scope["headers"])}
 

@@ -33,12 +33,14 @@ class Settings:
     reset_rate_window: int = 3600
     caller_reset_limit: int = 3
     address_reset_limit: int = 100
-    instance_reset_limit: int = 1000
+    organization_reset_limit: int = 1000
+    instance_reset_limit: int = 10000
     max_password_attempts: int = 5
     verify_window: int = 3600
     caller_verify_limit: int = 3
     address_verify_limit: int = 100
-    instance_verify_limit: int = 1000
+    organization_verify_limit: int = 1000
+    instance_verify_limit: int = 10000
     link_origins: str | None = None
     argon2_concurrency: int = 0
     smtp_host: str | None = None
@@ -133,7 +135,9 @@ DESCRIPTIONS = {
     "per window (0: no limit); "
     "below reset_rate_limit, so that one caller cannot use up a user's requests",
     "address_reset_limit": "reset requests from one client address per window, all users (0: no limit)",
-    "instance_reset_limit": "reset requests on the whole instance per window (0: no limit)",
+    "organization_reset_limit": "reset requests for the users of one organization per window (0: no limit)",
+    "instance_reset_limit": "reset requests on the whole instance per window, all organizations "
+    "(0: no limit)",
     "max_password_attempts": "wrong current passwords in a row that lock the user for password checks; "
     "a reset with a code or an administrator's new password unlocks it (0: no lockout)",
     "verify_window": "seconds of the window of every failed-verification limit",
@@ -142,8 +146,10 @@ DESCRIPTIONS = {
     "(0: no limit); below reset_code_max_attempts, so that one caller cannot void a user's code",
     "address_verify_limit": "wrong codes or current passwords from one client address per window "
     "(0: no limit)",
-    "instance_verify_limit": "wrong codes or current passwords on the whole instance per window "
-    "(0: no limit)",
+    "organization_verify_limit": "wrong codes or current passwords for the users of one organization per "
+    "window (0: no limit)",
+    "instance_verify_limit": "wrong codes or current passwords on the whole instance per window, all "
+    "organizations (0: no limit)",
     "link_origins": "origins reset links may point to, space-separated (e.g. https://app.example), for "
     "organizations without a list of their own (unset: any https origin)",
     "argon2_concurrency": "password hashes computed at once (0: one less than the CPUs, at least 1)",
@@ -169,8 +175,8 @@ DESCRIPTIONS = {
     "print_links": "development: log reset links instead of sending them",
     "header_timeout": "seconds a connection has to send a whole request head, from connecting or from the "
     "end of its previous response; then it is closed (0: no limit)",
-    "body_timeout": "seconds a request has to send its whole body once its head is in; then it gets 408 "
-    "(0: no limit)",
+    "body_timeout": "seconds a request has to send its whole body once its head is in (then it gets 408), "
+    "and a client has to take in an answer it stopped reading (then it is dropped) (0: no limit)",
     "keep_alive_timeout": "seconds an idle connection is kept open after a response (0: closed at once)",
     "max_concurrent_requests": "requests a server process works on at once; one more gets 503 at once "
     "(0: no limit)",

@@ -191,6 +191,10 @@ def _client_error(status: int, exc: BaseException) -> ApiError:
         return ApiError(Code.UNIMPLEMENTED, "Method Not Allowed", http_status=405, headers=headers)
     if status == 401:
         return unauthenticated(None, "auth header missing")
+    if status in (406, 415):
+        # Connexion's text repeats the header as sent, which may be anything, of any size.
+        what = "Accept" if status == 406 else "Content-Type"
+        return ApiError(code, f"invalid request: unsupported media type in {what}", http_status=status)
     message = f"invalid request: {detail}" if detail else "invalid request"
     return ApiError(code, message, http_status=status, headers=headers)
 

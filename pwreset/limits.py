@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pwreset import errors
-from pwreset.store import Tx
+from pwreset.store import Tx, UserRecord
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,12 @@ class RateLimits:
     reset_per_user: int = 0
     reset_per_caller: int = 0
     reset_per_address: int = 0
+    reset_per_organization: int = 0
     reset_per_instance: int = 0
     reset_window_us: int = 3600 * 1_000_000
     verify_per_caller: int = 0
     verify_per_address: int = 0
+    verify_per_organization: int = 0
     verify_per_instance: int = 0
     verify_window_us: int = 3600 * 1_000_000
 
@@ -100,38 +102,46 @@ class RateLimits:
     def longest_window_us(self) -> int:
         return max(self.reset_window_us, self.verify_window_us)
 
-    def reset_buckets(self, user_id: str, token_id: str, address: str | None) -> list[Bucket]:
-        """The limits on requesting reset codes for `user_id`, by this caller (a token, from a
-        client address) from `address`; only those that are on."""
+    def reset_buckets(self, user: UserRecord, token_id: str, address: str | None) -> list[Bucket]:
+        """The limits on requesting reset codes for `user`, by this caller (a token, from a
+        client address), that are on."""
         window = self.reset_window_us
         buckets = []
         if self.reset_per_user:
-            buckets.append(Bucket(f"reset:user:{user_id}", self.reset_per_user, window, "PWRESET-Rate1",
+            buckets.append(Bucket(f"reset:user:{user.id}", self.reset_per_user, window, "PWRESET-Rate1",
                                   "Too many password reset requests"))
         if self.reset_per_caller:
-            buckets.append(Bucket(f"reset:caller:{token_id}:{address_key(address)}:{user_id}",
+            buckets.append(Bucket(f"reset:caller:{token_id}:{address_key(address)}:{user.id}",
                                   self.reset_per_caller, window, "PWRESET-Rate2",
                                   "Too many password reset requests for this user from this caller"))
         if self.reset_per_address:
             buckets.append(Bucket(f"reset:address:{address_key(address)}", self.reset_per_address, window,
                                   "PWRESET-Rate3", "Too many password reset requests from this address",
                                   shared=True))
+        if self.reset_per_organization:
+            buckets.append(Bucket(f"reset:organization:{user.org_id}", self.reset_per_organization, window,
+                                  "PWRESET-Rate5", "Too many password reset requests in this organization",
+                                  shared=True))
         if self.reset_per_instance:
             buckets.append(Bucket("reset:instance", self.reset_per_instance, window, "PWRESET-Rate4",
                                   "Too many password reset requests on this instance", shared=True))
         return buckets
 
-    def verify_buckets(self, user_id: str, token_id: str, address: str | None) -> list[Bucket]:
+    def verify_buckets(self, user: UserRecord, token_id: str, address: str | None) -> list[Bucket]:
         """The limits on failed verifications (wrong codes, wrong current passwords) that are on."""
         window = self.verify_window_us
         buckets = []
         if self.verify_per_caller:
-            buckets.append(Bucket(f"verify:caller:{token_id}:{address_key(address)}:{user_id}",
+            buckets.append(Bucket(f"verify:caller:{token_id}:{address_key(address)}:{user.id}",
                                   self.verify_per_caller, window, "PWRESET-Verify2",
                                   "Too many failed verifications for this user from this caller"))
         if self.verify_per_address:
             buckets.append(Bucket(f"verify:address:{address_key(address)}", self.verify_per_address, window,
                                   "PWRESET-Verify3", "Too many failed verifications from this address",
+                                  shared=True))
+        if self.verify_per_organization:
+            buckets.append(Bucket(f"verify:organization:{user.org_id}", self.verify_per_organization, window,
+                                  "PWRESET-Verify5", "Too many failed verifications in this organization",
                                   shared=True))
         if self.verify_per_instance:
             buckets.append(Bucket("verify:instance", self.verify_per_instance, window, "PWRESET-Verify4",

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol as _UvicornH11Protocol
 from uvicorn.server import ServerState
@@ -41,6 +41,7 @@ from pwreset import errors
 from pwreset.config import Settings
 
 try:
+    import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _UvicornHttpToolsProtocol
 except ImportError:  # pragma: no cover - httptools is optional; uvicorn then speaks h11
     _UvicornHttpToolsProtocol = None  # type: ignore[assignment,misc]
@@ -65,7 +66,9 @@ class ConnectionLimits:
     Raises ValueError for a negative value."""
 
     header_timeout: float = Settings.header_timeout
-    body_timeout: float = Settings.body_timeout  # applied by the app, `pwreset.app.WholeBodies`
+    # For a request body (applied by the app, `pwreset.app.WholeBodies`) and for a client to
+    # take in an answer it stopped reading (`_SendWatch`).
+    body_timeout: float = Settings.body_timeout
     keep_alive_timeout: int = Settings.keep_alive_timeout
     max_concurrent_requests: int = Settings.max_concurrent_requests
 
@@ -227,6 +230,32 @@ class _HeadWatch:
         return self._received > MAX_HEAD_BYTES
 
 
+class _SendWatch:
+    """The time a client has to take in an answer: once the transport's write buffer is over
+    its high-water mark (the client does not read), it must drain within `timeout` seconds,
+    else the connection is dropped, so an answer nobody reads holds no handler or memory."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._timer: asyncio.TimerHandle | None = None
+
+    def paused(self, transport: asyncio.BaseTransport) -> None:
+        if self._timeout > 0 and self._timer is None:
+            self._timer = self._loop.call_later(self._timeout, _drop_slow_reader, transport)
+
+    def resumed(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _drop_slow_reader(transport: asyncio.BaseTransport) -> None:
+    if not transport.is_closing():
+        logger.info("dropped a connection that did not read its answer in time")
+        cast(asyncio.Transport, transport).abort()
+
+
 def _close_idle(transport: asyncio.BaseTransport) -> None:
     if not transport.is_closing():
         logger.debug("closed a connection that sent no complete request head in time")
@@ -237,9 +266,10 @@ class Admission:
     """The app behind a gate: while `limit` requests are in progress in this process, a
     further one is answered 503 UNAVAILABLE `PWRESET-Busy` at once (0: no limit).
 
-    It stands inside the layer that reads bodies (`pwreset.app.WholeBodies`), so only
-    requests whose body has arrived count: a client that sends a head and then withholds its
-    body holds a connection until the body deadline, but never a place in the gate."""
+    It stands inside the layer that reads bodies (`pwreset.app.WholeBodies`), and a request
+    leaves it when its answer starts, so only requests being worked on count: a client that
+    withholds its body, or does not read its answer, holds a connection until the body or
+    send deadline, but never a place in the gate."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -255,10 +285,25 @@ class Admission:
             await _send_busy(scope, send)
             return
         self.in_progress += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.in_progress -= 1
+
+        async def send_released(message: Message) -> None:
+            # The work is done once the answer starts: a client slow to read it holds its
+            # connection (until the send deadline), not a place in the gate.
+            if message["type"] == "http.response.start":
+                release()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_released)
         finally:
-            self.in_progress -= 1
+            release()
 
 
 async def _send_busy(scope: Scope, send: Send) -> None:
@@ -301,6 +346,15 @@ class H11Protocol(_UvicornH11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.head = _HeadWatch(self.loop, limits.header_timeout)
+        self.sending = _SendWatch(self.loop, limits.body_timeout)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.sending.paused(self.transport)
+
+    def resume_writing(self) -> None:
+        self.sending.resumed()
+        super().resume_writing()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -308,6 +362,7 @@ class H11Protocol(_UvicornH11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.head.stop()
+        self.sending.resumed()
         super().connection_lost(exc)
 
     def handle_events(self) -> None:
@@ -339,6 +394,15 @@ if _UvicornHttpToolsProtocol is not None:
         ) -> None:
             super().__init__(config, server_state, app_state, _loop)
             self.head = _HeadWatch(self.loop, limits.header_timeout)
+            self.sending = _SendWatch(self.loop, limits.body_timeout)
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            self.sending.paused(self.transport)
+
+        def resume_writing(self) -> None:
+            self.sending.resumed()
+            super().resume_writing()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -346,6 +410,7 @@ if _UvicornHttpToolsProtocol is not None:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self.head.stop()
+            self.sending.resumed()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -357,8 +422,28 @@ if _UvicornHttpToolsProtocol is not None:
                 return
             super().data_received(data)
 
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self.head_bytes = 0
+
+        def on_url(self, url: bytes) -> None:
+            self.head_bytes += len(url)
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.head_bytes += len(name) + len(value) + 4
+            super().on_header(name, value)
+
         def on_headers_complete(self) -> None:
             self.head.stop()
+            # A head that came in behind another request (pipelined) was not counted as it
+            # arrived; the parser's count holds for every head.
+            if self.head_bytes > MAX_HEAD_BYTES:
+                logger.warning("refused a request head over %d bytes", MAX_HEAD_BYTES)
+                if not self.transport.is_closing():
+                    self.transport.write(_head_too_large_response())
+                    self.transport.close()
+                raise httptools.HttpParserCallbackError("request head too large")
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:

@@ -15,11 +15,13 @@ lock (SQLite) or the connection pool (PostgreSQL) while other users wait.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from argon2 import PasswordHasher
@@ -91,6 +93,9 @@ class ResetMedium:
 # Every text the API returns is at most this long (the spec's `maxLength` of Profile,
 # SetHumanEmail and SetHumanPhone fields): stored and derived values are held to it.
 MAX_TEXT = 200
+# argon2's own queue: computations waiting or running, per argon2 thread in all, and per caller.
+ARGON2_QUEUE_PER_THREAD = 8
+ARGON2_PER_CALLER = 2
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,15 @@ def _password_invalid() -> errors.ApiError:
 def _user_locked() -> errors.ApiError:
     """Zitadel's answer to a password check of a locked user (internal/command/user_human_password.go)."""
     return errors.failed_precondition("COMMAND-JLK35", "User is locked")
+
+
+def _argon2_busy() -> errors.ApiError:
+    return errors.ApiError(
+        errors.Code.UNAVAILABLE,
+        "password hashing is busy, retry later",
+        "PWRESET-Busy",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _too_long(field_name: str) -> errors.ApiError:
@@ -147,6 +161,8 @@ class UserService:
         self._default_origin = check_link(settings.default_url_template, self._default_template)
         self._argon2_threads = settings.argon2_concurrency or max(1, (os.cpu_count() or 2) - 1)
         self._argon2_limiter: anyio.CapacityLimiter | None = None
+        self._argon2_pending = 0
+        self._argon2_by_caller: dict[str, int] = {}
         self._next_rate_purge_us = 0
 
     # -- commands ---------------------------------------------------------------------------
@@ -168,7 +184,7 @@ class UserService:
         async with self._store.read() as tx:
             org_id = await self._target_org(tx, principal, new)
         principal.require("user.write", org_id)
-        password_hash = await self._hash(new.password) if new.password is not None else None
+        password_hash = await self._hash(principal, new.password) if new.password is not None else None
         user_id = new.user_id or self._ids.new_id()
         email_code = generate_code(self._rng) if new.email_verification == "return" else None
         phone_code = generate_code(self._rng) if phone and new.phone_verification == "return" else None
@@ -253,7 +269,7 @@ class UserService:
                 recipient = user.phone
             now = self._now_us()
             reset_limits = self._settings.rate_limits.reset_buckets(
-                user_id, principal.token_id, principal.address
+                user, principal.token_id, principal.address
             )
             await self._take_limits(tx, reset_limits, now)
             code_id = self._ids.new_id()
@@ -308,7 +324,7 @@ class UserService:
             user = _visible(principal, await tx.get_user(user_id), _password_not_found)
         principal.require("user.write", user.org_id)
         self._settings.password_policy.check(new_password)
-        password_hash = await self._hash(new_password)
+        password_hash = await self._hash(principal, new_password)
         return await self._store_password(principal, user_id, password_hash, change_required)
 
     async def _set_password_with_code(
@@ -316,36 +332,42 @@ class UserService:
     ) -> Details:
         """The code is the proof: any token whose scope covers the user may use it (Zitadel
         looks the user up in the caller's organization). A wrong code counts against the
-        code (void at `code_max_attempts`) and against the caller's verification limits."""
+        code (void at `code_max_attempts`) and against the caller's verification limits; so
+        does a code for a user that has none, else asking whether it has one would be free."""
         wrong: errors.ApiError | None = None
         async with self._store.write() as tx:
-            _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
+            user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
+            now = self._now_us()
+            buckets = self._verify_buckets(principal, user)
+            await limits.check(tx, buckets, now)
             record = await tx.get_reset_code(user_id)
             if record is None:
-                raise errors.failed_precondition("COMMAND-2M9fs", "Code not found")
-            now = self._now_us()
-            buckets = self._verify_buckets(principal, user_id)
-            await limits.check(tx, buckets, now)
-            stored = StoredCode(
-                record.code_hash, record.created_at, record.expires_at, record.failed_attempts
-            )
-            outcome = check_code(stored, self._keys.code_hmac_key, user_id, code, now)
-            if outcome == CodeCheck.EXPIRED:
-                raise errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
-            if outcome != CodeCheck.OK:
                 await self._take_limits(tx, buckets, now)
-                attempts = await tx.count_failed_attempt(user_id)
-                if attempts >= self._settings.code_max_attempts:
-                    await tx.delete_reset_code(user_id)
-                    await tx.supersede_pending_messages(user_id, now)
-                    logger.warning("reset code for user %s voided after %d wrong attempts", user_id, attempts)
-                # Answered after the transaction commits the attempt.
-                wrong = errors.invalid_argument("CODE-woT0xc", "Code is invalid")
+                wrong = errors.failed_precondition("COMMAND-2M9fs", "Code not found")
+            else:
+                stored = StoredCode(
+                    record.code_hash, record.created_at, record.expires_at, record.failed_attempts
+                )
+                outcome = check_code(stored, self._keys.code_hmac_key, user_id, code, now)
+                if outcome == CodeCheck.EXPIRED:
+                    raise errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
+                if outcome != CodeCheck.OK:
+                    await self._take_limits(tx, buckets, now)
+                    attempts = await tx.count_failed_attempt(user_id)
+                    if attempts >= self._settings.code_max_attempts:
+                        await tx.delete_reset_code(user_id)
+                        await tx.supersede_pending_messages(user_id, now)
+                        logger.warning(
+                            "reset code for user %s voided after %d wrong attempts", user_id, attempts
+                        )
+                    wrong = errors.invalid_argument("CODE-woT0xc", "Code is invalid")
+        # Answered after the transaction commits what the failure counted.
         if wrong is not None:
             raise wrong
+        assert record is not None
         # A valid code and a weak password: the code stays valid (Zitadel).
         self._settings.password_policy.check(new_password)
-        password_hash = await self._hash(new_password)
+        password_hash = await self._hash(principal, new_password)
         return await self._store_password(
             principal, user_id, password_hash, False, code_id=record.code_id
         )
@@ -361,28 +383,31 @@ class UserService:
         changed, so parallel guesses cannot slip past the lockout or the limits."""
         lockout = self._settings.max_password_attempts
         attempt = self._ids.new_id()
-        async with self._store.write() as tx:
-            user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
-            principal.require("user.write", user.org_id, self_user_id=user_id)
-            if not user.password_hash:
-                raise errors.failed_precondition("COMMAND-Fds3s", "User has not set a password")
-            if lockout and (user.locked or user.failed_password_checks >= lockout):
-                raise _user_locked()
-            if new_password == current:
-                raise errors.failed_precondition(
-                    "COMMAND-Aesh5", "New password cannot be the same as your current password"
-                )
-            self._settings.password_policy.check(new_password)
-            now = self._now_us()
-            await self._take_limits(tx, self._verify_buckets(principal, user_id), now, ref=attempt)
-            if lockout:
-                await tx.add_failed_password_checks(user_id, 1)
-        verified_hash = user.password_hash
-        if not await self._verify(verified_hash, current):
-            if lockout:
-                await self._lock_if_due(user_id, lockout)
-            raise _password_invalid()
-        password_hash = await self._hash(new_password)
+        # The place in argon2's queue comes first: a request turned away as busy has
+        # counted no attempt.
+        async with self._argon2_slot(principal):
+            async with self._store.write() as tx:
+                user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
+                principal.require("user.write", user.org_id, self_user_id=user_id)
+                if not user.password_hash:
+                    raise errors.failed_precondition("COMMAND-Fds3s", "User has not set a password")
+                if lockout and (user.locked or user.failed_password_checks >= lockout):
+                    raise _user_locked()
+                if new_password == current:
+                    raise errors.failed_precondition(
+                        "COMMAND-Aesh5", "New password cannot be the same as your current password"
+                    )
+                self._settings.password_policy.check(new_password)
+                now = self._now_us()
+                await self._take_limits(tx, self._verify_buckets(principal, user), now, ref=attempt)
+                if lockout:
+                    await tx.add_failed_password_checks(user_id, 1)
+            verified_hash = user.password_hash
+            if not await self._verify(verified_hash, current):
+                if lockout:
+                    await self._lock_if_due(user_id, lockout)
+                raise _password_invalid()
+            password_hash = await self._argon2(self._hasher.hash, new_password)
         return await self._store_password(
             principal, user_id, password_hash, False, attempt=attempt, verified_hash=verified_hash
         )
@@ -478,8 +503,8 @@ class UserService:
                 "PWRESET-LinkOrigin", f"Reset links may not point to {origin}"
             )
 
-    def _verify_buckets(self, principal: Principal, user_id: str) -> list[limits.Bucket]:
-        return self._settings.rate_limits.verify_buckets(user_id, principal.token_id, principal.address)
+    def _verify_buckets(self, principal: Principal, user: UserRecord) -> list[limits.Bucket]:
+        return self._settings.rate_limits.verify_buckets(user, principal.token_id, principal.address)
 
     async def _take_limits(
         self, tx: Tx, buckets: list[limits.Bucket], now: int, *, ref: str | None = None
@@ -491,13 +516,9 @@ class UserService:
             self._next_rate_purge_us = now + 60_000_000
             await tx.purge_rate_events(now - self._settings.rate_limits.longest_window_us)
 
-    def _limiter(self) -> anyio.CapacityLimiter:
-        if self._argon2_limiter is None:
-            self._argon2_limiter = anyio.CapacityLimiter(self._argon2_threads)
-        return self._argon2_limiter
-
-    async def _hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter())
+    async def _hash(self, principal: Principal, password: str) -> str:
+        async with self._argon2_slot(principal):
+            return await self._argon2(self._hasher.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         def verify() -> bool:
@@ -506,7 +527,36 @@ class UserService:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(verify, limiter=self._limiter())
+        return await self._argon2(verify)
+
+    async def _argon2(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Run argon2 `work` in one of the argon2 threads (hold an `_argon2_slot`)."""
+        if self._argon2_limiter is None:  # made on first use: it belongs to the running loop
+            self._argon2_limiter = anyio.CapacityLimiter(self._argon2_threads)
+        return await anyio.to_thread.run_sync(work, *args, limiter=self._argon2_limiter)
+
+    @contextlib.asynccontextmanager
+    async def _argon2_slot(self, principal: Principal) -> AsyncIterator[None]:
+        """A place in argon2's own queue, bounded in all (`ARGON2_QUEUE_PER_THREAD` per
+        thread) and per caller (`ARGON2_PER_CALLER`, a token from one address): beyond,
+        503 `PWRESET-Busy` at once, so that requests waiting for argon2 neither pile up nor
+        keep others' requests out, and one caller cannot take the whole queue."""
+        caller = f"{principal.token_id}:{limits.address_key(principal.address)}"
+        mine = self._argon2_by_caller.get(caller, 0)
+        queue = self._argon2_threads * ARGON2_QUEUE_PER_THREAD
+        if self._argon2_pending >= queue or mine >= ARGON2_PER_CALLER:
+            raise _argon2_busy()
+        self._argon2_pending += 1
+        self._argon2_by_caller[caller] = mine + 1
+        try:
+            yield
+        finally:
+            self._argon2_pending -= 1
+            left = self._argon2_by_caller[caller] - 1
+            if left:
+                self._argon2_by_caller[caller] = left
+            else:
+                del self._argon2_by_caller[caller]
 
 
 def _visible(

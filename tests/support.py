@@ -53,9 +53,11 @@ class FakeClock:
 NO_CALLER_LIMITS = {
     "caller_reset_limit": 0,
     "address_reset_limit": 0,
+    "organization_reset_limit": 0,
     "instance_reset_limit": 0,
     "caller_verify_limit": 0,
     "address_verify_limit": 0,
+    "organization_verify_limit": 0,
     "instance_verify_limit": 0,
 }
 

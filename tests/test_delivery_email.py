@@ -110,11 +110,19 @@ def test_mail_server_down_then_up_delivers_exactly_once(make_server):
 
 
 def test_newer_code_supersedes_a_waiting_message(make_server):
+    # The first message fails once against the closed sink and then waits out a long retry
+    # delay: it is waiting, not on its way, when the newer code comes. (A message a worker
+    # is already sending cannot be called back; delivery is at least once.)
     with smtp_sink(started=False) as sink:
-        server = make_server(**smtp_settings(sink))
+        server = make_server(**smtp_settings(sink, delivery_retry_base=30.0, delivery_retry_max=30.0))
         with server.client() as client:
             user_id = create_user(client)
             request_link(client, user_id)
+            wait_until(
+                lambda: [(m.status, m.attempts) for m in outbox(server.settings) if m.user_id == user_id]
+                == [("pending", 1)],
+                what="a first failed attempt",
+            )
             request_link(client, user_id)
             sink.start()
             [mail] = sink.wait_for(1)

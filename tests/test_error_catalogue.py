@@ -364,3 +364,12 @@ def test_an_id_ending_in_a_newline_is_not_found_not_a_crash(admin, server):
     assert_error(response, 404, 5, None)
     with server.anonymous() as anonymous:
         assert anonymous.get("/v2/users/abc%0A").status_code in (401, 404)
+
+
+def test_a_path_with_a_trailing_slash_is_not_found_and_not_redirected(admin):
+    """Starlette would answer 307 to an absolute URL built from the Host header, before any
+    authentication; no API path ends with a slash."""
+    for path in ("/v2/users/x/", "/v2/users/", "/zitadel.user.v2.UserService/GetUserByID/"):
+        response = admin.get(path, headers={"Host": "evil.example"})
+        assert response.status_code == 404, (path, response.status_code)
+        assert "location" not in response.headers

@@ -212,6 +212,26 @@ def test_a_huge_request_head_is_refused(complete):
             sock.close()
 
 
+def test_a_huge_request_head_behind_another_request_is_refused():
+    """Pipelined: a small request, and in the same send a second one whose head is over the
+    limit; the second is refused all the same (431, and the connection closes, the first
+    request's answer possibly with it)."""
+    with mock_server(HttpToolsProtocol) as base_url:
+        sock = connect(base_url)
+        try:
+            header = b"X-Filler: " + b"a" * 5990 + b"\r\n"
+            big = b"GET /v2/users/43 HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header * 12 + b"\r\n"
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + big)
+            sock.settimeout(5)
+            received = b""
+            while chunk := sock.recv(65536):  # until the server closes the connection
+                received += chunk
+            assert b"HTTP/1.1 431 " in received, received[:300]
+            assert b"PWRESET-HeadSize" in received
+        finally:
+            sock.close()
+
+
 def send_head_then_trickle(base_url: str, head: bytes, pieces: list[bytes]) -> tuple[float, int, dict, bytes]:
     """Send `head`, then one of `pieces` every 0.2 s until an answer comes (at most 6 s);
     returns seconds to the answer, its status, headers and body, and checks the server

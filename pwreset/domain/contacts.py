@@ -2,7 +2,8 @@
 
 Email: one RFC 5322 addr-spec, checked and normalized by `email-validator` (no display name,
 no list, no quoted local part, no IP literal, no special-use domain such as `.invalid` or
-`.localhost`; the domain lower-cased and IDNA-normalized, Unicode in NFC). Zitadel's ids:
+`.localhost`; the domain lower-cased and IDNA-normalized, stored in ASCII (punycode) when
+the local part is ASCII, so that every mail server takes it; Unicode in NFC). Zitadel's ids:
 `EMAIL-599BI` for an invalid address and `EMAIL-599GV` when a display name is given
 (internal/domain/human_email.go).
 
@@ -44,7 +45,9 @@ def normalize_email(address: str) -> str:
         )
     except EmailNotValidError:
         raise email_invalid() from None
-    return checked.normalized
+    # ASCII where it can be (an IDN domain as punycode), so that any mail server takes it;
+    # a local part in Unicode needs SMTPUTF8 whatever the domain.
+    return checked.ascii_email or checked.normalized
 
 
 def normalize_phone(number: str) -> str:

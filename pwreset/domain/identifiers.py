@@ -14,7 +14,11 @@ are look-alikes within one script (`admın` with a dotless ı).
 Characters that show nothing, or nothing certain, are refused too, since two usernames that
 differ only by them look the same: Default_Ignorable_Code_Point (zero-width spaces and
 joiners, soft hyphens, variation selectors, tags, fillers), format characters (Cf, bidi
-marks included), line and paragraph separators, white space and controls.
+marks included), line and paragraph separators, white space and controls; and symbols
+(So: a Braille blank, a notehead that prints nothing, emoji) and combining marks with no
+letter before them, or that NFC leaves apart from an ASCII letter (`i` with a second dot
+above looks like `i`). Look-alike
+letters of one script (`admın`, `ǀ` for `l`) would need UTS #39's confusable skeletons.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from confusable_homoglyphs import categories
 from pwreset.errors import ApiError, invalid_argument
 
 _INVISIBLE = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Zl}\p{Zp}\p{White_Space}\p{Cc}]")
+# Symbols (a Braille blank, a musical notehead that prints nothing, emoji) and a combining mark
+# with nothing to join, or that stays apart from an ASCII letter (an `i` with a second dot above).
+_NOT_A_NAME = regex.compile(r"\p{So}|^\p{M}|[\x21-\x7e]\p{M}")
 
 _NEUTRAL = frozenset({"COMMON", "INHERITED"})
 _ALLOWED_WITH_LATIN = (
@@ -65,6 +72,10 @@ def check_username(username: str) -> str:
     if _INVISIBLE.search(username):
         raise invalid_argument(
             "PWRESET-Invisible", "Username has an invisible, format, space or control character"
+        )
+    if _NOT_A_NAME.search(unicodedata.normalize("NFC", username)):
+        raise invalid_argument(
+            "PWRESET-Invisible", "Username has a symbol, or a mark that does not join its letter"
         )
     if not is_highly_restrictive(username):
         raise mixed_scripts_error()
