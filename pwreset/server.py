@@ -28,6 +28,7 @@ import functools
 import http
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -235,14 +236,15 @@ class _SendWatch:
     its high-water mark (the client does not read), it must drain within `timeout` seconds,
     else the connection is dropped, so an answer nobody reads holds no handler or memory."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, drop: Callable[[], None]) -> None:
         self._loop = loop
         self._timeout = timeout
+        self._drop = drop
         self._timer: asyncio.TimerHandle | None = None
 
-    def paused(self, transport: asyncio.BaseTransport) -> None:
+    def paused(self) -> None:
         if self._timeout > 0 and self._timer is None:
-            self._timer = self._loop.call_later(self._timeout, _drop_slow_reader, transport)
+            self._timer = self._loop.call_later(self._timeout, self._drop)
 
     def resumed(self) -> None:
         if self._timer is not None:
@@ -250,10 +252,15 @@ class _SendWatch:
             self._timer = None
 
 
-def _drop_slow_reader(transport: asyncio.BaseTransport) -> None:
-    if not transport.is_closing():
-        logger.info("dropped a connection that did not read its answer in time")
-        cast(asyncio.Transport, transport).abort()
+def _drop_slow_reader(protocol: Any) -> None:
+    """Drop the connection at once, its unsent answers with it; its requests in progress or
+    waiting behind (pipelined) send nothing more (uvicorn's own mark for a client gone)."""
+    if not protocol.transport.is_closing():
+        logger.warning("dropped a connection that did not read its answer in time")
+        for cycle in getattr(protocol, "open_cycles", [protocol.cycle]):
+            if cycle is not None:
+                cycle.disconnected = True
+        protocol.transport.abort()
 
 
 def _close_idle(transport: asyncio.BaseTransport) -> None:
@@ -346,11 +353,11 @@ class H11Protocol(_UvicornH11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.head = _HeadWatch(self.loop, limits.header_timeout)
-        self.sending = _SendWatch(self.loop, limits.body_timeout)
+        self.sending = _SendWatch(self.loop, limits.body_timeout, functools.partial(_drop_slow_reader, self))
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        self.sending.paused(self.transport)
+        self.sending.paused()
 
     def resume_writing(self) -> None:
         self.sending.resumed()
@@ -394,11 +401,12 @@ if _UvicornHttpToolsProtocol is not None:
         ) -> None:
             super().__init__(config, server_state, app_state, _loop)
             self.head = _HeadWatch(self.loop, limits.header_timeout)
-            self.sending = _SendWatch(self.loop, limits.body_timeout)
+            drop = functools.partial(_drop_slow_reader, self)
+            self.sending = _SendWatch(self.loop, limits.body_timeout, drop)
 
         def pause_writing(self) -> None:
             super().pause_writing()
-            self.sending.paused(self.transport)
+            self.sending.paused()
 
         def resume_writing(self) -> None:
             self.sending.resumed()
@@ -425,6 +433,8 @@ if _UvicornHttpToolsProtocol is not None:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self.head_bytes = 0
+            if not hasattr(self, "open_cycles"):
+                self.open_cycles: list[Any] = []
 
         def on_url(self, url: bytes) -> None:
             self.head_bytes += len(url)
@@ -445,6 +455,10 @@ if _UvicornHttpToolsProtocol is not None:
                     self.transport.close()
                 raise httptools.HttpParserCallbackError("request head too large")
             super().on_headers_complete()
+            # The cycle just made may wait behind others (pipelining): all stay known, so
+            # that dropping the connection can tell each of them.
+            self.open_cycles = [c for c in self.open_cycles if not c.response_complete]
+            self.open_cycles.append(self.cycle)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -5,6 +5,7 @@ requests in progress (503), over real sockets on loopback, with short settings."
 from __future__ import annotations
 
 import json
+import logging
 import selectors
 import socket
 import subprocess
@@ -330,6 +331,30 @@ def test_requests_beyond_the_concurrency_limit_get_503_and_others_are_still_serv
                 hasher.gate.set()
             assert [h.result(timeout=20).status_code for h in held] == [200, 200]
         assert client.get("/v2/users/someone").status_code == 404
+
+
+def test_a_client_that_does_not_read_its_answers_takes_no_place_and_is_dropped(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pwreset")
+    settings = settings_for_test(tmp_path, None, max_concurrent_requests=1, body_timeout=1)
+    with live_server(settings) as server, server.client() as client:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+        sock.connect((urlsplit(server.base_url).hostname, urlsplit(server.base_url).port))
+        try:
+            # Many large answers asked for at once (the spec, over 100 KB each), never read.
+            sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 100)
+            time.sleep(0.5)
+            for _ in range(5):
+                assert client.get("/v2/users/someone").status_code == 404  # its place is free
+            deadline = time.monotonic() + 8
+            drops: list = []
+            while not drops and time.monotonic() < deadline:
+                time.sleep(0.2)
+                drops = [r for r in caplog.records if "did not read its answer" in r.getMessage()]
+            assert drops, "the connection that read nothing was kept"
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        finally:
+            sock.close()
 
 
 def test_clients_that_withhold_their_bodies_take_no_place_in_the_limit(tmp_path):
