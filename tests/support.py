@@ -230,8 +230,10 @@ class GatedHasher(PasswordHasher):
         super().__init__(time_cost=1, memory_cost=1024)
         self.entered = threading.Event()
         self.gate = threading.Event()
+        self.waiting = 0
 
     def verify(self, hash, password) -> bool:
+        self.waiting += 1
         self.entered.set()
         assert self.gate.wait(20), "the test never opened the gate"
         return super().verify(hash, password)

@@ -4,6 +4,7 @@ out of the write lock."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -338,13 +339,16 @@ def test_argon2_has_a_queue_of_its_own_bounded_per_caller(make_server):
     """Requests waiting for argon2 do not pile up: beyond two in progress per caller, the
     next is answered 503 at once, and others (another caller, a read) are served."""
     hasher = GatedHasher()
-    server = make_server(hasher=hasher, argon2_concurrency=1)
+    server = make_server(hasher=hasher, argon2_concurrency=2)
     with server.client() as admin:
         users = [create_user(admin, password={"password": INITIAL_PASSWORD}) for _ in range(3)]
     other = make_token(server, ["user.write", "user.read"])
     with ThreadPoolExecutor(2) as pool, server.client() as admin:
         held = [pool.submit(change, admin, u, INITIAL_PASSWORD) for u in users[:2]]
-        assert hasher.entered.wait(10)
+        deadline = time.monotonic() + 10
+        while hasher.waiting < 2 and time.monotonic() < deadline:  # both inside argon2
+            time.sleep(0.01)
+        assert hasher.waiting == 2
         try:
             busy = change(admin, users[2], INITIAL_PASSWORD)
             assert busy.status_code == 503, busy.text
