@@ -101,6 +101,7 @@ def _b64(value: str) -> bytes:
 class Endpoints:
     base_url: str
     grpc_target: str
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     def call(
         self,
@@ -129,19 +130,19 @@ class Endpoints:
         content = orjson.dumps(body) if path[0] == "POST" else None
         if content is not None:
             headers["content-type"] = "application/json"
-        response = httpx.request(path[0], self.base_url + url, content=content, headers=headers, timeout=30)
+        response = self.http.request(path[0], self.base_url + url, content=content, headers=headers)
         return _json_outcome(response, rest=True)
 
     def _connect_json(self, method: str, request: dict[str, Any], headers: dict[str, str]) -> Outcome:
         headers["content-type"] = "application/json"
-        response = httpx.post(
+        response = self.http.post(
             self.base_url + SERVICE + method, content=orjson.dumps(request), headers=headers, timeout=30
         )
         return _json_outcome(response, rest=False)
 
     def _connect_proto(self, method: str, request: dict[str, Any], headers: dict[str, str]) -> Outcome:
         headers["content-type"] = "application/proto"
-        response = httpx.post(
+        response = self.http.post(
             self.base_url + SERVICE + method, content=to_message(method, request), headers=headers, timeout=30
         )
         if response.status_code == 200:
@@ -152,7 +153,7 @@ class Endpoints:
     def _grpc_web(self, method: str, request: dict[str, Any], headers: dict[str, str]) -> Outcome:
         headers["content-type"] = "application/grpc-web+proto"
         headers["x-grpc-web"] = "1"
-        response = httpx.post(
+        response = self.http.post(
             self.base_url + SERVICE + method,
             content=frame(to_message(method, request)),
             headers=headers,
