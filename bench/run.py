@@ -3,8 +3,11 @@
 Usage: python bench/run.py [--duration 10] [--connections 32] [--targets baseline,sqlite,...]
                            [--before SOURCE_TREE]
 
-Each server runs pinned to CPU 0, wrk to CPU 1. The measured request is the seed's
-`POST /v2/users/{userId}/password_reset` with `{"returnCode": {}}` (it writes to the database).
+Each server runs pinned to CPU 0, the load generator to CPU 1. The measured request is the
+seed's `POST /v2/users/{userId}/password_reset` with `{"returnCode": {}}` (it writes to the
+database). The `sqlite-grpc` and `sqlite-grpc-web` rows send the same request, as Zitadel's
+`PasswordResetRequest` message, to the same kind of server: over gRPC (HTTP/2 without TLS,
+on the gRPC port, with h2load: `apt-get install nghttp2-client`) and over gRPC-web (wrk).
 Prints requests/s, p50/p99 latency, server CPU µs per request, RSS, cold start to first 200,
 and each figure's ratio to the baseline measured in the same run.
 """
@@ -39,6 +42,16 @@ wrk.body = '{"returnCode": {}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
 """
+GRPC_WEB_LUA = """
+wrk.method = "POST"
+local file = io.open(os.getenv("BENCH_BODY_FILE"), "rb")
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/grpc-web+proto"
+wrk.headers["X-Grpc-Web"] = "1"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+"""
+PROCEDURE = "/zitadel.user.v2.UserService/PasswordReset"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -115,8 +128,63 @@ def parse_latency(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
 
 
-def run_wrk(url: str, token: str, duration: int, connections: int, lua: Path, cpu: str) -> dict:
-    env = {**os.environ, "BENCH_TOKEN": token}
+def grpc_body(user_id: str) -> bytes:
+    """`PasswordResetRequest{user_id, return_code}` in a gRPC frame (5-byte prefix)."""
+    from pwreset.generated.zitadel.user.v2 import password_pb2, user_service_pb2
+
+    message = user_service_pb2.PasswordResetRequest(
+        user_id=user_id, return_code=password_pb2.ReturnPasswordResetCode()
+    ).SerializeToString()
+    return b"\0" + len(message).to_bytes(4, "big") + message
+
+
+def grpc_reset(target: str, token: str, user_id: str) -> bool:
+    """One gRPC PasswordReset with grpcio: True when it returned a code."""
+    import grpc
+
+    from pwreset.generated.zitadel.user.v2 import password_pb2, user_service_pb2, user_service_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        stub = user_service_pb2_grpc.UserServiceStub(channel)
+        request = user_service_pb2.PasswordResetRequest(
+            user_id=user_id, return_code=password_pb2.ReturnPasswordResetCode()
+        )
+        try:
+            answer = stub.PasswordReset(request, metadata=(("authorization", f"Bearer {token}"),), timeout=2)
+        except grpc.RpcError:
+            return False
+    return bool(answer.verification_code)
+
+
+def run_h2load(url: str, token: str, duration: int, connections: int, body: Path, cpu: str) -> dict:
+    """h2load over h2c (prior knowledge), one stream per connection as wrk keeps one request
+    per connection; latency percentiles from its per-request log. It counts HTTP statuses
+    only: a gRPC error is also HTTP 200, so `measure` checks the answer with a real call."""
+    log = body.with_suffix(".log")
+    args = [
+        "taskset", "-c", cpu, "h2load", "-t1", f"-c{connections}", "-m1", f"-D{duration}",
+        "-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers",
+        "-H", f"authorization: Bearer {token}", "--log-file", str(log), url,
+    ]  # fmt: skip
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    lines = [line.split("\t") for line in log.read_text().splitlines() if line.strip()]
+    durations = sorted(int(fields_[2]) / 1000 for fields_ in lines)
+    statuses = [int(fields_[1]) for fields_ in lines]
+    log.unlink()
+    result = {"rps": float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))}
+    result["requests"] = len(durations)
+    result["p50"] = durations[len(durations) // 2] if durations else 0.0
+    result["p99"] = durations[min(len(durations) - 1, int(len(durations) * 0.99))] if durations else 0.0
+    failed = re.search(r"(\d+) failed, (\d+) errored", out)
+    result["errors"] = sum(status >= 300 for status in statuses) + (int(failed.group(2)) if failed else 0)
+    result["socket_errors"] = ""
+    return result
+
+
+def run_wrk(
+    url: str, token: str, duration: int, connections: int, lua: Path, cpu: str, body: Path | None = None
+) -> dict:
+    env = {**os.environ, "BENCH_TOKEN": token, **({"BENCH_BODY_FILE": str(body)} if body else {})}
     args = [
         "taskset",
         "-c",
@@ -200,23 +268,42 @@ class Target:
     user_id: str
     workers_cpu: str | None = "0"
     cwd: Path | None = None  # another source tree to run from
+    transport: str = "rest"  # or "grpc" (h2load, the gRPC port), "grpc-web" (wrk)
 
 
 def measure(target: Target, duration: int, connections: int, lua: Path) -> Result:
-    port = free_port()
-    args = [a.replace("{port}", str(port)) for a in target.args]
+    port, grpc_port = free_port(), free_port()
+    args = [a.replace("{port}", str(port)).replace("{grpc_port}", str(grpc_port)) for a in target.args]
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/v2/users/{target.user_id}/password_reset"
     server = Server(args, target.env, target.workers_cpu, target.cwd)
     result = Result(target.name)
+    body = lua.with_name(f"{target.name}.bin")
+    body.write_bytes(grpc_body(target.user_id))
+
+    def load(seconds: int) -> dict:
+        if target.transport == "grpc":
+            return run_h2load(
+                f"http://127.0.0.1:{grpc_port}{PROCEDURE}", target.token, seconds, connections, body, "1"
+            )
+        if target.transport == "grpc-web":
+            web_lua = lua.with_name("grpc-web.lua")
+            web_lua.write_text(GRPC_WEB_LUA)
+            return run_wrk(base + PROCEDURE, target.token, seconds, connections, web_lua, "1", body)
+        return run_wrk(url, target.token, seconds, connections, lua, "1")
+
     try:
         result.cold_start_s = server.wait_for(
             lambda: request(url, target.token, {"returnCode": {}})[0] == 200
         )
+        if target.transport == "grpc" and not grpc_reset(
+            f"127.0.0.1:{grpc_port}", target.token, target.user_id
+        ):
+            raise RuntimeError("the gRPC PasswordReset did not return a code")
         pids = process_tree(server.process.pid)
-        run_wrk(url, target.token, 2, connections, lua, "1")  # warm-up
+        load(2)  # warm-up
         before = cpu_ticks(pids)
-        measured = run_wrk(url, target.token, duration, connections, lua, "1")
+        measured = load(duration)
         after = cpu_ticks(pids)
         result.rps = measured["rps"]
         result.p50_ms, result.p99_ms = measured["p50"], measured["p99"]
@@ -243,7 +330,12 @@ LIMITS_OFF = {
 
 
 def pwreset_target(
-    name: str, workdir: Path, database_url: str | None, workers: int = 1, source: Path | None = None
+    name: str,
+    workdir: Path,
+    database_url: str | None,
+    workers: int = 1,
+    source: Path | None = None,
+    transport: str = "rest",
 ) -> Target:
     """Prepare a data dir and a user with a first run, then measure a fresh start on it.
     `source`: run pwreset from that source tree instead (an earlier revision, for before/after)."""
@@ -252,10 +344,13 @@ def pwreset_target(
     if database_url:
         env["PWRESET_DATABASE_URL"] = database_url
     args = [PYTHON, "-m", "pwreset.cli", "serve", "--port", "{port}"]
+    if source is None:  # an earlier revision may not know the flag
+        args += ["--grpc-port", "{grpc_port}"]
     if workers > 1:
         args += ["--workers", str(workers)]
     port = free_port()
-    setup = Server([a.replace("{port}", str(port)) for a in args[:6]], env, None, source)
+    setup_args = [a.replace("{port}", str(port)).replace("{grpc_port}", "-1") for a in args]
+    setup = Server(setup_args, env, None, source)
     base = f"http://127.0.0.1:{port}"
     setup.wait_for(lambda: urllib.request.urlopen(base + "/readyz", timeout=2).status == 200)
     token = (data_dir / "admin-token").read_text().strip()
@@ -266,7 +361,16 @@ def pwreset_target(
     )
     assert status == 200, status
     setup.stop()
-    return Target(name, args, env, token, body["userId"], None if workers > 1 else "0", source)
+    return Target(
+        name,
+        args,
+        env,
+        token,
+        body["userId"],
+        workers_cpu=None if workers > 1 else "0",
+        cwd=source,
+        transport=transport,
+    )
 
 
 def print_table(results: list[Result]) -> None:
@@ -300,8 +404,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--targets",
-        default="baseline,mock,sqlite,postgresql,postgresql-2-workers",
-        help="comma-separated subset of: baseline, mock, sqlite, postgresql, postgresql-2-workers",
+        default="baseline,mock,sqlite,sqlite-grpc,sqlite-grpc-web,postgresql,postgresql-2-workers",
+        help="comma-separated subset of: baseline, mock, sqlite, sqlite-grpc, sqlite-grpc-web, "
+        "postgresql, postgresql-2-workers",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
@@ -316,6 +421,9 @@ def main() -> int:
         print("bench needs wrk and taskset (apt-get install wrk util-linux)", file=sys.stderr)
         return 2
     wanted = args.targets.split(",")
+    if "sqlite-grpc" in wanted and not shutil.which("h2load"):
+        print("the sqlite-grpc row needs h2load (apt-get install nghttp2-client)", file=sys.stderr)
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="pwreset-bench-"))
     lua = workdir / "reset.lua"
     lua.write_text(LUA)
@@ -359,6 +467,11 @@ def main() -> int:
             targets.append(pwreset_target("serve-sqlite-before", workdir, None, source=args.before.resolve()))
         if "sqlite" in wanted:
             targets.append(pwreset_target("serve-sqlite", workdir, None))
+        for transport in ("grpc", "grpc-web"):
+            if f"sqlite-{transport}" in wanted:
+                targets.append(
+                    pwreset_target(f"serve-sqlite-{transport}", workdir, None, transport=transport)
+                )
         for name, workers in (("postgresql", 1), ("postgresql-2-workers", 2)):
             if name in wanted:
                 database = "pwreset_bench_" + uuid.uuid4().hex[:10]

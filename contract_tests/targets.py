@@ -48,7 +48,10 @@ def real_app_target(data_dir: Path) -> Target:
 
     # Cheap password hashing: the suite makes thousands of requests, none against real users.
     # No per-user reset limit: stateful scenarios reset the same users again and again.
-    settings = Settings(data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024, reset_rate_limit=0)
+    # No gRPC port: the suite calls the HTTP app in-process.
+    settings = Settings(
+        data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024, reset_rate_limit=0, grpc_port=-1
+    )
     asyncio.run(prepare_database(settings))
     token = settings.admin_token_file.read_text(encoding="utf-8").strip()
     low_privilege_token = asyncio.run(token_without_permissions(settings))
@@ -143,7 +146,7 @@ def mock_target(_data_dir: Path) -> Target:
 
     token = "contract-test-token"
     state = ResourceState()
-    app = create_mock_app(MockSettings(tokens=(token,), seed=1, stateful=True), state=state)
+    app = create_mock_app(MockSettings(tokens=(token,), seed=1, stateful=True, grpc_port=-1), state=state)
     return Target("mock", token, app=app, reset=state.clear)
 
 

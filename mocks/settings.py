@@ -11,6 +11,7 @@ class MockSettings:
     spec_path: Path | None = None  # default: the packaged openapi.yaml
     host: str = "127.0.0.1"
     port: int = 4010
+    grpc_port: int = 4011  # native gRPC (h2c); 0: any free port; -1: none
     tokens: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("*",)  # empty: no CORS
     dynamic: bool = False

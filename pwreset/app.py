@@ -45,10 +45,11 @@ from pwreset.private_files import (
     tighten,
 )
 from pwreset.query_credentials import RefuseQueryCredentials, declared_query_names
-from pwreset.server import Admission
+from pwreset.server import Admission, ConnectionLimits
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
+from pwreset.transcode import RpcTranscoder
 from pwreset.validation import validator_map
 
 if TYPE_CHECKING:
@@ -416,16 +417,19 @@ async def _send_payload(
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ASGIApp:
-    """The real server as an ASGI app. The database must be prepared (`prepare_database`)."""
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTranscoder:
+    """The real server as an ASGI app, REST, Connect and gRPC-web, that also runs the native
+    gRPC port (`settings.grpc_port`, unless -1; its port is `app.grpc.port` once started).
+    The database must be prepared (`prepare_database`)."""
     runtime = runtime or build_runtime(settings)
     # Built now, so a bad SMTP, SMS or template setting stops the start.
     worker = build_worker(runtime.settings, runtime.store, runtime.keys, now_us=runtime.now_us)
+    limits = ConnectionLimits.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         log_delivery_setup(runtime.settings, worker)
-        async with running_worker(worker):
+        async with running_worker(worker), grpc_port(outer, settings.host, settings.grpc_port, limits):
             yield
         await runtime.store.dispose()
 
@@ -444,12 +448,37 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> ASGIApp
         validator_map=validator_map(),
     )
     install_error_handlers(app, allow_header_for(spec))
-    return RefuseQueryCredentials(
-        ServiceEndpoints(
-            WholeBodies(Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout),
-            runtime.store,
+    outer = RpcTranscoder(
+        RefuseQueryCredentials(
+            ServiceEndpoints(
+                WholeBodies(Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout),
+                runtime.store,
+            )
         )
     )
+    return outer
+
+
+@contextlib.asynccontextmanager
+async def grpc_port(
+    app: RpcTranscoder, host: str, port: int, limits: ConnectionLimits
+) -> AsyncIterator[None]:
+    """The native gRPC port (`pwreset.grpc_port`) for the life of the app, answering through
+    the app's JSON app; none for port -1."""
+    if port < 0:
+        yield
+        return
+    from pwreset.grpc_port import GrpcPort
+
+    listener = GrpcPort(app.app, host, port, limits)
+    await listener.start()
+    app.grpc = listener
+    logger.warning("pwreset gRPC (HTTP/2 without TLS) listening on %s", listener.address)
+    try:
+        yield
+    finally:
+        app.grpc = None
+        await listener.stop()
 
 
 def app_from_environment() -> ASGIApp:
@@ -520,7 +549,8 @@ def create_mock_app(
     state: ResourceState | None = None,
     body_timeout: float = Settings.body_timeout,
     max_concurrent_requests: int = Settings.max_concurrent_requests,
-) -> ASGIApp:
+    limits: ConnectionLimits | None = None,
+) -> RpcTranscoder:
     """The mock server as an ASGI app: the spec's examples behind the real server's
     authentication (only `mock.tokens`), request validation, error bodies, health checks,
     refusal of credentials in query strings (but for query parameters and API keys the spec
@@ -541,9 +571,20 @@ def create_mock_app(
     if state is not None and responder.state is not None:
         responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
     endpoint = MockEndpoint(contract, responder)
+    limits = limits or ConnectionLimits(
+        body_timeout=body_timeout, max_concurrent_requests=max_concurrent_requests
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        async with grpc_port(outer, mock.host, mock.grpc_port, limits):
+            yield
+
     # Connexion's middleware stack (routing, security, validation, errors) around one plain
     # ASGI endpoint: no per-request handler decoration, so about twice AsyncApp's throughput.
-    app = ConnexionMiddleware(endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens))
+    app = ConnexionMiddleware(
+        endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens), lifespan=lifespan
+    )
     app.add_api(spec, resolver=endpoint.resolver(), validator_map=validator_map())
     install_error_handlers(app, endpoint.allow_header)
     if mock.cors_origins:
@@ -554,12 +595,17 @@ def create_mock_app(
             allow_methods=["*"],
             allow_headers=["*"],
             allow_credentials=True,
+            # gRPC-web clients read the status from these when it comes as headers.
+            expose_headers=["grpc-status", "grpc-message", "grpc-status-details-bin"],
         )
-    return RefuseQueryCredentials(
-        ServiceEndpoints(
-            WholeBodies(Admission(QueryPreferences(app), max_concurrent_requests), timeout=body_timeout),
-            _AlwaysReady(),  # type: ignore[arg-type]
-        ),
-        allowed_names=declared_query_names(spec),
-        known_tokens=mock.tokens,
+    outer = RpcTranscoder(
+        RefuseQueryCredentials(
+            ServiceEndpoints(
+                WholeBodies(Admission(QueryPreferences(app), max_concurrent_requests), timeout=body_timeout),
+                _AlwaysReady(),  # type: ignore[arg-type]
+            ),
+            allowed_names=declared_query_names(spec),
+            known_tokens=mock.tokens,
+        )
     )
+    return outer

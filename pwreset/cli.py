@@ -29,6 +29,7 @@ logger = logging.getLogger("pwreset")
 _SERVER_SETTINGS = (
     "host",
     "port",
+    "grpc_port",
     "workers",
     "reset_code_lifetime",
     "reset_code_max_attempts",
@@ -290,6 +291,13 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
     mock.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     mock.add_argument("--port", type=int, help="port (default 4010; 0: any free port, printed at start)")
     mock.add_argument(
+        "--grpc-port",
+        type=int,
+        help="port of the native gRPC listener, HTTP/2 without TLS "
+        "(default 4011; 0: any free port; -1: none); "
+        "gRPC-web and Connect are on --port",
+    )
+    mock.add_argument(
         "--token",
         action="append",
         default=[],
@@ -347,6 +355,7 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         spec_path=args.spec,
         host=args.host or MockSettings.host,
         port=MockSettings.port if args.port is None else args.port,
+        grpc_port=MockSettings.grpc_port if args.grpc_port is None else args.grpc_port,
         tokens=tokens,
         cors_origins=() if args.no_cors else tuple(args.cors_origin) or MockSettings.cors_origins,
         dynamic=args.dynamic,
@@ -360,6 +369,7 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
             settings,
             body_timeout=server_settings.body_timeout,
             max_concurrent_requests=server_settings.max_concurrent_requests,
+            limits=ConnectionLimits.from_settings(server_settings),
         )
     except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ class Settings:
     database_url: str | None = None  # default: SQLite file in data_dir
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int = 8081
     workers: int = 1
     secret: str | None = None  # default: data_dir/secret, created on first start
     reset_code_lifetime: int = 3600
@@ -120,6 +121,8 @@ DESCRIPTIONS = {
     "database_url": "sqlite:///PATH or postgresql://USER@HOST/DB (default: SQLite in the data dir)",
     "host": "address to listen on",
     "port": "port to listen on (0: any free port)",
+    "grpc_port": "port of the native gRPC listener, HTTP/2 without TLS (0: any free port; -1: none); "
+    "REST, Connect and gRPC-web are on --port",
     "workers": "server processes",
     "secret": "server secret for code hashes and the outbox; environment only (default: DATA_DIR/secret)",
     "reset_code_lifetime": "seconds a reset code stays valid",

@@ -3,7 +3,9 @@
 Every failure, whether raised by a rule, by authentication, by Connexion's routing and
 validation, or by a bug, becomes an `ApiError` and leaves the server as the body Zitadel's
 REST gateway sends: `{"code": <gRPC code>, "message": "<text> (<ID>)", "details": [...]}`,
-as `application/json`. Connect routes get the same error in the Connect shape.
+as `application/json`. Connect routes get the same error in the Connect shape, and gRPC and
+gRPC-web calls get it as Zitadel's gRPC server sends it: `grpc-status`, `grpc-message` and
+`grpc-status-details-bin` (a `google.rpc.Status` carrying a `zitadel.v1.ErrorDetail`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class Code(enum.IntEnum):
     @property
     def http_status(self) -> int:
         return _HTTP_STATUS[self]
+
+    @classmethod
+    def from_connect_name(cls, name: str) -> Code | None:
+        return cls.__members__.get(name.upper())
 
     @property
     def connect_name(self) -> str:
@@ -120,17 +126,88 @@ class ApiError(Exception):
     def full_message(self) -> str:
         return f"{self.message} ({self.error_id})" if self.error_id else self.message
 
+    @property
+    def grpc_code(self) -> Code:
+        """The code a gRPC client reads: Connect's, where it names the failure differently
+        (an unknown procedure is UNIMPLEMENTED, not NOT_FOUND)."""
+        return self.connect_code or self.code
+
+    def grpc_status_details(self) -> bytes | None:
+        """`grpc-status-details-bin`: a `google.rpc.Status` whose one detail is Zitadel's
+        `zitadel.v1.ErrorDetail{id, message}` (internal/api/grpc/gerrors), None without an id."""
+        if not self.error_id:
+            return None
+        detail = encode_error_detail_bytes(self.error_id, self.message)
+        any_detail = _proto_string(1, ERROR_DETAIL_TYPE) + _proto_bytes(2, detail)
+        status = _proto_varint(1, int(self.grpc_code)) + _proto_string(2, self.full_message)
+        return status + _proto_bytes(3, any_detail)
+
+    def grpc_trailers(self) -> list[tuple[str, str]]:
+        """The gRPC status as header fields, values as HTTP carries them: the message
+        percent-encoded, the details in base64 (gRPC over HTTP/2, gRPC-web's trailer frame)."""
+        trailers = [
+            ("grpc-status", str(int(self.grpc_code))),
+            ("grpc-message", grpc_percent_encode(self.full_message)),
+        ]
+        details = self.grpc_status_details()
+        if details is not None:
+            encoded = base64.b64encode(details).decode("ascii").rstrip("=")
+            trailers.append(("grpc-status-details-bin", encoded))
+        return trailers
+
+    @classmethod
+    def from_connect_body(cls, http_status: int, body: bytes, headers: Mapping[str, str]) -> ApiError:
+        """The error a Connect error body says (every error of this API leaves as one on a
+        Connect path), so that it can be told again over gRPC; the HTTP status's code when the
+        body is not one."""
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        code = Code.from_connect_name(parsed.get("code", "")) if isinstance(parsed, dict) else None
+        if code is None or not isinstance(parsed, dict):
+            fallback = _CODE_FOR_HTTP_STATUS.get(http_status, Code.INTERNAL)
+            return cls(fallback, f"HTTP {http_status}", http_status=http_status, headers=dict(headers))
+        details = parsed.get("details") or [{}]
+        debug = details[0].get("debug") if isinstance(details[0], dict) else None
+        error_id = message = None
+        if isinstance(debug, dict):
+            error_id, message = debug.get("id"), debug.get("message")
+        full = str(parsed.get("message", ""))
+        if not (isinstance(error_id, str) and isinstance(message, str)):
+            error_id, message = None, full
+        return cls(code, message, error_id, http_status=http_status, headers=dict(headers))
+
 
 def encode_error_detail(error_id: str, message: str) -> str:
     """`zitadel.v1.ErrorDetail{id = 1, message = 2}` in protobuf, base64 without padding,
     as Connect carries a detail; Connect clients decode it to read the error id."""
-    encoded = _proto_string(1, error_id) + _proto_string(2, message)
-    return base64.b64encode(encoded).decode("ascii").rstrip("=")
+    return base64.b64encode(encode_error_detail_bytes(error_id, message)).decode("ascii").rstrip("=")
+
+
+def encode_error_detail_bytes(error_id: str, message: str) -> bytes:
+    """`zitadel.v1.ErrorDetail{id = 1, message = 2}` in protobuf."""
+    return _proto_string(1, error_id) + _proto_string(2, message)
+
+
+def grpc_percent_encode(message: str) -> str:
+    """`grpc-message` as the gRPC spec has it: UTF-8, with bytes outside printable ASCII and
+    `%` percent-encoded."""
+    return "".join(
+        chr(byte) if 0x20 <= byte <= 0x7E and byte != 0x25 else f"%{byte:02X}" for byte in message.encode()
+    )
 
 
 def _proto_string(field_number: int, value: str) -> bytes:
-    data = value.encode()
+    return _proto_bytes(field_number, value.encode())
+
+
+def _proto_bytes(field_number: int, data: bytes) -> bytes:
     return _varint(field_number << 3 | 2) + _varint(len(data)) + data
+
+
+def _proto_varint(field_number: int, value: int) -> bytes:
+    return _varint(field_number << 3) + _varint(value)
 
 
 def _varint(value: int) -> bytes:

@@ -4,6 +4,9 @@ import pytest
 
 from tests.support import live_server, postgres_database, postgres_reachable, settings_for_test
 
+# `pwreset serve` processes started by tests put their gRPC port on a free port too.
+os.environ.setdefault("PWRESET_GRPC_PORT", "0")
+
 BACKENDS = ["sqlite", "postgresql"]
 
 

@@ -34,7 +34,7 @@ class PwresetProcess:
         self._err = self._out.with_name(self._out.name.replace("stdout", "stderr"))
         with self._out.open("wb") as out, self._err.open("wb") as err:
             self.process = subprocess.Popen(
-                [*PWRESET, *args],
+                [*PWRESET, *args, *(("--grpc-port", "0") if args[0] == "mock" else ())],
                 stdout=out,
                 stderr=err,
                 env={**os.environ, **CHEAP_ARGON2, "PYTHONUNBUFFERED": "1"},

@@ -63,11 +63,12 @@ NO_CALLER_LIMITS = {
 
 
 def settings_for_test(data_dir: Path, database_url: str | None, **overrides) -> Settings:
-    """Settings for tests: cheap argon2 parameters and no per-caller limits (see above),
-    everything else as in production."""
+    """Settings for tests: cheap argon2 parameters, no per-caller limits (see above) and the
+    gRPC port on a free port, everything else as in production."""
     base = Settings(
         data_dir=data_dir,
         database_url=database_url,
+        grpc_port=0,
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         **NO_CALLER_LIMITS,
@@ -112,6 +113,7 @@ class LiveServer:
     admin_token: str
     settings: Settings
     clock: FakeClock
+    grpc_target: str | None = None  # host:port of the native gRPC port (h2c)
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}
@@ -132,11 +134,12 @@ def live_server(
     boot = asyncio.run(prepare_database(settings))
     admin_token = settings.admin_token_file.read_text().strip()
     assert boot.admin_token_file is None or boot.admin_token_file == settings.admin_token_file
-    app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us, hasher=hasher))
+    served = app = create_app(settings, runtime=build_runtime(settings, now_us=clock.now_us, hasher=hasher))
     if wrap is not None:
         app = wrap(app, admin_token)
     with running(app, ConnectionLimits.from_settings(settings)) as base_url:
-        yield LiveServer(base_url, admin_token, settings, clock)
+        grpc_target = served.grpc.address if served.grpc is not None else None
+        yield LiveServer(base_url, admin_token, settings, clock, grpc_target)
 
 
 def new_user_body(**overrides) -> dict:
@@ -242,26 +245,42 @@ class GatedHasher(PasswordHasher):
 MOCK_TOKEN = "mock-test-token"
 
 
+@dataclass
+class LiveMock:
+    base_url: str
+    grpc_target: str | None  # host:port of the mock's native gRPC port
+
+
 @contextmanager
-def live_mock(
+def live_mock_server(
     spec: dict | None = None, limits: ConnectionLimits | None = None, **overrides
-) -> Iterator[httpx.Client]:
-    """`pwreset mock` in a thread; yields a client carrying the mock's token."""
+) -> Iterator[LiveMock]:
+    """`pwreset mock` in a thread, its gRPC port on a free port; accepts `MOCK_TOKEN`."""
     from mocks.settings import MockSettings
     from pwreset.app import create_mock_app
 
     limits = limits or ConnectionLimits()
-    settings = replace(MockSettings(tokens=(MOCK_TOKEN,), seed=1), **overrides)
+    settings = replace(MockSettings(tokens=(MOCK_TOKEN,), seed=1, grpc_port=0), **overrides)
     app = create_mock_app(
         settings,
         spec=spec,
         body_timeout=limits.body_timeout,
         max_concurrent_requests=limits.max_concurrent_requests,
+        limits=limits,
     )
+    with running(app, limits) as base_url:
+        yield LiveMock(base_url, app.grpc.address if app.grpc is not None else None)
+
+
+@contextmanager
+def live_mock(
+    spec: dict | None = None, limits: ConnectionLimits | None = None, **overrides
+) -> Iterator[httpx.Client]:
+    """`pwreset mock` in a thread; yields a client carrying the mock's token."""
     with (
-        running(app, limits) as base_url,
+        live_mock_server(spec, limits, **overrides) as mock,
         httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {MOCK_TOKEN}"}, timeout=30
+            base_url=mock.base_url, headers={"Authorization": f"Bearer {MOCK_TOKEN}"}, timeout=30
         ) as client,
     ):
         yield client

@@ -317,9 +317,12 @@ def test_a_share_of_answers_are_faults():
     assert 25 < sum(status != 200 for status in statuses) < 75
 
 
+PWRESET_MOCK = [sys.executable, "-m", "pwreset.cli", "mock"]
+
+
 def test_command_line_mock_prints_its_token_and_serves_with_it(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "pwreset.cli", "mock", "--port", "0", "--log-level", "warning"],
+        [*PWRESET_MOCK, "--port", "0", "--grpc-port", "0", "--log-level", "warning"],
         stdout=subprocess.PIPE,
         text=True,
     )

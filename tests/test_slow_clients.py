@@ -102,7 +102,9 @@ def protocol(request: pytest.FixtureRequest) -> type:
 def mock_server(protocol: type, **limits: Any) -> Iterator[str]:
     """The mock app (no database: these are properties of the connection) under `protocol`."""
     chosen = ConnectionLimits(**limits)
-    app = create_mock_app(MockSettings(tokens=(MOCK_TOKEN,), seed=1), body_timeout=chosen.body_timeout)
+    app = create_mock_app(
+        MockSettings(tokens=(MOCK_TOKEN,), seed=1, grpc_port=0), body_timeout=chosen.body_timeout
+    )
     with running(app, chosen, protocol=protocol) as base_url:
         yield base_url
 

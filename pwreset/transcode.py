@@ -1,0 +1,306 @@
+"""gRPC-web and Connect's binary form, told in Connect JSON to the app inside.
+
+The five procedures have one implementation: the Connect JSON routes of `openapi.yaml`, with
+Connexion's authentication, the protojson decoding and spec validation of the body, the
+handlers and the service, every limit, and the error catalogue. A call in another form is
+translated at the edge, once in and once out:
+
+- the request message (protobuf) becomes its canonical JSON (`pwreset.procedures`), sent to
+  the same path as `application/json`, with the caller's other headers (`Authorization`,
+  `Prefer` for the mock, ...) and client address as they came;
+- a 200 JSON answer becomes the response message; an error, always a Connect error body on
+  these paths, becomes the protocol's error: gRPC-web's trailer frame (`grpc-status`,
+  `grpc-message`, `grpc-status-details-bin` with Zitadel's `ErrorDetail`), or for Connect's
+  binary form the Connect JSON error itself, as that protocol has it.
+
+So a request valid over REST is valid here and an invalid one is invalid with the same words
+and error id. The cost is one JSON encoding and decoding of a small message each way.
+
+Native gRPC (HTTP/2 with trailers) is served on its own port by `pwreset.grpc_port` through
+`call_json_app`, the same translation without the HTTP/1.1 framing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pwreset import errors
+from pwreset.procedures import PROCEDURES, InvalidMessage, Procedure
+
+# Every request of this API is small; a binary body is refused beyond this, as JSON ones are.
+MAX_MESSAGE_BYTES = 1 << 20
+# Request headers that describe the binary body, not the call: not passed to the JSON app.
+_BODY_HEADERS = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"transfer-encoding",
+        b"content-encoding",
+        b"connect-content-encoding",
+        b"grpc-encoding",
+        b"grpc-accept-encoding",
+        b"accept-encoding",
+    }
+)
+_TRAILER_FLAG = 0x80
+_COMPRESSED_FLAG = 0x01
+
+
+class Protocol(enum.StrEnum):
+    GRPC = "grpc"
+    GRPC_WEB = "grpc-web"
+    GRPC_WEB_TEXT = "grpc-web-text"
+    CONNECT_PROTO = "connect-proto"
+
+
+_MEDIA_TYPES = {
+    b"application/grpc": Protocol.GRPC,
+    b"application/grpc+proto": Protocol.GRPC,
+    b"application/grpc-web": Protocol.GRPC_WEB,
+    b"application/grpc-web+proto": Protocol.GRPC_WEB,
+    b"application/grpc-web-text": Protocol.GRPC_WEB_TEXT,
+    b"application/grpc-web-text+proto": Protocol.GRPC_WEB_TEXT,
+    b"application/proto": Protocol.CONNECT_PROTO,
+}
+
+
+def protocol_of(headers: list[tuple[bytes, bytes]]) -> tuple[Protocol, bytes] | None:
+    """The binary protocol a request's Content-Type names, and that media type; None for
+    any other (JSON, form, none), which the app answers as it always has."""
+    value = next((v for name, v in headers if name == b"content-type"), None)
+    if value is None:
+        return None
+    media_type = value.partition(b";")[0].strip().lower()
+    protocol = _MEDIA_TYPES.get(media_type)
+    return (protocol, media_type) if protocol is not None else None
+
+
+@dataclass
+class Answer:
+    """What the JSON app answered: status, headers and body, whole."""
+
+    status: int = 500
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: bytes) -> bytes | None:
+        return next((value for key, value in self.headers if key == name), None)
+
+
+def _unimplemented(path: str) -> errors.ApiError:
+    return errors.ApiError(
+        errors.Code.NOT_FOUND,
+        f"unknown procedure {path}",
+        http_status=404,
+        connect_code=errors.Code.UNIMPLEMENTED,
+    )
+
+
+async def call_json_app(
+    app: ASGIApp,
+    scope: Scope,
+    procedure: Procedure | None,
+    read_message: Callable[[], Awaitable[bytes]],
+) -> tuple[bytes, Answer] | errors.ApiError:
+    """Call `procedure` through the JSON app: `scope` is the call's HTTP scope (path, headers,
+    client), `read_message` gives the request message when the app reads the body (inside
+    its body deadline). Returns the response message and the app's answer, or the error.
+
+    `read_message` may raise `errors.ApiError`; a body that is no request message is
+    INVALID_ARGUMENT."""
+    if procedure is None:
+        return _unimplemented(scope["path"])
+    headers = [(name, value) for name, value in scope["headers"] if name not in _BODY_HEADERS]
+    headers.append((b"content-type", b"application/json"))
+    inner = {**scope, "headers": headers}
+    delivered = False
+
+    async def receive_json() -> Message:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        try:
+            body = procedure.request_json(await read_message())
+        except InvalidMessage as exc:
+            raise errors.invalid_argument(None, f"invalid request: {exc}") from None
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    answer = Answer()
+
+    async def keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+
+    try:
+        await app(inner, receive_json, keep)
+    except errors.ApiError as exc:
+        return exc
+    if answer.status != 200:
+        headers_text = {k.decode("latin-1"): v.decode("latin-1") for k, v in answer.headers}
+        return errors.ApiError.from_connect_body(answer.status, answer.body, _kept_headers(headers_text))
+    try:
+        return procedure.response_message(answer.body), answer
+    except ValueError as exc:  # the spec validated it: a message that cannot hold it is a bug
+        return errors.from_exception(exc)
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers of an error answer worth passing on (`Retry-After`, `Allow`)."""
+    return {name: value for name, value in headers.items() if name.lower() in ("retry-after", "allow")}
+
+
+def unframe(data: bytes, encoding: bytes | None) -> bytes:
+    """The one message of a gRPC or gRPC-web request body: a 5-byte prefix (flags, length)
+    and the message, gzip-compressed when the flag says so. Raises `errors.ApiError`."""
+    if len(data) < 5:
+        raise errors.invalid_argument(None, "invalid request: no message (a unary call sends one)")
+    flags, length = data[0], int.from_bytes(data[1:5], "big")
+    if len(data) != 5 + length:
+        raise errors.invalid_argument(None, "invalid request: a unary call sends one whole message")
+    message = data[5:]
+    if flags & _COMPRESSED_FLAG:
+        if (encoding or b"identity").lower() != b"gzip":
+            raise errors.ApiError(errors.Code.UNIMPLEMENTED, "compression other than gzip is not supported")
+        message = _gunzip(message)
+    return message
+
+
+def _gunzip(data: bytes) -> bytes:
+    try:
+        decompressor = zlib.decompressobj(wbits=31)
+        out = decompressor.decompress(data, MAX_MESSAGE_BYTES + 1)
+    except zlib.error:
+        raise errors.invalid_argument(None, "invalid request: bad gzip data") from None
+    if len(out) > MAX_MESSAGE_BYTES:
+        raise _too_large()
+    return out
+
+
+def _too_large() -> errors.ApiError:
+    return errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
+
+
+def frame(message: bytes, flags: int = 0) -> bytes:
+    return bytes([flags]) + len(message).to_bytes(4, "big") + message
+
+
+class RpcTranscoder:
+    """Serves gRPC-web and Connect's binary form (`application/proto`) for the app's Connect
+    procedures (see the module); every other request goes to the app unchanged."""
+
+    def __init__(self, app: ASGIApp, procedures: Mapping[str, Procedure] = PROCEDURES) -> None:
+        self.app = app
+        self.procedures = procedures
+        self.grpc: Any = None  # the process's native gRPC port (`pwreset.grpc_port`), if any
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = (
+            protocol_of(scope["headers"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        )
+        if found is None or found[0] is Protocol.GRPC:
+            # gRPC itself needs HTTP/2 trailers: it has its own port. Here it is unsupported
+            # media, answered by the app as before.
+            await self.app(scope, receive, send)
+            return
+        protocol, media_type = found
+        encoding = _header(
+            scope, b"grpc-encoding" if protocol is not Protocol.CONNECT_PROTO else b"content-encoding"
+        )
+
+        async def read_message() -> bytes:
+            data = await _read_body(receive)
+            if protocol is Protocol.GRPC_WEB_TEXT:
+                try:
+                    data = base64.b64decode(data, validate=False)
+                except (binascii.Error, ValueError):
+                    raise errors.invalid_argument(None, "invalid request: not base64") from None
+            if protocol is Protocol.CONNECT_PROTO:
+                if encoding is not None and encoding.lower() == b"gzip":
+                    return _gunzip(data)
+                if encoding is not None and encoding.lower() != b"identity":
+                    raise errors.ApiError(
+                        errors.Code.UNIMPLEMENTED, "compression other than gzip is not supported"
+                    )
+                return data
+            return unframe(data, encoding)
+
+        outcome = await call_json_app(self.app, scope, self.procedures.get(scope["path"]), read_message)
+        if protocol is Protocol.CONNECT_PROTO:
+            await _send_connect_proto(send, scope["path"], outcome)
+        else:
+            await _send_grpc_web(send, media_type, protocol, outcome)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((value for key, value in scope["headers"] if key == name), None)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.ApiError(errors.Code.INVALID_ARGUMENT, "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_MESSAGE_BYTES + 5:
+            raise _too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _passed_on(answer: Answer) -> list[tuple[bytes, bytes]]:
+    """The app's response headers but those describing its JSON body."""
+    return [(k, v) for k, v in answer.headers if k not in (b"content-type", b"content-length")]
+
+
+async def _send_connect_proto(send: Send, path: str, outcome: tuple[bytes, Answer] | errors.ApiError) -> None:
+    if isinstance(outcome, errors.ApiError):
+        # Connect's errors are JSON whatever the codec (connectrpc.com/docs/protocol).
+        status, body, extra = errors.render(outcome, path)
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+    else:
+        body, answer = outcome
+        status, headers = 200, [(b"content-type", b"application/proto"), *_passed_on(answer)]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_grpc_web(
+    send: Send, media_type: bytes, protocol: Protocol, outcome: tuple[bytes, Answer] | errors.ApiError
+) -> None:
+    """gRPC-web: always HTTP 200; the status in a trailer frame after the message, if any."""
+    if isinstance(outcome, errors.ApiError):
+        body = b""
+        trailers = outcome.grpc_trailers()
+        headers = [(b"cache-control", b"no-store")]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
+    else:
+        message, answer = outcome
+        body = frame(message)
+        trailers = [("grpc-status", "0")]
+        headers = _passed_on(answer)
+    body += frame(
+        "".join(f"{name}: {value}\r\n" for name, value in trailers).encode("latin-1"), _TRAILER_FLAG
+    )
+    if protocol is Protocol.GRPC_WEB_TEXT:
+        body = base64.b64encode(body)
+    headers += [(b"content-type", media_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
