@@ -301,6 +301,7 @@ def test_faults_are_documented_error_responses_with_their_examples():
         (404, "AUTHZ-cdgFk"),
         (400, None),
         (401, "AUTH-7fs1e"),
+        (401, "PWRESET-QueryToken"),
     }
     with live_mock(fault_rate=1.0) as client:
         seen = set()
