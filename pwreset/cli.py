@@ -176,7 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_setting_flags(outbox_list, _DATABASE_SETTINGS)
 
-    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply database migrations and exit",
+        description="Apply the database migrations not applied yet and print their versions "
+        "(or that the database is already up to date).",
+    )
     _add_setting_flags(migrate, _DATABASE_SETTINGS)
 
     token = commands.add_parser("token", help="create or revoke API tokens")
@@ -374,7 +379,12 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
-    sock, address = _listen(settings.host, settings.port)
+    try:
+        _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
+        sock, address = _listen(settings.host, settings.port)
+    except StartupError as exc:
+        print(f"pwreset mock: {exc}", file=sys.stderr)
+        return 2
     print(f"pwreset mock listening on {address} (Swagger UI at /ui/)", flush=True)
     if not args.token:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
@@ -460,10 +470,75 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-async def _prepare(settings: Settings) -> None:
+class StartupError(Exception):
+    """A start-up failure an operator can act on, told in one line without a traceback."""
+
+
+def _is_environment_failure(exc: BaseException) -> bool:
+    """Whether `exc` comes from the machine or the database rather than from a bug: a file or
+    network error, or a database driver's error (SQLAlchemy and asyncpg are imported only for
+    PostgreSQL, so they are looked up only when loaded)."""
+    import sqlite3
+
+    kinds: list[type] = [OSError, sqlite3.Error]
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        kinds.append(SQLAlchemyError)
+    if "asyncpg" in sys.modules:
+        from asyncpg.exceptions import PostgresError
+
+        kinds.append(PostgresError)
+    return isinstance(exc, tuple(kinds))
+
+
+def _startup_message(settings: Settings, exc: BaseException) -> str:
+    """One line naming what could not be used and the setting that chooses it."""
+    filename = getattr(exc, "filename", None)
+    if isinstance(exc, OSError) and filename is not None:
+        data_dir = settings.data_dir.resolve()
+        path = Path(str(filename)).resolve()
+        if path == data_dir or data_dir in path.parents:
+            reason = exc.strerror or str(exc)
+            return (
+                f"cannot use the data directory {settings.data_dir} ({filename}: {reason}); "
+                "choose another with --data-dir"
+            )
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (
+        f"cannot open the database {redact_url(settings.effective_database_url)}: "
+        f"{reason[0] if reason else type(exc).__name__}; check --database-url"
+    )
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by `***`, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+async def _prepare(settings: Settings) -> list[int]:
+    """Prepare the data directory and the database; returns the migrations applied.
+    Raises `StartupError` when either cannot be used, `SecretMismatch` on another secret."""
     from pwreset.app import prepare_database
 
-    boot = await prepare_database(settings)
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        raise StartupError(
+            f"the data directory {settings.data_dir} is not a directory; choose another with --data-dir"
+        )
+    try:
+        boot = await prepare_database(settings)
+    except SecretMismatch:
+        raise
+    except Exception as exc:
+        if not _is_environment_failure(exc):
+            raise
+        raise StartupError(_startup_message(settings, exc)) from None
     if boot.migrations_applied:
         logger.info("database migrated to version %d", boot.migrations_applied[-1])
     if boot.admin_token_file:
@@ -471,28 +546,59 @@ async def _prepare(settings: Settings) -> None:
             "first start: admin token written to %s (readable only by its owner)",
             boot.admin_token_file,
         )
+    return boot.migrations_applied
 
 
-def _listen(host: str, port: int) -> tuple[socket.socket, str]:
+def _listen(host: str, port: int, flag: str = "--port") -> tuple[socket.socket, str]:
     """A listening socket on `host:port` (port 0: any free one) and its URL, bound here so the
-    real port can be printed before uvicorn starts."""
+    real port can be printed before uvicorn starts. Raises `StartupError` naming the port and
+    `flag` when it cannot listen there (in use, not allowed, no such address)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(_bind_message(host, port, flag, exc)) from None
     sock.listen(2048)  # connections made as soon as the address is printed wait for uvicorn
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     return sock, f"http://{shown}:{bound_port}"
 
 
+def _bind_message(host: str, port: int, flag: str, exc: OSError) -> str:
+    import errno
+
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use ({shown}); choose another with {flag}"
+    if exc.errno == errno.EACCES:
+        return f"port {port} is not allowed for this user ({shown}); choose another with {flag}"
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {shown}: {reason}; check --host and {flag}"
+
+
+def _check_port_free(host: str, port: int, flag: str) -> None:
+    """Raise `StartupError` unless `host:port` can be listened on now. For the ports whose
+    listener is opened later (the gRPC port, inside the app; the HTTP port of `--workers`,
+    by uvicorn), so that a port in use is told in one line before anything starts."""
+    if port <= 0:
+        return
+    sock, _ = _listen(host, port, flag)
+    sock.close()
+
+
 def serve(settings: Settings) -> None:
     from pwreset.server import ConnectionLimits, serve_on_socket, serve_workers
 
     limits = ConnectionLimits.from_settings(settings)
-    asyncio.run(_prepare(settings))
     log_level = settings.log_level.lower()
+    # Ports first: one in use stops the start before the database is touched.
+    _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
     if settings.workers > 1:
+        _check_port_free(settings.host, settings.port, "--port")
+        asyncio.run(_prepare(settings))
         os.environ.update(settings.to_env())
         logger.warning(
             "pwreset listening on http://%s:%d with %d workers",
@@ -512,6 +618,11 @@ def serve(settings: Settings) -> None:
     from pwreset.app import create_app
 
     sock, address = _listen(settings.host, settings.port)
+    try:
+        asyncio.run(_prepare(settings))
+    except BaseException:
+        sock.close()
+        raise
     logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
     serve_on_socket(create_app(settings), sock, limits, log_level=log_level)
 
@@ -702,6 +813,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings_from(args)
     _configure_logging(settings.log_level)
+    if args.command not in ("mock", "contract-test"):
+        try:
+            _check_database_url(settings)
+        except ValueError as exc:
+            print(f"pwreset: {exc}", file=sys.stderr)
+            return 2
     if args.command in ("serve", "worker"):
         from pwreset.app import service_settings
         from pwreset.notify import build_senders, delivery_policy
@@ -725,9 +842,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return mock(args, settings)
     try:
         return _run(args, settings)
-    except SecretMismatch as exc:
+    except (SecretMismatch, StartupError) as exc:
         print(f"pwreset: {exc}", file=sys.stderr)
         return 2
+
+
+def _check_database_url(settings: Settings) -> None:
+    """Raise `ValueError` naming `--database-url` when its scheme is not one pwreset uses."""
+    from pwreset.store import parse_database_url
+
+    try:
+        parse_database_url(settings.effective_database_url)
+    except ValueError:
+        url = redact_url(settings.effective_database_url)
+        raise ValueError(
+            f"unsupported database URL {url}: --database-url takes sqlite:///PATH or "
+            "postgresql://USER@HOST/DB"
+        ) from None
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -740,7 +871,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "outbox":
         return asyncio.run(_outbox_list(settings, args))
     if args.command == "migrate":
-        asyncio.run(_prepare(settings))
+        from pwreset.store.migrations import LATEST
+
+        applied = asyncio.run(_prepare(settings))
+        if applied:
+            versions = ", ".join(str(version) for version in applied)
+            print(f"applied migration{'s' if len(applied) > 1 else ''} {versions}: schema version {LATEST}")
+        else:
+            print(f"already up to date: schema version {LATEST}")
         return 0
     if args.command == "token":
         action = _token_create if args.token_command == "create" else _token_revoke
