@@ -388,7 +388,7 @@ class WholeBodies:
 
 
 async def _send_too_large(send: Send, path: str) -> None:
-    error = errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
+    error = errors.body_too_large()
     status, payload, _ = errors.render(error, path)
     await _send_payload(send, status, payload)
 

@@ -120,7 +120,7 @@ class Authenticator:
 
         Raises 401 ApiErrors with Zitadel's ids (internal/api/authz/context.go)."""
         if not authorization:
-            raise errors.unauthenticated(None, "auth header missing")
+            raise errors.auth_missing()
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthenticated("AUTH-toLo1", "invalid auth header")

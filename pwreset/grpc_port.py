@@ -142,7 +142,7 @@ class GrpcPort:
                         "PWRESET-BodyTimeout",
                     ) from None
                 if len(messages) != 1:
-                    raise errors.invalid_argument(None, "invalid request: a unary call sends one message")
+                    raise errors.invalid_input("invalid request: a unary call sends one message")
                 return messages[0]
 
             scope = self._scope(procedure.path, context)

@@ -99,6 +99,7 @@ def _unimplemented(path: str) -> errors.ApiError:
     return errors.ApiError(
         errors.Code.NOT_FOUND,
         f"unknown procedure {path}",
+        errors.ErrorId.ROUTE,
         http_status=404,
         connect_code=errors.Code.UNIMPLEMENTED,
     )
@@ -131,7 +132,7 @@ async def call_json_app(
         try:
             body = procedure.request_json(await read_message())
         except InvalidMessage as exc:
-            raise errors.invalid_argument(None, f"invalid request: {exc}") from None
+            raise errors.invalid_input(f"invalid request: {exc}") from None
         return {"type": "http.request", "body": body, "more_body": False}
 
     answer = Answer()
@@ -165,10 +166,10 @@ def unframe(data: bytes, encoding: bytes | None) -> bytes:
     """The one message of a gRPC or gRPC-web request body: a 5-byte prefix (flags, length)
     and the message, gzip-compressed when the flag says so. Raises `errors.ApiError`."""
     if len(data) < 5:
-        raise errors.invalid_argument(None, "invalid request: no message (a unary call sends one)")
+        raise errors.invalid_input("invalid request: no message (a unary call sends one)")
     flags, length = data[0], int.from_bytes(data[1:5], "big")
     if len(data) != 5 + length:
-        raise errors.invalid_argument(None, "invalid request: a unary call sends one whole message")
+        raise errors.invalid_input("invalid request: a unary call sends one whole message")
     message = data[5:]
     if flags & _COMPRESSED_FLAG:
         if (encoding or b"identity").lower() != b"gzip":
@@ -182,14 +183,10 @@ def _gunzip(data: bytes) -> bytes:
         decompressor = zlib.decompressobj(wbits=31)
         out = decompressor.decompress(data, MAX_MESSAGE_BYTES + 1)
     except zlib.error:
-        raise errors.invalid_argument(None, "invalid request: bad gzip data") from None
+        raise errors.invalid_input("invalid request: bad gzip data") from None
     if len(out) > MAX_MESSAGE_BYTES:
-        raise _too_large()
+        raise errors.body_too_large()
     return out
-
-
-def _too_large() -> errors.ApiError:
-    return errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
 
 
 def frame(message: bytes, flags: int = 0) -> bytes:
@@ -225,7 +222,7 @@ class RpcTranscoder:
                 try:
                     data = base64.b64decode(data, validate=False)
                 except (binascii.Error, ValueError):
-                    raise errors.invalid_argument(None, "invalid request: not base64") from None
+                    raise errors.invalid_input("invalid request: not base64") from None
             if protocol is Protocol.CONNECT_PROTO:
                 if encoding is not None and encoding.lower() == b"gzip":
                     return _gunzip(data)
@@ -257,7 +254,7 @@ async def _read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_MESSAGE_BYTES + 5:
-            raise _too_large()
+            raise errors.body_too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

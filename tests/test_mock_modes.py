@@ -78,7 +78,8 @@ def test_a_wrong_method_is_405_with_every_documented_method(mock):
     response = mock.put(USER)
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "DELETE"}
-    assert response.json() == {"code": 12, "message": "Method Not Allowed"}
+    assert response.json()["message"] == "Method Not Allowed (PWRESET-Method)"
+    assert response.json()["details"][0]["id"] == "PWRESET-Method"
 
 
 def test_cors_preflight_is_answered_for_any_origin(mock):
@@ -299,7 +300,7 @@ def test_faults_are_documented_error_responses_with_their_examples():
         (403, "AUTH-AWfge"),
         (404, "QUERY-Dfbg2"),
         (404, "AUTHZ-cdgFk"),
-        (400, None),
+        (400, "PWRESET-Input"),
         (401, "AUTH-7fs1e"),
         (401, "PWRESET-QueryToken"),
     }
