@@ -405,7 +405,7 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
             "optional properties present and absent, each enum value) must be readable through "
             "the spec's links to reads with a valid success, and is deleted afterwards. Fails "
             "unless every check passed and every documented response was produced and valid. "
-            "Needs the contract extra: pip install 'pwreset[contract]'."
+            "Needs the contract extra: pip install -e '.[contract]' in the checkout."
         ),
     )
     contract.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8080")
