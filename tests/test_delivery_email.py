@@ -212,6 +212,8 @@ def test_print_links_logs_the_link_instead_of_sending(make_server, caplog):
         request_link(client, user_id)
     wait_until(lambda: message_status(server.settings, user_id) == ["printed"], what="a printed link")
     assert LINK_PATTERN.search(caplog.text)["user"] == user_id
+    wait_until(lambda: f"for user {user_id} printed (message" in caplog.text, what="the printed line")
+    assert "delivered" not in caplog.text and " sent (message" not in caplog.text
 
 
 def test_without_smtp_emails_wait_and_the_log_says_so(make_server, caplog):

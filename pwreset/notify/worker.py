@@ -157,10 +157,11 @@ class DeliveryWorker:
             await self._failed(claimed, error, permanent=isinstance(exc, PermanentDeliveryError))
             return
         await self._finish(claimed, sender.delivered_status, self._now_us())
-        logger.info(
-            "reset %s for user %s delivered (message %s, attempt %d)",
+        logger.info(  # "sent", or "printed" with --print-links: never "delivered" when it was not
+            "reset %s for user %s %s (message %s, attempt %d)",
             claimed.medium,
             claimed.user_id,
+            sender.delivered_status,
             claimed.id,
             claimed.attempts,
         )
