@@ -45,6 +45,7 @@ from pwreset.private_files import (
     tighten,
 )
 from pwreset.query_credentials import RefuseQueryCredentials, declared_query_names
+from pwreset.served_spec import ServedSpec
 from pwreset.server import Admission, ConnectionLimits
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
@@ -451,7 +452,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTran
     outer = RpcTranscoder(
         RefuseQueryCredentials(
             ServiceEndpoints(
-                WholeBodies(Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout),
+                ServedSpec(
+                    WholeBodies(
+                        Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout
+                    ),
+                    spec,
+                    settings.public_url,
+                ),
                 runtime.store,
             )
         )
@@ -601,7 +608,12 @@ def create_mock_app(
     outer = RpcTranscoder(
         RefuseQueryCredentials(
             ServiceEndpoints(
-                WholeBodies(Admission(QueryPreferences(app), max_concurrent_requests), timeout=body_timeout),
+                ServedSpec(
+                    WholeBodies(
+                        Admission(QueryPreferences(app), max_concurrent_requests), timeout=body_timeout
+                    ),
+                    spec,
+                ),
                 _AlwaysReady(),  # type: ignore[arg-type]
             ),
             allowed_names=declared_query_names(spec),

@@ -38,6 +38,8 @@ _SERVER_SETTINGS = (
     "argon2_memory_kib",
     "argon2_parallelism",
     "log_level",
+    "log_format",
+    "public_url",
     "reset_rate_limit",
     "reset_rate_window",
     "caller_reset_limit",
@@ -153,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
             "servers may share one database: each message is claimed by one of them."
         ),
     )
-    _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level",))
+    _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level", "log_format"))
 
     outbox = commands.add_parser("outbox", help="inspect queued reset messages")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -333,7 +335,7 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         metavar="P",
         help="answer this share of requests (0 to 1) with a documented error response and its example",
     )
-    _add_setting_flags(mock, ("log_level", *_CONNECTION_SETTINGS))
+    _add_setting_flags(mock, ("log_level", "log_format", *_CONNECTION_SETTINGS))
 
 
 def mock(args: argparse.Namespace, server_settings: Settings) -> int:
@@ -389,7 +391,13 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     if not args.token:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
     limits = ConnectionLimits.from_settings(server_settings)
-    serve_on_socket(app, sock, limits, log_level=server_settings.log_level.lower())
+    serve_on_socket(
+        app,
+        sock,
+        limits,
+        log_level=server_settings.log_level.lower(),
+        log_format=server_settings.log_format,
+    )
     return 0
 
 
@@ -462,8 +470,17 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env().with_overrides(**overrides)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(level: str, log_format: str) -> None:
+    """One format for every line of every process (see `pwreset.server.log_config`); raises
+    `ValueError` for an unknown format. Like `logging.basicConfig`, it leaves a root logger
+    that already has handlers alone (pwreset run inside another program, or its tests)."""
+    import logging.config
+
+    from pwreset.server import log_config
+
+    config = log_config(level, root=True, log_format=log_format)
+    if not logging.getLogger().handlers:
+        logging.config.dictConfig(config)
     # Connexion logs request bodies at debug level; bodies carry passwords and codes.
     logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
     # httpx logs every request's URL at info level; an SMS webhook URL may carry a credential.
@@ -613,6 +630,7 @@ def serve(settings: Settings) -> None:
             workers=settings.workers,
             limits=limits,
             log_level=log_level,
+            log_format=settings.log_format,
         )
         return
     from pwreset.app import create_app
@@ -624,7 +642,7 @@ def serve(settings: Settings) -> None:
         sock.close()
         raise
     logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
-    serve_on_socket(create_app(settings), sock, limits, log_level=log_level)
+    serve_on_socket(create_app(settings), sock, limits, log_level=log_level, log_format=settings.log_format)
 
 
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -812,7 +830,11 @@ async def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings_from(args)
-    _configure_logging(settings.log_level)
+    try:
+        _configure_logging(settings.log_level, settings.log_format)
+    except ValueError as exc:
+        print(f"pwreset: --log-format: {exc}", file=sys.stderr)
+        return 2
     if args.command not in ("mock", "contract-test"):
         try:
             _check_database_url(settings)
@@ -822,8 +844,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("serve", "worker"):
         from pwreset.app import service_settings
         from pwreset.notify import build_senders, delivery_policy
+        from pwreset.served_spec import parse_public_url
 
         try:  # a bad setting is an operator's mistake: say so, no traceback
+            if settings.public_url:
+                parse_public_url(settings.public_url)
             build_senders(settings)
             delivery_policy(settings)
             service_settings(settings)
