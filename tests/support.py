@@ -215,8 +215,10 @@ def running(app, limits: ConnectionLimits | None = None, *, protocol: type | Non
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
+        if not thread.is_alive():
+            raise RuntimeError("test server did not start: its thread ended (see the log above)")
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start within 15 s: uvicorn never reported started")
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"

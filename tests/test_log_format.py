@@ -35,11 +35,15 @@ def run_server(tmp_path: Path, *flags: str) -> list[str]:
         reader.start()
     try:
         # The first worker process logs "Application startup complete" once it serves.
-        wait_until(lambda: sum("startup complete" in line for line in lines) >= 1, 60, "the start")
+        wait_until(
+            lambda: lines[-5:], 60, "the start", until=lambda _: any("startup complete" in x for x in lines)
+        )
         if "2" not in flags:  # one process: its port is the one it logged
             [base] = [m[1] for line in lines if (m := re.search(r"listening on (http://[\d.]+:\d+)", line))]
             assert httpx.get(base + "/healthz?probe=1").status_code == 200
-            wait_until(lambda: any("/healthz" in line for line in lines), 15, "the access line")
+            wait_until(
+                lambda: lines[-5:], 15, "the access line", until=lambda _: any("/healthz" in x for x in lines)
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
