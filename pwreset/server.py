@@ -24,6 +24,7 @@ else's requests into 503s.
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import http
 import logging
@@ -57,8 +58,14 @@ BUSY_RETRY_AFTER_SECONDS = 1
 # being loaded. Readiness (`/readyz`) is not: "busy, send traffic elsewhere" is what it is for.
 ALWAYS_ADMITTED = frozenset({"/healthz"})
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-LOG_FORMATS = ("text", "json")
 ACCESS_LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(client_addr)s - "%(request_line)s" %(status_code)s'
+
+
+class LogFormat(enum.StrEnum):
+    """The forms of log lines (`--log-format`)."""
+
+    TEXT = "text"  # LOG_FORMAT and ACCESS_LOG_FORMAT
+    JSON = "json"  # one object a line: time, level, logger, message
 
 
 @dataclass(frozen=True)
@@ -163,8 +170,8 @@ def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str,
     server logs alike. `log_format` is `text` (`LOG_FORMAT`) or `json`: one object a line
     with `time` (ISO 8601, UTC), `level`, `logger` and `message` (python-json-logger).
     Raises `ValueError` for another format."""
-    if log_format not in LOG_FORMATS:
-        raise ValueError(f"log format {log_format!r}: use {' or '.join(LOG_FORMATS)}")
+    if log_format not in tuple(LogFormat):
+        raise ValueError(f"log format {log_format!r}: use {' or '.join(LogFormat)}")
     numeric = logging.getLevelName(level.upper())
     json_formatter = {
         "()": "pythonjsonlogger.json.JsonFormatter",
@@ -184,7 +191,7 @@ def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str,
                 "use_colors": False,
             },
         }
-        if log_format == "text"
+        if log_format == LogFormat.TEXT
         # An access line's message is uvicorn's: 'CLIENT - "METHOD PATH HTTP/V" STATUS'.
         else {"default": json_formatter, "access": json_formatter},
         "handlers": {
