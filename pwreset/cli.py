@@ -493,6 +493,8 @@ def serve(settings: Settings) -> None:
     asyncio.run(_prepare(settings))
     log_level = settings.log_level.lower()
     if settings.workers > 1:
+        from pwreset.metrics import multiprocess_directory
+
         os.environ.update(settings.to_env())
         logger.warning(
             "pwreset listening on http://%s:%d with %d workers",
@@ -500,14 +502,17 @@ def serve(settings: Settings) -> None:
             settings.port,
             settings.workers,
         )
-        serve_workers(
-            "pwreset.app:app_from_environment",
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            limits=limits,
-            log_level=log_level,
-        )
+        # Set before the workers start: each of them then writes its metrics where the one
+        # that answers a scrape adds them all up.
+        with multiprocess_directory():
+            serve_workers(
+                "pwreset.app:app_from_environment",
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                limits=limits,
+                log_level=log_level,
+            )
         return
     from pwreset.app import create_app
 

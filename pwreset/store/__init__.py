@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pwreset.private_files import prepare_sqlite_file
@@ -98,6 +98,7 @@ class ResetCodeRecord:
     created_at: int
     expires_at: int
     failed_attempts: int
+    medium: str = "unknown"  # return, email or sms; unknown for codes issued before it was kept
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,14 @@ _ADD_FAILED_PASSWORD_CHECK_SQL = text(
 )
 _LOCK_USER_SQL = text("UPDATE users SET state = 'locked' WHERE id = :id AND state = 'active'")
 _UPSERT_CODE_SQL = text(
-    "INSERT INTO reset_codes (user_id, code_id, code_hash, created_at, expires_at, failed_attempts) "
-    "VALUES (:user_id, :code_id, :code_hash, :created_at, :expires_at, 0) "
+    "INSERT INTO reset_codes (user_id, code_id, code_hash, created_at, expires_at, failed_attempts, medium) "
+    "VALUES (:user_id, :code_id, :code_hash, :created_at, :expires_at, 0, :medium) "
     "ON CONFLICT (user_id) DO UPDATE SET code_id = excluded.code_id, "
     "code_hash = excluded.code_hash, created_at = excluded.created_at, "
-    "expires_at = excluded.expires_at, failed_attempts = 0"
+    "expires_at = excluded.expires_at, failed_attempts = 0, medium = excluded.medium"
 )
 _SELECT_CODE_SQL = text(
-    "SELECT code_id, code_hash, created_at, expires_at, failed_attempts FROM reset_codes "
+    "SELECT code_id, code_hash, created_at, expires_at, failed_attempts, medium FROM reset_codes "
     "WHERE user_id = :user_id"
 )
 _COUNT_FAILED_ATTEMPT_SQL = text(
@@ -214,6 +215,10 @@ _CLAIM_OUTBOX = (
     "RETURNING id, user_id, code_id, medium, recipient, payload, attempts"
 )
 MEDIA = ("email", "sms")
+_OUTBOX_BACKLOG_SQL = text(
+    "SELECT medium, status, COUNT(*), MIN(created_at) FROM outbox "
+    "WHERE status IN ('pending', 'sending') GROUP BY medium, status"
+)
 
 
 def _claim_outbox_sql(dialect: str, media: tuple[str, ...]) -> SQL:
@@ -377,18 +382,38 @@ def _asyncpg_statement(statement: str) -> _AsyncpgStatement:
     return sql, tuple(names), head == "SELECT" or " RETURNING " in sql.upper()
 
 
+class PoolGauge(Protocol):
+    """Told of each connection taken from the pool (`inc`) and given back (`dec`)."""
+
+    def inc(self, amount: float = 1) -> None: ...
+
+    def dec(self, amount: float = 1) -> None: ...
+
+
+class _NoGauge:
+    def inc(self, amount: float = 1) -> None:
+        return None
+
+    def dec(self, amount: float = 1) -> None:
+        return None
+
+
 class _SqlitePool:
     """Idle sqlite3 connections for reuse; opening one costs more than a query."""
 
-    def __init__(self, path: str, synchronous: str, keep: int = 8) -> None:
+    def __init__(self, path: str, synchronous: str, keep: int = 8, gauge: PoolGauge | None = None) -> None:
         self._path = path
         self._synchronous = synchronous
         self._keep = keep
         self._idle: list[sqlite3.Connection] = []
+        self._gauge = gauge or _NoGauge()
 
     def acquire(self) -> sqlite3.Connection:
-        if self._idle:
-            return self._idle.pop()
+        conn = self._idle.pop() if self._idle else self._open()
+        self._gauge.inc()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
         # isolation_level=None: we emit BEGIN ourselves (deferred for reads, IMMEDIATE for writes).
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -399,6 +424,7 @@ class _SqlitePool:
         return conn
 
     def release(self, conn: sqlite3.Connection) -> None:
+        self._gauge.dec()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if len(self._idle) < self._keep:
@@ -413,14 +439,22 @@ class _SqlitePool:
 
 class Store:
     """The database: SQLite (statements inline on the event loop, one writer at a time) or
-    PostgreSQL (asyncpg pool, row locks)."""
+    PostgreSQL (asyncpg pool, row locks). `pool_gauge` is told of connections taken and
+    given back (the metrics' pool gauge)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        sqlite_synchronous: str = "FULL",
+        pool_gauge: PoolGauge | None = None,
+    ) -> None:
         self.dialect, location = parse_database_url(url)
         if self.dialect == "sqlite":
             if location != ":memory:":
                 prepare_sqlite_file(Path(location))  # 0600 before SQLite makes its WAL and SHM
-            self._sqlite = _SqlitePool(location, sqlite_synchronous)
+            self._sqlite = _SqlitePool(location, sqlite_synchronous, gauge=pool_gauge)
             self._write_lock = asyncio.Lock()
             self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
         else:
@@ -431,6 +465,12 @@ class Store:
             self._engine = create_async_engine(
                 location, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+            if pool_gauge is not None:
+                from sqlalchemy import event
+
+                gauge = pool_gauge
+                event.listen(self._engine.sync_engine.pool, "checkout", lambda *_: gauge.inc())
+                event.listen(self._engine.sync_engine.pool, "checkin", lambda *_: gauge.dec())
             self._integrity_errors = (IntegrityError, IntegrityConstraintViolationError)
             self._clauses: dict[str, _AsyncpgStatement] = {}
 
@@ -683,9 +723,16 @@ class Tx:
     # -- reset codes ------------------------------------------------------------------------
 
     async def put_reset_code(
-        self, user_id: str, code_id: str, code_hash: str, created_at: int, expires_at: int
+        self,
+        user_id: str,
+        code_id: str,
+        code_hash: str,
+        created_at: int,
+        expires_at: int,
+        medium: str = "unknown",
     ) -> None:
-        """Store the user's one live code, replacing any earlier one."""
+        """Store the user's one live code, replacing any earlier one; `medium` is how it
+        travels (return, email, sms), kept for the metrics."""
         await self.conn.execute(
             _UPSERT_CODE_SQL,
             {
@@ -694,6 +741,7 @@ class Tx:
                 "code_hash": code_hash,
                 "created_at": created_at,
                 "expires_at": expires_at,
+                "medium": medium,
             },
         )
 
@@ -790,6 +838,12 @@ class Tx:
                 "next_attempt_at": next_attempt_at,
             },
         )
+
+    async def outbox_backlog(self) -> list[tuple[str, str, int, int]]:
+        """(medium, status, count, oldest creation time in µs) of the messages not finished
+        (pending or sending), per medium and status: one query on the status index."""
+        rows = await self._all(_OUTBOX_BACKLOG_SQL)
+        return [(str(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in rows]
 
     async def purge_finished_messages(self, before: int) -> int:
         """Delete messages that were done before `before`; returns how many."""
