@@ -650,12 +650,16 @@ async def _worker(settings: Settings) -> int:
     from pwreset.keys import Keys, load_or_create_secret
     from pwreset.notify import build_worker, log_delivery_setup
     from pwreset.store import Store
+    from pwreset.tracing import provider_from_environment, tracer_of
 
     await _prepare(settings)
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
+    provider = provider_from_environment()
     try:
-        worker = build_worker(settings, store, Keys.from_secret(secret), now_us=system_now_us)
+        worker = build_worker(
+            settings, store, Keys.from_secret(secret), now_us=system_now_us, tracer=tracer_of(provider)
+        )
         log_delivery_setup(settings, worker)
         if not worker.media:
             print("pwreset: nothing to deliver with: configure SMTP or an SMS webhook", file=sys.stderr)
@@ -668,6 +672,8 @@ async def _worker(settings: Settings) -> int:
         await worker.run(stop)
     finally:
         await store.dispose()
+        if provider is not None:
+            provider.shutdown()  # sends the spans still batched
     return 0
 
 
@@ -710,11 +716,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("serve", "worker"):
         from pwreset.app import service_settings
         from pwreset.notify import build_senders, delivery_policy
+        from pwreset.tracing import check_environment
 
         try:  # a bad setting is an operator's mistake: say so, no traceback
             build_senders(settings)
             delivery_policy(settings)
             service_settings(settings)
+            check_environment()
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2

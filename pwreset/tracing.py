@@ -48,6 +48,25 @@ class _NoSpan:
         return None
 
 
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Raise ValueError when an OTLP endpoint is set but `pwreset[otel]` is not installed."""
+    environ = os.environ if environ is None else environ
+    if not any(environ.get(name) for name in ENDPOINT_VARIABLES):
+        return
+    try:
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter
+        import opentelemetry.instrumentation.asgi
+        import opentelemetry.sdk.trace  # noqa: F401
+    except ImportError:
+        raise ValueError(_MISSING) from None
+
+
+_MISSING = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT is set, but the tracing packages are not installed: "
+    "pip install -e '.[otel]'"
+)
+
+
 def provider_from_environment(environ: Mapping[str, str] | None = None) -> Any:
     """An OpenTelemetry `TracerProvider` exporting over OTLP (HTTP, protobuf) when an OTLP
     endpoint is set, else None. Raises ValueError when one is set but `pwreset[otel]` is
@@ -61,10 +80,7 @@ def provider_from_environment(environ: Mapping[str, str] | None = None) -> Any:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
-        raise ValueError(
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set, but the tracing packages are not installed: "
-            "pip install -e '.[otel]'"
-        ) from None
+        raise ValueError(_MISSING) from None
     # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; ours is the default name.
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "pwreset"})
     provider = TracerProvider(resource=resource)
