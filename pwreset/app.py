@@ -89,7 +89,7 @@ def build_runtime(
     """The store and services of one process; `now_us`, `rng` and `hasher` (argon2id from the
     settings by default) may be given, for tests."""
     metrics = Metrics()
-    store = Store(settings.effective_database_url, pool_gauge=metrics.pool_in_use)
+    store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
     keys = Keys.from_secret(secret)
     hasher = hasher or PasswordHasher(
@@ -486,10 +486,12 @@ def create_app(
                 runtime.authenticator.authenticate,
                 partial(_outbox_backlog, runtime.store),
                 runtime.now_us,
+                lambda: runtime.store.connections_in_use,
             )
         ),
         runtime.metrics,
         operations,
+        lambda: runtime.store.connections_in_use,
     )
     outer = RpcTranscoder(traced(json_app, provider, operations))
     return outer

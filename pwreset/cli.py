@@ -137,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the API server: migrate the database, create the default organization and "
             "an admin token on first start, then serve openapi.yaml with request and response "
             "validation. Swagger UI at /ui/, health at /healthz and /readyz. Each server "
-            "process also delivers queued reset links (see `pwreset worker`)."
+            "process also delivers queued reset links (see `pwreset worker`). Prometheus metrics "
+            "at /metrics, for a bearer token with the metrics.read permission on the whole "
+            "instance (`pwreset token create --subject prometheus --permission metrics.read`), "
+            "on the same port, summed over every --workers process. OpenTelemetry traces (a span "
+            "per request and per delivery) go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set "
+            "(pip install -e '.[otel]')."
         ),
     )
     _add_setting_flags(
@@ -150,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Deliver the reset links waiting in the outbox by email (SMTP) and SMS (webhook), "
             "with retries and exponential backoff, until stopped. Any number of workers and "
-            "servers may share one database: each message is claimed by one of them."
+            "servers may share one database: each message is claimed by one of them. Each "
+            "delivery is traced when OTEL_EXPORTER_OTLP_ENDPOINT is set (pip install -e '.[otel]')."
         ),
     )
     _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level",))
@@ -197,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         choices=PERMISSIONS,
-        help="a permission to grant (repeatable)",
+        help="a permission to grant (repeatable); metrics.read allows GET /metrics only",
     )
     create.add_argument("--org", help="organization id the token is limited to (default: every organization)")
     who = create.add_mutually_exclusive_group()

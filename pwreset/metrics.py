@@ -9,7 +9,8 @@ Several processes (`pwreset serve --workers N`) share one port, so a scrape reac
 of them: they then run in `prometheus_client`'s multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`,
 set by `pwreset serve` before the workers start, see `multiprocess_directory`), where every
 process writes its values to memory-mapped files and the process that answers the scrape
-adds up all of them. The pool gauge counts only live processes.
+adds up all of them. The pool gauge counts only live processes; each process sets its own at
+the end of each request (when its count changes) and when it answers a scrape.
 
 `/metrics` is authenticated like the API: a bearer token with the `metrics.read` permission,
 on the instance (no organization). It is not part of `openapi.yaml`, as `/healthz` is not:
@@ -121,36 +122,47 @@ class Metrics:
         )
         self.pool_in_use = Gauge(
             "pwreset_db_pool_connections_in_use",
-            "Database connections checked out of the pool, all server processes",
+            "Database connections checked out of the pools of all server processes",
             registry=r,
             multiprocess_mode="livesum",
         )
-        self._request_children: dict[tuple[str, str, int], Any] = {}
+        # Labelled children, found once: `labels()` takes a lock and builds a key each time.
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._pool_last = 0
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe_request(self, operation: str, transport: str, status: int, seconds: float) -> None:
-        key = (operation, transport, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self.requests.labels(operation, transport, str(status))
-        child.observe(seconds)
+        self._child(self.requests, operation, transport, str(status)).observe(seconds)
+
+    def pool_used(self, connections: int) -> None:
+        """This process's connections in use now (set only when it changed: cheap per request)."""
+        if connections != self._pool_last:
+            self._pool_last = connections
+            self.pool_in_use.set(connections)
 
     def reset_requested(self, medium: str) -> None:
-        self.reset_requests.labels(medium).inc()
+        self._child(self.reset_requests, medium).inc()
 
     def delivered(self, medium: str, outcome: str) -> None:
-        self.deliveries.labels(medium, outcome).inc()
+        self._child(self.deliveries, medium, outcome).inc()
 
     def code_used(self, medium: str) -> None:
-        self.codes_used.labels(medium).inc()
+        self._child(self.codes_used, medium).inc()
 
     def code_expired(self, medium: str) -> None:
-        self.codes_expired.labels(medium).inc()
+        self._child(self.codes_expired, medium).inc()
 
     def wrong_code(self, medium: str) -> None:
-        self.wrong_codes.labels(medium).inc()
+        self._child(self.wrong_codes, medium).inc()
 
     def code_voided(self, medium: str) -> None:
-        self.codes_voided.labels(medium).inc()
+        self._child(self.codes_voided, medium).inc()
 
     def wrong_password(self) -> None:
         self.wrong_passwords.inc()
@@ -159,7 +171,7 @@ class Metrics:
         self.user_lockouts.inc()
 
     def refused_by_limit(self, error_id: str | None) -> None:
-        self.rate_limited.labels(error_id or "unknown").inc()
+        self._child(self.rate_limited, error_id or "unknown").inc()
 
 
 def backlog_families(backlog: Iterable[tuple[str, str, int, int]], now_us: int) -> list[Metric]:
@@ -300,12 +312,20 @@ def with_transport(scope: Scope, transport: str) -> Scope:
 class RequestMetrics:
     """Measures every API request, whatever its transport: it stands where REST, Connect and
     the transcoded gRPC-web, Connect proto and native gRPC calls meet (the JSON app), so a
-    call counts once. Costs a clock read, a path match and a histogram observation."""
+    call counts once. Costs a clock read, a path match and a histogram observation; then the
+    process's pool gauge is brought up to date from `pool_in_use()`."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, operations: OperationNames) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        operations: OperationNames,
+        pool_in_use: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.operations = operations
+        self.pool_in_use = pool_in_use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNMEASURED_PATHS:
@@ -329,6 +349,7 @@ class RequestMetrics:
                 status,
                 time.perf_counter() - started,
             )
+            self.metrics.pool_used(self.pool_in_use())
 
 
 Authenticate = Callable[[str | None, str | None], Any]
@@ -346,12 +367,14 @@ class MetricsEndpoint:
         authenticate: Authenticate,
         read_backlog: ReadBacklog,
         now_us: Callable[[], int],
+        pool_in_use: Callable[[], int] = lambda: 0,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.authenticate = authenticate
         self.read_backlog = read_backlog
         self.now_us = now_us
+        self.pool_in_use = pool_in_use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != METRICS_PATH:
@@ -377,6 +400,7 @@ class MetricsEndpoint:
                 response.append((b"allow", b"GET"))
             await _send(send, status, body, response)
             return
+        self.metrics.pool_used(self.pool_in_use())
         accept = (headers.get(b"accept") or b"").decode("latin-1")
         body, content_type = exposition(self.metrics, families, accept)
         await _send(send, 200, body, [(b"content-type", content_type.encode())])

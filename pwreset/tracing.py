@@ -51,7 +51,7 @@ class _NoSpan:
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """Raise ValueError when an OTLP endpoint is set but `pwreset[otel]` is not installed."""
     environ = os.environ if environ is None else environ
-    if not any(environ.get(name) for name in ENDPOINT_VARIABLES):
+    if not _wanted(environ):
         return
     try:
         import opentelemetry.exporter.otlp.proto.http.trace_exporter
@@ -59,6 +59,13 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
         import opentelemetry.sdk.trace  # noqa: F401
     except ImportError:
         raise ValueError(_MISSING) from None
+
+
+def _wanted(environ: Mapping[str, str]) -> bool:
+    """An OTLP endpoint is set, and the SDK is not switched off (`OTEL_SDK_DISABLED=true`)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return any(environ.get(name) for name in ENDPOINT_VARIABLES)
 
 
 _MISSING = (
@@ -72,7 +79,7 @@ def provider_from_environment(environ: Mapping[str, str] | None = None) -> Any:
     endpoint is set, else None. Raises ValueError when one is set but `pwreset[otel]` is
     not installed."""
     environ = os.environ if environ is None else environ
-    if not any(environ.get(name) for name in ENDPOINT_VARIABLES):
+    if not _wanted(environ):
         return None
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 
@@ -12,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pwreset.cli import main
 from pwreset.query_credentials import QUERY_TOKEN_ERROR_ID
 from pwreset.spec import SPEC_PATH
+from pwreset.store import Store
 from tests.delivery_support import FAST_DELIVERY, smtp_sink, text_part, wait_until
 from tests.process_support import PwresetProcess, free_port
 from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user, error_id, make_token
@@ -208,3 +210,22 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_the_store_counts_its_connections_in_use(backend, database_factory):
+    url = database_factory(backend)
+
+    async def check() -> list[int]:
+        store = Store(url)
+        seen = [store.connections_in_use]
+        try:
+            async with store.read():
+                seen.append(store.connections_in_use)
+                async with store.write():
+                    seen.append(store.connections_in_use)
+            seen.append(store.connections_in_use)
+        finally:
+            await store.dispose()
+        return seen
+
+    assert asyncio.run(check()) == [0, 1, 2, 0]

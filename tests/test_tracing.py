@@ -182,7 +182,10 @@ def test_spans_per_request_and_delivery_carry_no_secret(tmp_path, monkeypatch):
     assert not [text for text in texts if "access_token" in text]
 
 
-def test_no_endpoint_no_tracing(monkeypatch):
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
-    assert provider_from_environment() is None
+def test_no_endpoint_or_a_disabled_sdk_means_no_tracing():
+    assert provider_from_environment({}) is None
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+    assert provider_from_environment({**endpoint, "OTEL_SDK_DISABLED": "true"}) is None
+    provider = provider_from_environment(endpoint)
+    assert provider is not None
+    provider.shutdown()

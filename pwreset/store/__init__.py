@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from pwreset.private_files import prepare_sqlite_file
@@ -382,35 +382,19 @@ def _asyncpg_statement(statement: str) -> _AsyncpgStatement:
     return sql, tuple(names), head == "SELECT" or " RETURNING " in sql.upper()
 
 
-class PoolGauge(Protocol):
-    """Told of each connection taken from the pool (`inc`) and given back (`dec`)."""
-
-    def inc(self, amount: float = 1) -> None: ...
-
-    def dec(self, amount: float = 1) -> None: ...
-
-
-class _NoGauge:
-    def inc(self, amount: float = 1) -> None:
-        return None
-
-    def dec(self, amount: float = 1) -> None:
-        return None
-
-
 class _SqlitePool:
     """Idle sqlite3 connections for reuse; opening one costs more than a query."""
 
-    def __init__(self, path: str, synchronous: str, keep: int = 8, gauge: PoolGauge | None = None) -> None:
+    def __init__(self, path: str, synchronous: str, keep: int = 8) -> None:
         self._path = path
         self._synchronous = synchronous
         self._keep = keep
         self._idle: list[sqlite3.Connection] = []
-        self._gauge = gauge or _NoGauge()
+        self.in_use = 0
 
     def acquire(self) -> sqlite3.Connection:
         conn = self._idle.pop() if self._idle else self._open()
-        self._gauge.inc()
+        self.in_use += 1
         return conn
 
     def _open(self) -> sqlite3.Connection:
@@ -424,7 +408,7 @@ class _SqlitePool:
         return conn
 
     def release(self, conn: sqlite3.Connection) -> None:
-        self._gauge.dec()
+        self.in_use -= 1
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if len(self._idle) < self._keep:
@@ -439,22 +423,14 @@ class _SqlitePool:
 
 class Store:
     """The database: SQLite (statements inline on the event loop, one writer at a time) or
-    PostgreSQL (asyncpg pool, row locks). `pool_gauge` is told of connections taken and
-    given back (the metrics' pool gauge)."""
+    PostgreSQL (asyncpg pool, row locks)."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        pool_size: int = 10,
-        sqlite_synchronous: str = "FULL",
-        pool_gauge: PoolGauge | None = None,
-    ) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> None:
         self.dialect, location = parse_database_url(url)
         if self.dialect == "sqlite":
             if location != ":memory:":
                 prepare_sqlite_file(Path(location))  # 0600 before SQLite makes its WAL and SHM
-            self._sqlite = _SqlitePool(location, sqlite_synchronous, gauge=pool_gauge)
+            self._sqlite = _SqlitePool(location, sqlite_synchronous)
             self._write_lock = asyncio.Lock()
             self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
         else:
@@ -465,12 +441,6 @@ class Store:
             self._engine = create_async_engine(
                 location, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-            if pool_gauge is not None:
-                from sqlalchemy import event
-
-                gauge = pool_gauge
-                event.listen(self._engine.sync_engine.pool, "checkout", lambda *_: gauge.inc())
-                event.listen(self._engine.sync_engine.pool, "checkin", lambda *_: gauge.dec())
             self._integrity_errors = (IntegrityError, IntegrityConstraintViolationError)
             self._clauses: dict[str, _AsyncpgStatement] = {}
 
@@ -520,6 +490,14 @@ class Store:
             yield Tx(_LoopConnection(raw), self.dialect)
         finally:
             self._sqlite.release(raw)
+
+    @property
+    def connections_in_use(self) -> int:
+        """Connections of this process's pool checked out now."""
+        if self.dialect == "sqlite":
+            return self._sqlite.in_use
+        pool: Any = self._engine.sync_engine.pool  # a QueuePool
+        return int(pool.checkedout())
 
     async def ping(self) -> None:
         async with self.read() as tx:
