@@ -498,19 +498,19 @@ def serve(settings: Settings) -> None:
     limits = ConnectionLimits.from_settings(settings)
     asyncio.run(_prepare(settings))
     log_level = settings.log_level.lower()
-    if settings.workers > 1:
-        from pwreset.metrics import multiprocess_directory
+    from pwreset.metrics import multiprocess_directory
 
-        os.environ.update(settings.to_env())
-        logger.warning(
-            "pwreset listening on http://%s:%d with %d workers",
-            settings.host,
-            settings.port,
-            settings.workers,
-        )
-        # Set before the workers start: each of them then writes its metrics where the one
-        # that answers a scrape adds them all up.
-        with multiprocess_directory():
+    # Made before the workers start: each of them writes its metrics where the one that
+    # answers a scrape adds them all up.
+    with multiprocess_directory(workers=settings.workers):
+        if settings.workers > 1:
+            os.environ.update(settings.to_env())
+            logger.warning(
+                "pwreset listening on http://%s:%d with %d workers",
+                settings.host,
+                settings.port,
+                settings.workers,
+            )
             serve_workers(
                 "pwreset.app:app_from_environment",
                 host=settings.host,
@@ -519,12 +519,12 @@ def serve(settings: Settings) -> None:
                 limits=limits,
                 log_level=log_level,
             )
-        return
-    from pwreset.app import create_app
+            return
+        from pwreset.app import create_app
 
-    sock, address = _listen(settings.host, settings.port)
-    logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
-    serve_on_socket(create_app(settings), sock, limits, log_level=log_level)
+        sock, address = _listen(settings.host, settings.port)
+        logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
+        serve_on_socket(create_app(settings), sock, limits, log_level=log_level)
 
 
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:

@@ -246,16 +246,20 @@ def forget_dead_processes(directory: str) -> None:
 
 
 @contextlib.contextmanager
-def multiprocess_directory() -> Iterator[str]:
-    """A directory for multiprocess mode, set in the environment for worker processes about to
-    start: `$PROMETHEUS_MULTIPROC_DIR` when the operator set one (its old files are removed,
-    as `prometheus_client` requires at start), else a private temporary one, removed after."""
+def multiprocess_directory(*, workers: int) -> Iterator[str | None]:
+    """The directory of multiprocess mode for a server about to start: `$PROMETHEUS_MULTIPROC_DIR`
+    when the operator set one (its files of an earlier run are removed, as `prometheus_client`
+    requires at start); else, for more than one worker process, a private temporary one, set
+    in the environment for them and removed after; else None (one process counts in memory)."""
     given = os.environ.get(MULTIPROCESS_ENV)
     if given:
         os.makedirs(given, mode=0o700, exist_ok=True)
         for old in glob.glob(os.path.join(given, "*.db")):
             os.remove(old)
         yield given
+        return
+    if workers <= 1:
+        yield None
         return
     directory = tempfile.mkdtemp(prefix="pwreset-metrics-")
     os.environ[MULTIPROCESS_ENV] = directory
