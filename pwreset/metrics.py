@@ -20,6 +20,7 @@ it is the operator's endpoint, not the API's.
 from __future__ import annotations
 
 import contextlib
+import enum
 import glob
 import os
 import re
@@ -51,13 +52,15 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 TRANSPORT_KEY = "pwreset.transport"
 
 
-class Medium:
-    """How a reset code travels: returned in the answer, or sent as a link."""
+class Medium(enum.StrEnum):
+    """How a reset code travels, as the metrics label it: returned in the answer, or sent
+    as a link by email or SMS."""
 
     RETURN = "return"
     EMAIL = "email"
     SMS = "sms"
     NONE = "none"  # a code checked for a user that has none
+    UNKNOWN = "unknown"  # a code issued before its medium was kept
 
 
 class Metrics:
