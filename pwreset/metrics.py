@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -201,8 +202,9 @@ def backlog_families(backlog: Iterable[tuple[str, str, int, int]], now_us: int) 
     return [depth, age]
 
 
-class _Families:
-    """A collector of metric families already gathered (the scrape's database figures)."""
+class _Families(Collector):
+    """The metric families of `sources` (registries), then `extra` (the scrape's database
+    figures), as one collector for the encoder."""
 
     def __init__(self, *sources: Any, extra: Iterable[Metric] = ()) -> None:
         self._sources = sources
@@ -226,7 +228,7 @@ def exposition(metrics: Metrics, extra: Iterable[Metric], accept: str | None) ->
     else:
         source = metrics.registry
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(_Families(source, extra=extra)), content_type  # type: ignore[arg-type]
+    return encoder(_Families(source, extra=extra)), content_type
 
 
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db$")

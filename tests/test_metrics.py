@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 
 import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pwreset.cli import main
+from pwreset.metrics import forget_dead_processes
 from pwreset.query_credentials import QUERY_TOKEN_ERROR_ID
 from pwreset.spec import SPEC_PATH
 from pwreset.store import Store
@@ -229,3 +231,16 @@ def test_the_store_counts_its_connections_in_use(backend, database_factory):
         return seen
 
     assert asyncio.run(check()) == [0, 1, 2, 0]
+
+
+def test_a_dead_workers_live_gauges_stop_counting_but_its_counters_stay(tmp_path):
+    dead_pid = 2**22 + 12345  # above the kernel's pid_max: no such process
+    files = {
+        "dead_gauge": tmp_path / f"gauge_livesum_{dead_pid}.db",
+        "live_gauge": tmp_path / f"gauge_livesum_{os.getpid()}.db",
+        "dead_counter": tmp_path / f"counter_{dead_pid}.db",
+    }
+    for path in files.values():
+        path.write_bytes(b"")
+    forget_dead_processes(str(tmp_path))
+    assert {name for name, path in files.items() if path.exists()} == {"live_gauge", "dead_counter"}
