@@ -14,7 +14,7 @@ import random
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from pwreset.domain.timestamps import system_now_us
 from pwreset.domain.url_template import check_link, check_url_template, parse_origin
 from pwreset.keys import Keys, SecretMismatch, load_or_create_secret, secret_fingerprint
 from pwreset.limits import RateLimits
+from pwreset.metrics import Metrics, MetricsEndpoint, OperationNames, RequestMetrics
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
 from pwreset.private_files import (
     PRIVATE_DIRECTORY_MODE,
@@ -50,6 +51,7 @@ from pwreset.server import Admission, ConnectionLimits
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
+from pwreset.tracing import provider_from_environment, traced, tracer_of
 from pwreset.transcode import RpcTranscoder
 from pwreset.validation import validator_map
 
@@ -75,6 +77,7 @@ class Runtime:
     user_service: UserService
     authenticator: Authenticator
     now_us: Callable[[], int] = system_now_us
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build_runtime(
@@ -86,6 +89,7 @@ def build_runtime(
 ) -> Runtime:
     """The store and services of one process; `now_us`, `rng` and `hasher` (argon2id from the
     settings by default) may be given, for tests."""
+    metrics = Metrics()
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
     keys = Keys.from_secret(secret)
@@ -103,8 +107,9 @@ def build_runtime(
         now_us=now_us,
         rng=rng or secrets.SystemRandom(),
         ids=IdGenerator(now_us),
+        metrics=metrics,
     )
-    return Runtime(settings, store, keys, service, Authenticator(store), now_us)
+    return Runtime(settings, store, keys, service, Authenticator(store), now_us, metrics)
 
 
 def service_settings(settings: Settings) -> ServiceSettings:
@@ -418,13 +423,29 @@ async def _send_payload(
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTranscoder:
+_FROM_ENVIRONMENT: Any = object()
+
+
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, tracer_provider: Any = _FROM_ENVIRONMENT
+) -> RpcTranscoder:
     """The real server as an ASGI app, REST, Connect and gRPC-web, that also runs the native
-    gRPC port (`settings.grpc_port`, unless -1; its port is `app.grpc.port` once started).
-    The database must be prepared (`prepare_database`)."""
+    gRPC port (`settings.grpc_port`, unless -1; its port is `app.grpc.port` once started),
+    with `/metrics` (`pwreset.metrics`) and, given an OpenTelemetry `tracer_provider` (by
+    default one from the `OTEL_*` environment, if any), tracing (`pwreset.tracing`).
+    The database must be prepared (`prepare_database`). Raises ValueError for tracing asked
+    for without its packages."""
     runtime = runtime or build_runtime(settings)
+    provider = provider_from_environment() if tracer_provider is _FROM_ENVIRONMENT else tracer_provider
     # Built now, so a bad SMTP, SMS or template setting stops the start.
-    worker = build_worker(runtime.settings, runtime.store, runtime.keys, now_us=runtime.now_us)
+    worker = build_worker(
+        runtime.settings,
+        runtime.store,
+        runtime.keys,
+        now_us=runtime.now_us,
+        metrics=runtime.metrics,
+        tracer=tracer_of(provider),
+    )
     limits = ConnectionLimits.from_settings(settings)
 
     @contextlib.asynccontextmanager
@@ -433,6 +454,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTran
         async with running_worker(worker), grpc_port(outer, settings.host, settings.grpc_port, limits):
             yield
         await runtime.store.dispose()
+        if provider is not None and tracer_provider is _FROM_ENVIRONMENT:
+            provider.shutdown()  # sends the spans still batched
 
     spec = load_spec()
     resolver = handler_resolver(runtime)
@@ -449,21 +472,39 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTran
         validator_map=validator_map(),
     )
     install_error_handlers(app, allow_header_for(spec))
-    outer = RpcTranscoder(
+    operations = OperationNames(spec)
+    # Every transport meets here, as JSON: the native gRPC port calls `outer.app`.
+    json_app = RequestMetrics(
         RefuseQueryCredentials(
-            ServiceEndpoints(
-                ServedSpec(
-                    WholeBodies(
-                        Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout
+            MetricsEndpoint(
+                ServiceEndpoints(
+                    ServedSpec(
+                        WholeBodies(
+                            Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout
+                        ),
+                        spec,
+                        settings.public_url,
                     ),
-                    spec,
-                    settings.public_url,
+                    runtime.store,
                 ),
-                runtime.store,
+                runtime.metrics,
+                runtime.authenticator.authenticate,
+                partial(_outbox_backlog, runtime.store),
+                runtime.now_us,
+                lambda: runtime.store.connections_in_use,
             )
-        )
+        ),
+        runtime.metrics,
+        operations,
+        lambda: runtime.store.connections_in_use,
     )
+    outer = RpcTranscoder(traced(json_app, provider, operations))
     return outer
+
+
+async def _outbox_backlog(store: Store) -> list[tuple[str, str, int, int]]:
+    async with store.read() as tx:
+        return await tx.outbox_backlog()
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,8 @@ from connexion.security import AbstractSecurityHandler
 from pwreset import errors
 from pwreset.store import Store, Tx
 
-PERMISSIONS = ("user.read", "user.write", "user.delete")
+# metrics.read: `GET /metrics` (`pwreset.metrics`), for an instance-wide token; no API operation.
+PERMISSIONS = ("user.read", "user.write", "user.delete", "metrics.read")
 TOKEN_PREFIX = "pwr_"
 
 

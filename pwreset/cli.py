@@ -139,7 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the API server: migrate the database, create the default organization and "
             "an admin token on first start, then serve openapi.yaml with request and response "
             "validation. Swagger UI at /ui/, health at /healthz and /readyz. Each server "
-            "process also delivers queued reset links (see `pwreset worker`)."
+            "process also delivers queued reset links (see `pwreset worker`). Prometheus metrics "
+            "at /metrics, for a bearer token with the metrics.read permission on the whole "
+            "instance (`pwreset token create --subject prometheus --permission metrics.read`), "
+            "on the same port, summed over every --workers process. OpenTelemetry traces (a span "
+            "per request and per delivery) go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set "
+            "(pip install -e '.[otel]')."
         ),
     )
     _add_setting_flags(
@@ -152,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Deliver the reset links waiting in the outbox by email (SMTP) and SMS (webhook), "
             "with retries and exponential backoff, until stopped. Any number of workers and "
-            "servers may share one database: each message is claimed by one of them."
+            "servers may share one database: each message is claimed by one of them. Each "
+            "delivery is traced when OTEL_EXPORTER_OTLP_ENDPOINT is set (pip install -e '.[otel]')."
         ),
     )
     _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level", "log_format"))
@@ -204,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         choices=PERMISSIONS,
-        help="a permission to grant (repeatable)",
+        help="a permission to grant (repeatable); metrics.read allows GET /metrics only",
     )
     create.add_argument("--org", help="organization id the token is limited to (default: every organization)")
     who = create.add_mutually_exclusive_group()
@@ -611,38 +617,45 @@ def serve(settings: Settings) -> None:
 
     limits = ConnectionLimits.from_settings(settings)
     log_level = settings.log_level.lower()
+    from pwreset.metrics import multiprocess_directory
+
     # Ports first: one in use stops the start before the database is touched.
     _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
-    if settings.workers > 1:
-        _check_port_free(settings.host, settings.port, "--port")
-        asyncio.run(_prepare(settings))
-        os.environ.update(settings.to_env())
-        logger.warning(
-            "pwreset listening on http://%s:%d with %d workers",
-            settings.host,
-            settings.port,
-            settings.workers,
-        )
-        serve_workers(
-            "pwreset.app:app_from_environment",
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            limits=limits,
-            log_level=log_level,
-            log_format=settings.log_format,
-        )
-        return
-    from pwreset.app import create_app
+    # Made before the workers start: each of them writes its metrics where the one that
+    # answers a scrape adds them all up.
+    with multiprocess_directory(workers=settings.workers):
+        if settings.workers > 1:
+            _check_port_free(settings.host, settings.port, "--port")
+            asyncio.run(_prepare(settings))
+            os.environ.update(settings.to_env())
+            logger.warning(
+                "pwreset listening on http://%s:%d with %d workers",
+                settings.host,
+                settings.port,
+                settings.workers,
+            )
+            serve_workers(
+                "pwreset.app:app_from_environment",
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                limits=limits,
+                log_level=log_level,
+                log_format=settings.log_format,
+            )
+            return
+        from pwreset.app import create_app
 
-    sock, address = _listen(settings.host, settings.port)
-    try:
-        asyncio.run(_prepare(settings))
-    except BaseException:
-        sock.close()
-        raise
-    logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
-    serve_on_socket(create_app(settings), sock, limits, log_level=log_level, log_format=settings.log_format)
+        sock, address = _listen(settings.host, settings.port)
+        try:
+            asyncio.run(_prepare(settings))
+        except BaseException:
+            sock.close()
+            raise
+        logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
+        serve_on_socket(
+            create_app(settings), sock, limits, log_level=log_level, log_format=settings.log_format
+        )
 
 
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -774,12 +787,16 @@ async def _worker(settings: Settings) -> int:
     from pwreset.keys import Keys, load_or_create_secret
     from pwreset.notify import build_worker, log_delivery_setup
     from pwreset.store import Store
+    from pwreset.tracing import provider_from_environment, tracer_of
 
     await _prepare(settings)
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
+    provider = provider_from_environment()
     try:
-        worker = build_worker(settings, store, Keys.from_secret(secret), now_us=system_now_us)
+        worker = build_worker(
+            settings, store, Keys.from_secret(secret), now_us=system_now_us, tracer=tracer_of(provider)
+        )
         log_delivery_setup(settings, worker)
         if not worker.media:
             print("pwreset: nothing to deliver with: configure SMTP or an SMS webhook", file=sys.stderr)
@@ -792,6 +809,8 @@ async def _worker(settings: Settings) -> int:
         await worker.run(stop)
     finally:
         await store.dispose()
+        if provider is not None:
+            provider.shutdown()  # sends the spans still batched
     return 0
 
 
@@ -845,6 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pwreset.app import service_settings
         from pwreset.notify import build_senders, delivery_policy
         from pwreset.served_spec import parse_public_url
+        from pwreset.tracing import check_environment
 
         try:  # a bad setting is an operator's mistake: say so, no traceback
             if settings.public_url:
@@ -852,6 +872,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_senders(settings)
             delivery_policy(settings)
             service_settings(settings)
+            check_environment()
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pwreset import errors
+from pwreset.metrics import TRANSPORT_KEY
 from pwreset.procedures import PROCEDURES, SERVICES, Procedure
 from pwreset.server import MAX_HEAD_BYTES, ConnectionLimits
 from pwreset.transcode import MAX_MESSAGE_BYTES, call_json_app
@@ -185,4 +186,5 @@ class GrpcPort:
             "client": client,
             "server": (self.host, self.port),
             "state": {},
+            "extensions": {TRANSPORT_KEY: "grpc"},
         }

@@ -33,6 +33,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pwreset import errors
+from pwreset.metrics import with_transport
 from pwreset.procedures import PROCEDURES, InvalidMessage, Procedure
 
 # Every request of this API is small; a binary body is refused beyond this, as JSON ones are.
@@ -233,7 +234,9 @@ class RpcTranscoder:
                 return data
             return unframe(data, encoding)
 
-        outcome = await call_json_app(self.app, scope, self.procedures.get(scope["path"]), read_message)
+        outcome = await call_json_app(
+            self.app, with_transport(scope, protocol.value), self.procedures.get(scope["path"]), read_message
+        )
         if protocol is Protocol.CONNECT_PROTO:
             await _send_connect_proto(send, scope["path"], outcome)
         else:
