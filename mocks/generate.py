@@ -213,7 +213,12 @@ class DataGenerator:
             if len(values) >= count:
                 break
             sub = prefix[len(values)] if len(values) < len(prefix) else _schema(items)
-            value = self._value(sub, rng, name=name, depth=depth + 1)
+            try:
+                value = self._value(sub, rng, name=name, depth=depth + 1)
+            except GenerationError:
+                if len(values) >= low:
+                    break  # fewer items, as many as the array needs
+                raise
             if not schema.get("uniqueItems") or value not in values:
                 values.append(value)
         if len(values) < low:

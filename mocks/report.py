@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 _REASON_CHARS = 200
 
@@ -57,7 +57,10 @@ def format_report(problems: Sequence[Problem], source: str = "the document") -> 
 def describe_invalid_document(error: ValidationError) -> str:
     """One line for a document that fails the OpenAPI schema: the deepest relevant error's
     place in the document (a JSON pointer) and its reason, value quoted only briefly."""
-    best = best_match([error]) or error
+    best = error
+    while best.context:  # oneOf/anyOf: the branch that got furthest, a $ref's branch last
+        branches = [e for e in best.context if "$ref" not in e.message] or list(best.context)
+        best = max(branches, key=lambda e: len(e.absolute_path))
     place = pointer(best.absolute_path) or "/"
     return f"invalid OpenAPI document at {place}: {shorten(best.message)}"
 

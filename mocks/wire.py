@@ -36,7 +36,7 @@ def parameter_value(parameter: dict, example: Any) -> Any:
         if location == "cookie" and schema.get("type") == "array":
             return coerce_type(parameter, example.split(","), "cookie", name)
         return coerce_type(parameter, example, location or "header", name)
-    except (TypeValidationError, ValueError, TypeError, AttributeError):
+    except (TypeValidationError, ValueError, TypeError, AttributeError, KeyError):
         return example
 
 
@@ -54,7 +54,7 @@ def form_value(media: dict, example: Any) -> Any:
     parser = OpenAPIURIParser([], {"schema": schema, "encoding": media.get("encoding") or {}})
     try:
         decoded = parser.resolve_form(text)
-    except (TypeValidationError, ValueError, TypeError, AttributeError):
+    except (TypeValidationError, ValueError, TypeError, AttributeError, KeyError):
         return example
     return {**example, **decoded}
 

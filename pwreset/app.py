@@ -564,6 +564,7 @@ def create_mock_app(
     from starlette.middleware.cors import CORSMiddleware
 
     from mocks.contract import prepare
+    from mocks.document import ServedDocument
     from mocks.endpoint import MockEndpoint
     from mocks.openapi31 import connexion_view
     from mocks.preferences import QueryPreferences
@@ -604,6 +605,9 @@ def create_mock_app(
     except InvalidSpecification as exc:
         raise InvalidDocument(describe_invalid_document(exc)) from None
     install_error_handlers(app, endpoint.allow_header)
+    app.add_middleware(
+        ServedDocument, position=MiddlewarePosition.BEFORE_SWAGGER, spec=spec, base_path=contract.base_path
+    )
     if mock.cors_origins:
         app.add_middleware(
             CORSMiddleware,
