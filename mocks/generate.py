@@ -4,8 +4,9 @@ Formats come out as their wire forms (RFC 3339 timestamps, int64 as decimal stri
 names), and a few property names (email, phone, names, ids) get values that look like them.
 Everything is drawn from the random source passed in, so a seed reproduces a run.
 
-Schemas come resolved (no `$ref`), possibly cyclic (a tree of nodes refers to itself): past
-`max_depth` only what the schema requires is generated (no optional properties, the fewest
+Schemas come resolved (no `$ref`), possibly cyclic (a tree of nodes refers to itself): inside
+a named schema of the same name (`x-pwreset-ref`, a folder's parent folder), or past
+`max_depth`, only what the schema requires is generated (no optional properties, the fewest
 array items, `null` where allowed), so recursion ends wherever the schema lets it. A `oneOf`
 value is checked against the other branches (`accepts`) so that exactly one matches, and a
 discriminator property gets the name of the branch chosen (its `mapping` key, else the
@@ -41,6 +42,7 @@ _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _SPAN_SECONDS = 6 * 365 * 24 * 3600
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _PATTERN_TRIES = 8
+_PATTERN_POOL = 32
 _ONE_OF_TRIES = 6
 REF_KEY = "x-pwreset-ref"  # where a resolved schema remembers the `$ref` it came from
 _LINEAGE_KEY = "x-pwreset-extends"  # the schemas a flattened allOf was made of, nearest first
@@ -63,16 +65,31 @@ class DataGenerator:
         self.max_depth = max_depth
         self.hard_depth = max_depth + 40
         self.accepts = accepts
+        self._active: set[str] = set()  # the named schemas being generated, outermost first
+        self._patterned: dict[tuple[str, int, int | None], list[str]] = {}
 
     def generate(self, schema: dict | bool | None, rng: Random) -> Any:
         """A value valid against `schema`; raises GenerationError when none can be made."""
         if schema is False:
             raise GenerationError("the schema `false` admits no value")
+        self._active.clear()
         return self._value(schema if isinstance(schema, dict) else {}, rng, name="", depth=0)
 
     def _value(self, schema: dict, rng: Random, *, name: str, depth: int) -> Any:
         if depth > self.hard_depth:
             raise GenerationError("the schema requires a value nested without end")
+        reference = schema.get(REF_KEY)
+        if reference is not None and reference in self._active:
+            depth = max(depth, self.max_depth + 1)  # a schema inside itself: only what it requires
+        if reference is None or reference in self._active:
+            return self._unnamed(schema, rng, name=name, depth=depth)
+        self._active.add(reference)
+        try:
+            return self._unnamed(schema, rng, name=name, depth=depth)
+        finally:
+            self._active.discard(reference)
+
+    def _unnamed(self, schema: dict, rng: Random, *, name: str, depth: int) -> Any:
         minimal = depth > self.max_depth
         if "const" in schema:
             return schema["const"]
@@ -266,7 +283,7 @@ class DataGenerator:
             plain = self._string({k: v for k, v in schema.items() if k != "pattern"}, rng, name=name)
             if _matches(pattern, plain):
                 return plain
-            return _from_pattern(pattern, schema, rng)
+            return self._from_pattern(pattern, schema, rng)
         text = self._string_candidate(schema, rng, name=name)
         low = schema.get("minLength", 0)
         high = schema.get("maxLength")
@@ -303,6 +320,35 @@ class DataGenerator:
             return "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(6))
         return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 3)))
 
+    def _from_pattern(self, pattern: str, schema: dict, rng: Random) -> str:
+        low = schema.get("minLength", 0)
+        high = schema.get("maxLength")
+        if pattern in _DIGITS_ONLY:
+            digits = rng.randint(max(1, low), max(1, low, min(high or 18, 18)))
+            if digits == 1:
+                return rng.choice("123456789")
+            return str(rng.randint(10 ** (digits - 1), 10**digits - 1))
+        for candidate in (schema.get("example"), *(schema.get("examples") or ())):
+            if isinstance(candidate, str) and _fits(pattern, candidate, low, high):
+                return candidate
+        # rstr takes milliseconds a string (it spells out each character class), so each
+        # pattern keeps the strings it made, and past a few dozen draws from them.
+        pool = self._patterned.setdefault((pattern, low, high), [])
+        if len(pool) >= _PATTERN_POOL:
+            return rng.choice(pool)
+        try:
+            draw = rstr.Rstr(rng).xeger
+            for _ in range(_PATTERN_TRIES):
+                text = draw(pattern)
+                if _fits(pattern, text, low, high):
+                    pool.append(text)
+                    return text
+        except (re.error, ValueError, TypeError, IndexError, KeyError):
+            pass
+        if pool:
+            return rng.choice(pool)
+        raise GenerationError(f"cannot generate a string for pattern {pattern!r} within its length")
+
 
 def _date_time(rng: Random) -> str:
     moment = _EPOCH + timedelta(seconds=rng.randrange(_SPAN_SECONDS), milliseconds=rng.randrange(1000))
@@ -332,25 +378,6 @@ _EXACT_FORMATS: dict[str, Callable[[Random], str]] = {
 }
 
 
-def _from_pattern(pattern: str, schema: dict, rng: Random) -> str:
-    low = schema.get("minLength", 0)
-    high = schema.get("maxLength")
-    if pattern in _DIGITS_ONLY:
-        digits = rng.randint(max(1, low), max(1, low, min(high or 18, 18)))
-        return str(rng.randint(10 ** (digits - 1), 10**digits - 1)) if digits > 1 else rng.choice("123456789")
-    for candidate in (schema.get("example"), *(schema.get("examples") or ())):
-        if isinstance(candidate, str) and _fits(pattern, candidate, low, high):
-            return candidate
-    try:
-        compiled = re.compile(pattern)
-        draw = rstr.Rstr(rng).xeger
-        for _ in range(_PATTERN_TRIES):
-            text = draw(pattern)
-            if compiled.search(text) and _fits(pattern, text, low, high):
-                return text
-    except (re.error, ValueError, TypeError, IndexError, KeyError):
-        pass
-    raise GenerationError(f"cannot generate a string for pattern {pattern!r} within its length")
 
 
 def _fits(pattern: str, text: str, low: int, high: int | None) -> bool:
