@@ -244,7 +244,10 @@ class ExampleChecker:
     def problems(
         self, schema: Any, value: Any, *, request: bool, operation: str, where: str, example: str
     ) -> list[Problem]:
-        errors = sorted(self.validator(schema, request=request).iter_errors(value), key=relevance)
+        try:
+            errors = sorted(self.validator(schema, request=request).iter_errors(value), key=relevance)
+        except re.error as exc:  # an ECMA-262 pattern Python's `re` cannot read (`\p{L}`)
+            return [Problem(operation, where, example, "", f"the schema's pattern cannot be read: {exc}")]
         return [
             Problem(operation, where, example, pointer(error.absolute_path), shorten(error.message))
             for error in errors[:_ERRORS_PER_EXAMPLE]
@@ -411,7 +414,10 @@ def _can_generate(schema: Any, checker: ExampleChecker, generator: DataGenerator
             return False, str(exc)
         except RecursionError:
             return False, "the schema nests too deeply"
-        error = next(iter(validator.iter_errors(sample)), None)
+        try:
+            error = next(iter(validator.iter_errors(sample)), None)
+        except re.error as exc:
+            return False, f"the schema's pattern cannot be read: {exc}"
         if error is not None:
             return False, f"generated data breaks it: {shorten(error.message)}"
     return True, ""

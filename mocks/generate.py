@@ -186,6 +186,13 @@ class DataGenerator:
                     out.setdefault(key, self._value(extra, rng, name=key, depth=depth + 1))
                 except GenerationError:
                     break
+        dependent = {**(schema.get("dependencies") or {}), **(schema.get("dependentRequired") or {})}
+        for key, needed in dependent.items():
+            if key in out and isinstance(needed, list):
+                for other in needed:
+                    if other not in out:
+                        sub = properties.get(other, extra if isinstance(extra, dict) else {"type": "string"})
+                        out[other] = self._value(_schema(sub), rng, name=other, depth=depth + 1)
         for group in forbidden:
             present = [key for key in group if key in out]
             if len(present) == len(group):

@@ -18,9 +18,11 @@ than one type an `anyOf`, `const` a one-value `enum`, numeric `exclusiveMinimum`
 `jsonSchemaDialect`, `info.summary`, `license.identifier`) are left out. Keywords 2020-12
 has and 3.0 lacks (`prefixItems`, `if`/`then`/`else`, `dependentRequired`,
 `unevaluatedProperties`, `contains`, `patternProperties`, `propertyNames`) are dropped from
-the view: requests are not held to them. Examples are checked and data generated from the
-document itself, as 2020-12 (`mocks.contract`), and /openapi.json serves the document as it
-was written.
+the view; Connexion's own checks see the view, but requests are validated against the
+document's own schemas as 2020-12 (`mocks.validation31`, led there by `x-pwreset-source`).
+Examples are checked and data generated from the document itself, as 2020-12
+(`mocks.contract`), and /openapi.json serves the document as it was written
+(`mocks.document`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _SCHEMA_30_KEYS = frozenset(
     )
 )
 _SCHEMA_LISTS = ("allOf", "oneOf", "anyOf")
+SOURCE_KEY = "x-pwreset-source"  # in the view: where in the document the 2020-12 schema is
 _SCHEMA_ONE = ("not", "items", "additionalProperties")
 
 
@@ -65,27 +68,40 @@ def connexion_view(spec: dict) -> dict:
         components.pop("pathItems", None)
         schemas = components.get("schemas")
         if isinstance(schemas, dict):
-            components["schemas"] = {name: schema_30(s) for name, s in schemas.items()}
+            components["schemas"] = {
+                name: _marked(schema_30(sub), f"/components/schemas/{_escape(name)}")
+                for name, sub in schemas.items()
+            }
     return view
 
 
-def _document(node: Any) -> Any:
-    """Walks the document's own structure, turning each `schema` it holds to 3.0."""
+def _document(node: Any, where: str = "") -> Any:
+    """Walks the document's own structure, turning each `schema` it holds to 3.0, marked
+    with where the original is (`SOURCE_KEY`, a JSON pointer)."""
     if isinstance(node, list):
-        return [_document(item) for item in node]
+        return [_document(item, f"{where}/{index}") for index, item in enumerate(node)]
     if not isinstance(node, dict):
         return node
     out = {}
     for key, value in node.items():
+        here = f"{where}/{_escape(key)}"
         if key in ("example", "examples") and not isinstance(value, list):
             out[key] = value  # example values are data, not document
         elif key == "schema":
-            out[key] = schema_30(value)
+            out[key] = _marked(schema_30(value), here)
         elif key == "$ref" and isinstance(value, str):
             out[key] = _ref_30(value)
         else:
-            out[key] = _document(value)
+            out[key] = _document(value, here)
     return out
+
+
+def _marked(schema: Any, where: str) -> Any:
+    return {**schema, SOURCE_KEY: where} if isinstance(schema, dict) else schema
+
+
+def _escape(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 def schema_30(schema: Any) -> Any:

@@ -566,11 +566,12 @@ def create_mock_app(
     from mocks.contract import prepare
     from mocks.document import ServedDocument
     from mocks.endpoint import MockEndpoint
-    from mocks.openapi31 import connexion_view
+    from mocks.openapi31 import connexion_view, is_openapi_31
     from mocks.preferences import QueryPreferences
     from mocks.report import InvalidDocument, describe_invalid_document, format_report
     from mocks.responder import Responder
     from mocks.state import roles_from_links
+    from mocks.validation31 import validator_map_31
 
     spec = spec if spec is not None else load_spec(mock.spec_path)
     contract = prepare(spec, strict=mock.strict)
@@ -601,7 +602,8 @@ def create_mock_app(
         endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens), lifespan=lifespan
     )
     try:
-        app.add_api(connexion_view(spec), resolver=endpoint.resolver(), validator_map=validator_map())
+        validators = validator_map_31(spec) if is_openapi_31(spec) else validator_map()
+        app.add_api(connexion_view(spec), resolver=endpoint.resolver(), validator_map=validators)
     except InvalidSpecification as exc:
         raise InvalidDocument(describe_invalid_document(exc)) from None
     install_error_handlers(app, endpoint.allow_header)

@@ -284,7 +284,13 @@ def test_connexion_refuses_a_31_document_itself_and_takes_its_30_view():
     view = connexion_view(spec)
     Specification.from_dict(view)
     limit = view["paths"]["/products"]["get"]["parameters"][0]["schema"]
-    assert limit == {"type": "integer", "nullable": True, "minimum": 1, "maximum": 100}
+    assert limit == {
+        "type": "integer",
+        "nullable": True,
+        "minimum": 1,
+        "maximum": 100,
+        "x-pwreset-source": "/paths/~1products/get/parameters/0/schema",
+    }
     dimensions = view["components"]["schemas"]["Product"]["properties"]["dimensions"]
     assert dimensions == {"$ref": "#/components/schemas/Product/x-defs/Dimensions"}
 
@@ -297,6 +303,14 @@ def test_a_31_document_is_validated_and_answered():
         assert client.get("/v1/products", params={"limit": "five"}).status_code == 400
         assert client.post("/v1/products", json={"name": "Lamp", "price": 1, "note": None}).status_code == 201
         assert client.post("/v1/products", json={"name": "Lamp", "price": 0}).status_code == 400
+        # 2020-12 keywords 3.0 has no counterpart for hold for requests too
+        lamp = {"name": "Lamp", "price": 1}
+        assert client.post("/v1/products", json={**lamp, "discount": 5}).status_code == 400
+        reasoned = {**lamp, "discount": 5, "discountReason": "x"}
+        assert client.post("/v1/products", json=reasoned).status_code == 201
+        assert client.post("/v1/products", json={**lamp, "size": [3, "cm"]}).status_code == 201
+        refused = client.post("/v1/products", json={**lamp, "size": [3, "m"]})
+        assert refused.status_code == 400 and "size[1]" in refused.json()["message"]
         tree = client.get("/v1/categories", headers={"Prefer": "dynamic=true"}).json()
         assert isinstance(tree["name"], str)
 
