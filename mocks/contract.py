@@ -178,6 +178,12 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool 
     by generated data under the same name. With `strict`, any problem raises InvalidExample
     with the whole report. OpenAPI 3.0 schemas are checked as Draft 4 with `nullable`, 3.1
     schemas as JSON Schema 2020-12."""
+    version = str(spec.get("openapi", spec.get("swagger", "")))
+    if not version.startswith(("3.0", "3.1")):
+        raise InvalidDocument(
+            f"OpenAPI {version or '(no version)'} documents are not served; the mock takes 3.0 and 3.1"
+            + (" (a Swagger 2.0 document converts with swagger2openapi)" if "swagger" in spec else "")
+        )
     resolved = resolve_refs(mark_refs(spec))
     checker = ExampleChecker(is_openapi_31(spec))
     generator = generator or DataGenerator(accepts=checker.accepts)

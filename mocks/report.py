@@ -75,6 +75,11 @@ def check_document(spec: dict) -> None:
 
     if not isinstance(spec, dict):
         raise InvalidDocument("invalid OpenAPI document: not a mapping of fields")
+    if "swagger" in spec:
+        raise InvalidDocument(
+            "Swagger 2.0 documents are not served; the mock takes OpenAPI 3.0 and 3.1 "
+            "(a Swagger 2.0 document converts with swagger2openapi)"
+        )
     try:
         Specification.from_dict(connexion_view(spec))
     except InvalidSpecification as exc:

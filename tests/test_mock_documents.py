@@ -325,11 +325,16 @@ def test_recursive_request_bodies_are_validated():
         assert client.post("/2.0/folders", json=wrong).status_code == 400
 
 
-def test_a_document_that_is_not_a_mapping_is_refused_briefly():
+def test_a_document_that_is_not_openapi_3_is_refused_briefly():
     from mocks.report import check_document
 
     with pytest.raises(InvalidDocument, match="not a mapping"):
         check_document(["openapi"])  # type: ignore[arg-type]
+    swagger = {"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {}}
+    with pytest.raises(InvalidDocument, match=r"Swagger 2\.0 documents are not served"):
+        check_document(swagger)
+    with pytest.raises(InvalidDocument, match=r"Swagger 2\.0"):
+        prepare(swagger)
 
 
 AUTH = {
