@@ -290,7 +290,8 @@ def _response(
         return Response(key, media_type, None, (), (), body.get("links") or {}, False)
     schema = media.get("schema")
     where = f"response {key}"
-    generatable, why_not = _can_generate(schema, checker, generator)
+    sample, why_not = _sample(schema, checker, generator)
+    generatable = not why_not
     examples = []
     for name, value in _named_examples(media):
         found = checker.problems(
@@ -303,7 +304,7 @@ def _response(
         examples.append(Example(name, value, orjson.dumps(value), _status_of(key, value)))
     if not examples and schema is not None:
         if generatable:
-            value = generator.generate(schema, Random(0))
+            value = sample
             examples.append(Example("generated", value, orjson.dumps(value), _status_of(key, value)))
         else:
             reason = f"no example, and none can be generated: {why_not}"
@@ -408,25 +409,25 @@ def _status_of(key: str, value: Any) -> int | None:
     return None
 
 
-def _can_generate(schema: Any, checker: ExampleChecker, generator: DataGenerator) -> tuple[bool, str]:
-    """Whether generated data is valid for `schema` (three seeds tried), and if not, why."""
+def _sample(schema: Any, checker: ExampleChecker, generator: DataGenerator) -> tuple[Any, str]:
+    """One generated value for `schema` (seed 0) and "", or None and why none valid is made.
+    One sample, not several: this runs for every response of documents of hundreds of
+    operations at start, and the generator's validity is tested by property tests."""
     if schema is None:
-        return False, "no schema"
-    validator = checker.validator(schema, request=False)
-    for seed in range(3):
-        try:
-            sample = generator.generate(schema, Random(seed))
-        except GenerationError as exc:
-            return False, str(exc)
-        except RecursionError:
-            return False, "the schema nests too deeply"
-        try:
-            error = next(iter(validator.iter_errors(sample)), None)
-        except re.error as exc:
-            return False, f"the schema's pattern cannot be read: {exc}"
-        if error is not None:
-            return False, f"generated data breaks it: {shorten(error.message)}"
-    return True, ""
+        return None, "no schema"
+    try:
+        sample = generator.generate(schema, Random(0))
+    except GenerationError as exc:
+        return None, str(exc)
+    except RecursionError:
+        return None, "the schema nests too deeply"
+    try:
+        error = next(iter(checker.validator(schema, request=False).iter_errors(sample)), None)
+    except re.error as exc:
+        return None, f"the schema's pattern cannot be read: {exc}"
+    if error is not None:
+        return None, f"generated data breaks it: {shorten(error.message)}"
+    return sample, ""
 
 
 def _echo_paths(schema: dict, id_names: frozenset[str], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:

@@ -98,8 +98,8 @@ class DataGenerator:
             if not options:
                 raise GenerationError("the enum has no allowed value")
             return rng.choice(options)
-        if "allOf" in schema:
-            return self._value(_flatten_all_of(schema), rng, name=name, depth=depth)
+        if "allOf" in schema:  # the same named schema, flattened: not a schema inside itself
+            return self._unnamed(_flatten_all_of(schema), rng, name=name, depth=depth)
         for key in ("oneOf", "anyOf"):
             if key in schema:
                 return self._alternative(schema, key, rng, name=name, depth=depth)
@@ -125,7 +125,7 @@ class DataGenerator:
         raise GenerationError(f"unknown type {kind!r}")
 
     def _alternative(self, schema: dict, key: str, rng: Random, *, name: str, depth: int) -> Any:
-        rest = {k: v for k, v in schema.items() if k not in (key, "discriminator")}
+        rest = {k: v for k, v in schema.items() if k not in (key, "discriminator", REF_KEY)}
         branches = [b for b in schema[key] if isinstance(b, dict)]
         if not branches:
             raise GenerationError(f"`{key}` has no branch")
