@@ -603,19 +603,35 @@ def create_mock_app(
     authentication (only `mock.tokens`), request validation, error bodies, health checks,
     refusal of credentials in query strings (but for query parameters and API keys the spec
     declares), body deadline (`body_timeout` seconds, 0: none) and admission limit.
-    Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
+    Examples that do not match their schemas are reported in one warning and served as
+    generated data. Raises `mocks.report.InvalidDocument` (one line) for a document that is
+    not OpenAPI, and `mocks.contract.InvalidExample` (the whole report) for invalid examples
+    when `mock.strict`."""
+    from connexion.exceptions import InvalidSpecification
     from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
     from starlette.middleware.cors import CORSMiddleware
 
     from mocks.contract import prepare
+    from mocks.document import ServedDocument
     from mocks.endpoint import MockEndpoint
+    from mocks.openapi31 import connexion_view, is_openapi_31
     from mocks.preferences import QueryPreferences
+    from mocks.report import InvalidDocument, describe_invalid_document, format_report
     from mocks.responder import Responder
     from mocks.state import roles_from_links
+    from mocks.validation31 import validator_map_31
 
     spec = spec if spec is not None else load_spec(mock.spec_path)
-    contract = prepare(spec)
-    responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
+    contract = prepare(spec, strict=mock.strict)
+    if contract.problems:
+        logger.warning("%s", format_report(contract.problems, str(mock.spec_path or "the spec")))
+    responder = Responder(
+        contract,
+        roles_from_links(spec),
+        mock,
+        rng=rng or random.Random(mock.seed),
+        generator=contract.generator,
+    )
     if state is not None and responder.state is not None:
         responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
     endpoint = MockEndpoint(contract, responder)
@@ -633,8 +649,15 @@ def create_mock_app(
     app = ConnexionMiddleware(
         endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens), lifespan=lifespan
     )
-    app.add_api(spec, resolver=endpoint.resolver(), validator_map=validator_map())
+    try:
+        validators = validator_map_31(spec) if is_openapi_31(spec) else validator_map()
+        app.add_api(connexion_view(spec), resolver=endpoint.resolver(), validator_map=validators)
+    except InvalidSpecification as exc:
+        raise InvalidDocument(describe_invalid_document(exc)) from None
     install_error_handlers(app, endpoint.allow_header)
+    app.add_middleware(
+        ServedDocument, position=MiddlewarePosition.BEFORE_SWAGGER, spec=spec, base_path=contract.base_path
+    )
     if mock.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -263,8 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
 _MOCK_DESCRIPTION = """\
 Serve the spec without a database or handlers, for frontend teams: every operation answers
 with its documented examples, after the same bearer authentication, request validation and
-error bodies as the real server. Examples are checked against their schemas at start; an
-invalid example stops the mock with a message naming operation, status and example.
+error bodies as the real server. Examples are checked against their schemas at start, query,
+path, header and form examples decoded from their wire form first ('true' for a boolean,
+'a,b' for an array); every problem is reported in one list (operation, status or parameter,
+example, JSON pointer, reason) and the mock starts anyway, serving generated data in place of
+an invalid example. --strict refuses to start instead (for CI); --check SPEC only prints the
+report and exits 1 if there are problems. OpenAPI 3.0 and 3.1 documents are served.
 
 Choosing the answer (Prism-compatible), per request:
   Prefer: code=404             a documented status (statuses of `default` examples count)
@@ -341,20 +345,51 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         metavar="P",
         help="answer this share of requests (0 to 1) with a documented error response and its example",
     )
+    mock.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to start when any example does not match its schema (for CI)",
+    )
+    mock.add_argument(
+        "--check",
+        type=Path,
+        metavar="SPEC",
+        help="only check SPEC's examples: print every problem and exit 1 if there are any, 0 if none",
+    )
     _add_setting_flags(mock, ("log_level", "log_format", *_CONNECTION_SETTINGS))
+
+
+def check_spec(path: Path) -> int:
+    """`pwreset mock --check SPEC`: 0 without problems, 1 with, 2 for an unreadable document."""
+    import yaml
+
+    from mocks.contract import prepare
+    from mocks.report import InvalidDocument, check_document, format_report
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            spec = yaml.safe_load(handle)
+        check_document(spec)
+        contract = prepare(spec)
+    except (InvalidDocument, OSError, yaml.YAMLError) as exc:
+        print(f"pwreset mock: {path}: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(contract.problems, str(path)))
+    return 1 if contract.problems else 0
 
 
 def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     import yaml
-    from connexion.exceptions import InvalidSpecification
 
-    from mocks.contract import InvalidExample
     from mocks.preferences import PreferenceError, parse_latency
+    from mocks.report import InvalidDocument
     from mocks.settings import MockSettings
     from pwreset.app import create_mock_app
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
 
+    if args.check is not None:
+        return check_spec(args.check)
     if not 0.0 <= args.fault_rate <= 1.0:
         print("pwreset mock: --fault-rate must be between 0 and 1", file=sys.stderr)
         return 2
@@ -376,6 +411,7 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         stateful=args.stateful,
         latency_ms=latency,
         fault_rate=args.fault_rate,
+        strict=args.strict,
     )
     try:
         app = create_mock_app(
@@ -384,7 +420,7 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
             max_concurrent_requests=server_settings.max_concurrent_requests,
             limits=ConnectionLimits.from_settings(server_settings),
         )
-    except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
+    except (InvalidDocument, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
     try:

@@ -338,7 +338,7 @@ def test_command_line_mock_prints_its_token_and_serves_with_it(tmp_path):
         process.wait(timeout=15)
 
 
-def test_command_line_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
+def test_command_line_strict_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text(
         textwrap.dedent(
@@ -360,13 +360,13 @@ def test_command_line_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pwreset.cli", "mock", "--spec", str(spec)],
+        [sys.executable, "-m", "pwreset.cli", "mock", "--strict", "--spec", str(spec)],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "getX (GET /x): response 200, example 'bad' does not match its schema" in result.stderr
+    assert "getX (GET /x): response 200, example 'bad' at /n: 'one' is not of type 'integer'" in result.stderr
 
 
 def test_a_spec_without_operation_ids_under_a_base_path():

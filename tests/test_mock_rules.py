@@ -77,11 +77,22 @@ def test_formats_come_out_in_their_wire_forms():
     Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).validate(value)
 
 
-def test_an_unusual_pattern_without_an_example_cannot_be_generated():
-    with pytest.raises(GenerationError, match="pattern"):
-        DataGenerator().generate({"type": "string", "pattern": "^[a-f]{3}-x$"}, Random(0))
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_any_pattern_is_generated_from_the_expression_itself(seed):
+    schema = {"type": "string", "pattern": "^[a-f]{3}-x(_[0-9]{2})?$", "maxLength": 8}
+    value = DataGenerator().generate(schema, Random(seed))
+    Draft4Validator(schema).validate(value)
+
+
+def test_a_patterns_example_is_preferred_when_it_matches():
     pattern = {"type": "string", "pattern": "^[a-f]{3}-x$", "example": "abc-x"}
     assert DataGenerator().generate(pattern, Random(0)) == "abc-x"
+
+
+def test_a_schema_no_value_satisfies_cannot_be_generated():
+    with pytest.raises(GenerationError):
+        DataGenerator().generate({"type": "integer", "minimum": 5, "maximum": 4}, Random(0))
 
 
 @pytest.mark.parametrize(
