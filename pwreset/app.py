@@ -563,13 +563,14 @@ def create_mock_app(
     from mocks.endpoint import MockEndpoint
     from mocks.preferences import QueryPreferences
     from mocks.responder import Responder
-    from mocks.state import roles_from_links
+    from mocks.state import StateReset, roles_from_links
 
     spec = spec if spec is not None else load_spec(mock.spec_path)
     contract = prepare(spec)
-    responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
-    if state is not None and responder.state is not None:
-        responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
+    # The caller may keep a handle on `state`, to reset it between tests or keep it on reload.
+    responder = Responder(
+        contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed), state=state
+    )
     endpoint = MockEndpoint(contract, responder)
     limits = limits or ConnectionLimits(
         body_timeout=body_timeout, max_concurrent_requests=max_concurrent_requests
@@ -598,6 +599,8 @@ def create_mock_app(
             # gRPC-web clients read the status from these when it comes as headers.
             expose_headers=["grpc-status", "grpc-message", "grpc-status-details-bin"],
         )
+    if responder.state is not None:
+        app.add_middleware(StateReset, position=MiddlewarePosition.BEFORE_SWAGGER, state=responder.state)
     outer = RpcTranscoder(
         RefuseQueryCredentials(
             ServiceEndpoints(

@@ -266,9 +266,15 @@ the body resembles most (a `returnCode` request gets the `returnCode` answer), e
 first one. An undocumented status or example is answered 400 naming the documented ones.
 
 Ids from the request (path parameters, body fields named like them) are copied into the
-response where its schema has a field of that name. With --stateful, ids created by an
-operation whose response has links (AddHumanUser) can be read, reset and deleted through the
-linked operations; unknown and deleted ids get the documented 404.
+response where its schema has a field of that name.
+
+With --stateful, what an operation whose response has links creates (AddHumanUser) can be
+read, changed and deleted through the linked operations, and is listed by a list operation;
+unknown and deleted ids get the documented 404. Answers carry the values the resource was
+created and changed with, mapped onto the response schema by name, and the ids, change
+counters (sequence, version) and times (creationDate, changeDate, ...) the mock made; the
+examples give the rest. POST /__mock/reset forgets everything; --state-file PATH keeps it
+across restarts.
 
 Chaos within the contract: --latency delays the operations' answers, --fault-rate answers a
 share of valid requests with a documented error status (403, 404, the statuses of `default`
@@ -318,7 +324,15 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         "--seed", type=int, help="seed for generated data, latency and faults (reproducible runs)"
     )
     mock.add_argument(
-        "--stateful", action="store_true", help="remember created and deleted ids, following the spec's links"
+        "--stateful",
+        action="store_true",
+        help="remember what is created, with its values, and what is deleted, following the spec's links",
+    )
+    mock.add_argument(
+        "--state-file",
+        type=Path,
+        metavar="PATH",
+        help="keep the state in PATH across restarts, written atomically on each change (implies --stateful)",
     )
     mock.add_argument("--latency", metavar="MS", help="delay every answer: N or LOW-HIGH milliseconds")
     mock.add_argument(
@@ -338,6 +352,7 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     from mocks.contract import InvalidExample
     from mocks.preferences import PreferenceError, parse_latency
     from mocks.settings import MockSettings
+    from mocks.state import ResourceState, StateFileError
     from pwreset.app import create_mock_app
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
@@ -360,18 +375,20 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         cors_origins=() if args.no_cors else tuple(args.cors_origin) or MockSettings.cors_origins,
         dynamic=args.dynamic,
         seed=args.seed,
-        stateful=args.stateful,
+        stateful=args.stateful or args.state_file is not None,
         latency_ms=latency,
         fault_rate=args.fault_rate,
     )
     try:
+        state = ResourceState.open(args.state_file) if settings.stateful else None
         app = create_mock_app(
             settings,
+            state=state,
             body_timeout=server_settings.body_timeout,
             max_concurrent_requests=server_settings.max_concurrent_requests,
             limits=ConnectionLimits.from_settings(server_settings),
         )
-    except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
+    except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError, StateFileError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
     sock, address = _listen(settings.host, settings.port)
