@@ -9,6 +9,7 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(revoke, _DATABASE_SETTINGS)
 
     _add_mock_parser(commands)
+    _add_proxy_parser(commands)
 
     org = commands.add_parser("org", help="create organizations, set their reset-link origins")
     org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
@@ -397,6 +399,90 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
     limits = ConnectionLimits.from_settings(server_settings)
     serve_on_socket(app, sock, limits, log_level=server_settings.log_level.lower())
+    return 0
+
+
+_PROXY_DESCRIPTION = """\
+Forward every request to the upstream server and check the request and the answer against
+the spec: the operation, credentials (present and well-formed; the upstream judges them),
+parameters, content type and body of the request; status, documented headers, content type
+and body of the answer. Each violation is reported in an `sl-violations` answer header (a
+JSON array of {location, severity, code, message}, as Prism's proxy sends it), in the log,
+and in a summary when the proxy stops (--report FILE writes it as JSON).
+
+With --errors, a request that breaks the spec is answered 422 without being forwarded, and an
+answer that breaks it becomes a 502 naming the violations (application/problem+json with a
+`validation` array, as Prism's). An upstream that does not answer gives a 502.
+"""
+
+
+def _add_proxy_parser(commands: argparse._SubParsersAction) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        help="a validating proxy in front of a real server: report where it breaks the spec",
+        description=_PROXY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    proxy.add_argument(
+        "--upstream", required=True, metavar="URL", help="the server, e.g. http://127.0.0.1:8080"
+    )
+    proxy.add_argument(
+        "--spec", type=Path, help="OpenAPI document to check against (default: the packaged openapi.yaml)"
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    proxy.add_argument(
+        "--port", type=int, default=4010, help="port (default 4010; 0: any free port, printed at start)"
+    )
+    proxy.add_argument(
+        "--errors",
+        action="store_true",
+        help="answer a request that breaks the spec 422 unforwarded, and an answer that breaks it 502",
+    )
+    proxy.add_argument(
+        "--report", type=Path, metavar="FILE", help="write the summary of violations as JSON at stop"
+    )
+    proxy.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for the upstream (default 30)",
+    )
+    _add_setting_flags(proxy, ("log_level", *_CONNECTION_SETTINGS))
+
+
+def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
+    import yaml
+    from connexion.exceptions import InvalidSpecification
+
+    from mocks.proxy import Report, ValidatingProxy
+    from pwreset.server import ConnectionLimits, serve_on_socket
+    from pwreset.spec import load_spec
+
+    if not args.upstream.startswith(("http://", "https://")):
+        print("pwreset proxy: --upstream must be an http:// or https:// URL", file=sys.stderr)
+        return 2
+
+    def write_report(report: Report) -> None:
+        if args.report is not None:
+            args.report.write_bytes(json.dumps(report.to_json(), indent=2).encode() + b"\n")
+
+    try:
+        spec = load_spec(args.spec)
+        app = ValidatingProxy(
+            spec, args.upstream, errors=args.errors, on_stop=write_report, timeout=args.timeout
+        )
+    except (InvalidSpecification, OSError, yaml.YAMLError) as exc:
+        print(f"pwreset proxy: {exc}", file=sys.stderr)
+        return 2
+    sock, address = _listen(args.host, args.port)
+    print(f"pwreset proxy listening on {address}, forwarding to {args.upstream}", flush=True)
+    serve_on_socket(
+        app,
+        sock,
+        ConnectionLimits.from_settings(server_settings),
+        log_level=server_settings.log_level.lower(),
+    )
     return 0
 
 
@@ -730,7 +816,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2
-    if args.command in ("serve", "mock"):
+    if args.command in ("serve", "mock", "proxy"):
         from pwreset.server import ConnectionLimits
 
         try:  # a negative timeout or limit is an operator's mistake too
@@ -740,6 +826,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.command == "mock":
         return mock(args, settings)
+    if args.command == "proxy":
+        return proxy(args, settings)
     try:
         return _run(args, settings)
     except SecretMismatch as exc:
