@@ -23,7 +23,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -546,15 +546,20 @@ class ValidatingProxy:
             )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.client = self.client or httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        async with self.lifespan():
+            await receive()  # lifespan.startup
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """The upstream client for the life of the server; at the end, the report."""
+        self.client = self.client or httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        try:
+            yield
+        finally:
+            await self.close()
 
     async def close(self) -> None:
         """Close the upstream client and hand the report to `on_stop`."""

@@ -14,9 +14,10 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import fields  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import fields, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from pwreset import __version__  # noqa: E402
 from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_token  # noqa: E402
@@ -336,6 +337,12 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="keep the state in PATH across restarts, written atomically on each change (implies --stateful)",
     )
+    mock.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the spec and every file it references through $ref when one changes, on the same "
+        "port, keeping the state; an edit that breaks it keeps the last good one (logged)",
+    )
     mock.add_argument("--latency", metavar="MS", help="delay every answer: N or LOW-HIGH milliseconds")
     mock.add_argument(
         "--fault-rate",
@@ -348,16 +355,17 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def mock(args: argparse.Namespace, server_settings: Settings) -> int:
-    import yaml
     from connexion.exceptions import InvalidSpecification
 
     from mocks.contract import InvalidExample
     from mocks.preferences import PreferenceError, parse_latency
     from mocks.settings import MockSettings
     from mocks.state import ResourceState, StateFileError
+    from mocks.watch import DocumentError, Watcher, load_document
     from pwreset.app import create_mock_app
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
+    from pwreset.spec import SPEC_PATH
 
     if not 0.0 <= args.fault_rate <= 1.0:
         print("pwreset mock: --fault-rate must be between 0 and 1", file=sys.stderr)
@@ -381,25 +389,63 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         latency_ms=latency,
         fault_rate=args.fault_rate,
     )
+    limits = ConnectionLimits.from_settings(server_settings)
+    spec_path = args.spec or SPEC_PATH
     try:
+        document = load_document(spec_path)
         state = ResourceState.open(args.state_file) if settings.stateful else None
-        app = create_mock_app(
-            settings,
-            state=state,
-            body_timeout=server_settings.body_timeout,
-            max_concurrent_requests=server_settings.max_concurrent_requests,
-            limits=ConnectionLimits.from_settings(server_settings),
-        )
-    except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError, StateFileError) as exc:
+        # Under --watch the gRPC port outlives each document's app: it is opened once, below.
+        built = replace(settings, grpc_port=-1) if args.watch else settings
+
+        def build(spec: dict) -> Any:
+            return create_mock_app(
+                built,
+                spec=spec,
+                state=state,
+                body_timeout=server_settings.body_timeout,
+                max_concurrent_requests=server_settings.max_concurrent_requests,
+                limits=limits,
+            )
+
+        app = build(document.spec)
+    except (InvalidExample, InvalidSpecification, DocumentError, OSError, StateFileError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
+    if args.watch:
+        app = _watched_mock(app, build, settings, limits, state, Watcher(spec_path, None, document.files))
     sock, address = _listen(settings.host, settings.port)
     print(f"pwreset mock listening on {address} (Swagger UI at /ui/)", flush=True)
     if not args.token:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
-    limits = ConnectionLimits.from_settings(server_settings)
     serve_on_socket(app, sock, limits, log_level=server_settings.log_level.lower())
     return 0
+
+
+def _watched_mock(
+    first: Any, build: Callable[[dict], Any], settings: Any, limits: Any, state: Any, watcher: Any
+) -> Any:
+    """The mock under --watch: each good document's app in turn, with one gRPC port and one
+    state throughout; resources of kinds the new document no longer creates are dropped."""
+    from mocks.state import roles_from_links
+    from mocks.watch import Swappable, Watched, warm_up
+    from pwreset.app import grpc_port
+    from pwreset.transcode import RpcTranscoder
+
+    holder = Swappable(first)
+
+    async def apply(spec: dict) -> None:
+        candidate = build(spec)
+        await warm_up(candidate)
+        holder.current = candidate
+        if state is not None:
+            state.keep_kinds(roles_from_links(spec).kinds)
+
+    async def current_json_app(scope: Any, receive: Any, send: Any) -> None:
+        await holder.current.app(scope, receive, send)
+
+    watcher.apply = apply
+    shim = RpcTranscoder(current_json_app)
+    return Watched(holder, watcher, (lambda: grpc_port(shim, settings.host, settings.grpc_port, limits),))
 
 
 _PROXY_DESCRIPTION = """\
@@ -442,6 +488,11 @@ def _add_proxy_parser(commands: argparse._SubParsersAction) -> None:
         "--report", type=Path, metavar="FILE", help="write the summary of violations as JSON at stop"
     )
     proxy.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the spec and every file it references through $ref when one changes",
+    )
+    proxy.add_argument(
         "--timeout",
         type=float,
         default=30.0,
@@ -452,12 +503,12 @@ def _add_proxy_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
-    import yaml
     from connexion.exceptions import InvalidSpecification
 
-    from mocks.proxy import Report, ValidatingProxy
+    from mocks.proxy import Report, ValidatingProxy, request_checker
+    from mocks.watch import DocumentError, Watched, Watcher, load_document, warm_up
     from pwreset.server import ConnectionLimits, serve_on_socket
-    from pwreset.spec import load_spec
+    from pwreset.spec import SPEC_PATH
 
     if not args.upstream.startswith(("http://", "https://")):
         print("pwreset proxy: --upstream must be an http:// or https:// URL", file=sys.stderr)
@@ -467,14 +518,23 @@ def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
         if args.report is not None:
             args.report.write_bytes(json.dumps(report.to_json(), indent=2).encode() + b"\n")
 
+    spec_path = args.spec or SPEC_PATH
     try:
-        spec = load_spec(args.spec)
-        app = ValidatingProxy(
-            spec, args.upstream, errors=args.errors, on_stop=write_report, timeout=args.timeout
+        document = load_document(spec_path)
+        app: Any = ValidatingProxy(
+            document.spec, args.upstream, errors=args.errors, on_stop=write_report, timeout=args.timeout
         )
-    except (InvalidSpecification, OSError, yaml.YAMLError) as exc:
+    except (InvalidSpecification, DocumentError, OSError) as exc:
         print(f"pwreset proxy: {exc}", file=sys.stderr)
         return 2
+    if args.watch:
+        validating = app
+
+        async def apply(spec: dict) -> None:
+            await warm_up(request_checker(spec))
+            validating.load(spec)
+
+        app = Watched(validating, Watcher(spec_path, apply, document.files), (validating.lifespan,))
     sock, address = _listen(args.host, args.port)
     print(f"pwreset proxy listening on {address}, forwarding to {args.upstream}", flush=True)
     serve_on_socket(
@@ -561,6 +621,8 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
     # httpx logs every request's URL at info level; an SMS webhook URL may carry a credential.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # watchfiles logs every change it sees, of any file in a watched directory.
+    logging.getLogger("watchfiles").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def _prepare(settings: Settings) -> None:
