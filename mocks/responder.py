@@ -71,9 +71,11 @@ class Responder:
         if choice is None:
             choice = self._default(operation, body)
         value = self._body(choice, preferences, explicit_example=bool(preferences.example))
-        value = self._echo(choice, value, path_params, query, body)
-        if self.answers is not None and fault is None and 200 <= choice.status < 300:
-            value = self.answers.answer(
+        answers = self.answers if fault is None and 200 <= choice.status < 300 else None
+        if answers is None or explicit is not None or not answers.shapes(operation.operation_id):
+            value = self._echo(choice, value, path_params, query, body)  # else shaping sets the ids
+        if answers is not None:
+            value = answers.answer(
                 operation.operation_id, choice.response.schema, value, request, shape=explicit is None
             )
         if value is _MISSING:

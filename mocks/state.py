@@ -180,6 +180,12 @@ class Resource:
     sequence: int
     created: str
     changed: str
+    # Lookups by (answers, schema, path) for this version of the resource: reads repeat them.
+    lookups: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    named: dict[str, list[tuple[tuple[str, ...], Any, int]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    version: int = field(default=-1, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -353,6 +359,8 @@ class StatefulAnswers:
         self.state = state
         self.rng = rng
         self._validators: dict[int, tuple[dict, Any]] = {}
+        self._plans: dict[int, tuple[dict, list[tuple[str, dict, bool, bool, bool]] | None]] = {}
+        self._epoch = object()  # tells this instance's remembered lookups from another's
 
     def check(self, operation_id: str, request: Request) -> None:
         """Raises Missing for an unknown or deleted id, Exists for a client-chosen id in use."""
@@ -364,6 +372,14 @@ class StatefulAnswers:
             resource_id = id_key(request.value(creates.pointer[-1]))
             if resource_id is not None and self.state.known(creates.kind, resource_id):
                 raise Exists(creates.kind, resource_id)
+
+    def shapes(self, operation_id: str) -> bool:
+        """Whether this operation's success answers are about resources (and so shaped)."""
+        return (
+            operation_id in self.roles.creates
+            or operation_id in self.roles.uses
+            or operation_id in self.roles.lists
+        )
 
     def answer(
         self, operation_id: str, schema: dict | None, value: Any, request: Request, *, shape: bool
@@ -458,18 +474,13 @@ class StatefulAnswers:
     def _node(
         self, schema: dict, base: Any, resource: Resource, inputs: frozenset[str], path: tuple[str, ...]
     ) -> Any:
-        properties = _properties(schema)
-        if properties is None or not isinstance(base, dict | type(None)):
+        plan = self._plan(schema)
+        if plan is None or not isinstance(base, dict | type(None)):
             return base
         out = dict(base) if isinstance(base, dict) else {}
-        required = set(schema.get("required") or ())
-        for allowed in schema.get("allOf") or ():
-            required.update(allowed.get("required") or ())
-        for name, sub in properties.items():
-            if not isinstance(sub, dict):
-                continue
-            if sub.get("writeOnly") or _SECRET_NAME.search(name):
-                if name not in required:
+        for name, sub, secret, required, is_object in plan:
+            if secret:
+                if not required:
                     out.pop(name, None)
                 continue
             sub_path = (*path, name)
@@ -478,14 +489,40 @@ class StatefulAnswers:
                 out[name] = made
                 continue
             found = self._lookup(sub_path, sub, resource)
-            if _properties(sub) is not None and (isinstance(found, dict) or name not in inputs):
+            if is_object and (isinstance(found, dict) or name not in inputs):
                 if name in out or found is not _ABSENT:
                     out[name] = self._node(sub, out.get(name), resource, inputs, sub_path)
             elif found is not _ABSENT:
-                out[name] = copy.deepcopy(found)
-            elif name in inputs and name not in required:
+                out[name] = found  # answers are written out, never changed: no copy needed
+            elif name in inputs and not required:
                 out.pop(name, None)
         return out
+
+    def _plan(self, schema: dict) -> list[tuple[str, dict, bool, bool, bool]] | None:
+        """(name, schema, secret, required, is an object) for each property of an object
+        schema, once per schema; None for other schemas."""
+        key = id(schema)
+        if key in self._plans:
+            return self._plans[key][1]
+        properties = _properties(schema)
+        plan = None
+        if properties is not None:
+            required = set(schema.get("required") or ())
+            for part in schema.get("allOf") or ():
+                required.update(part.get("required") or ())
+            plan = [
+                (
+                    name,
+                    sub,
+                    bool(sub.get("writeOnly") or _SECRET_NAME.search(name)),
+                    name in required,
+                    _properties(sub) is not None,
+                )
+                for name, sub in properties.items()
+                if isinstance(sub, dict)
+            ]
+        self._plans[key] = (schema, plan)
+        return plan
 
     def _made(self, name: str, schema: dict, resource: Resource, inputs: frozenset[str], base: Any) -> Any:
         if name in inputs:
@@ -504,14 +541,25 @@ class StatefulAnswers:
 
     def _lookup(self, path: tuple[str, ...], schema: dict, resource: Resource) -> Any:
         """The resource's value named like `path[-1]`, whose key path shares the longest tail
-        with `path` and is valid for `schema`; the given fields before the answered ones."""
+        with `path` and is valid for `schema`; the given fields before the answered ones.
+        Remembered for this version of the resource (schemas live as long as `self`)."""
+        if resource.version != resource.sequence or resource.named is None:
+            resource.lookups.clear()
+            resource.named = {}
+            for rank, source in enumerate((resource.given, resource.made)):
+                for key_path, candidate in _leaves_by_name(source):
+                    resource.named.setdefault(key_path[-1], []).append((key_path, candidate, rank))
+            resource.version = resource.sequence
+        key = (self._epoch, id(schema), path)
+        if key in resource.lookups:
+            return resource.lookups[key]
         best: tuple[int, int] | None = None
         found: Any = _ABSENT
-        for rank, source in enumerate((resource.given, resource.made)):
-            for key_path, candidate in _named(source, path[-1]):
-                score = (_common_tail(key_path, path), -rank)
-                if (best is None or score > best) and self._valid(schema, candidate):
-                    best, found = score, candidate
+        for key_path, candidate, rank in resource.named.get(path[-1], ()):
+            score = (_common_tail(key_path, path), -rank)
+            if (best is None or score > best) and self._valid(schema, candidate):
+                best, found = score, candidate
+        resource.lookups[key] = found
         return found
 
     def _valid(self, schema: dict, value: Any) -> bool:
@@ -690,6 +738,15 @@ def _named(value: Any, name: str, prefix: tuple[str, ...] = ()) -> Iterator[tupl
             if key == name:
                 yield path, sub
             yield from _named(sub, name, path)
+
+
+def _leaves_by_name(value: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every (key path, value) in nested objects, objects themselves included."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            path = (*prefix, key)
+            yield path, sub
+            yield from _leaves_by_name(sub, path)
 
 
 def _common_tail(a: tuple[str, ...], b: tuple[str, ...]) -> int:
