@@ -107,7 +107,7 @@ class Report:
     upstream: str
     requests: int = 0
     violating: int = 0
-    counts: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)
+    counts: Counter[tuple[str, str, str | int, str, str]] = field(default_factory=Counter)
 
     def add(self, operation: str, violations: Iterable[Violation]) -> None:
         self.requests += 1
@@ -116,7 +116,7 @@ class Report:
             found = True
             where = "/".join(violation.location)
             self.counts[
-                (operation, where, str(violation.code), str(violation.severity), violation.message)
+                (operation, where, violation.code, str(violation.severity), violation.message)
             ] += 1
         self.violating += found
 

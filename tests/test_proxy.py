@@ -6,11 +6,13 @@ upstream (a Starlette app on loopback), whose every kind of drift is named in
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ from starlette.routing import Route
 
 from mocks.proxy import Report, Routes, ValidatingProxy, check_response
 from pwreset.spec import SPEC_PATH, load_spec
-from tests.support import new_user_body, running
+from tests.support import MOCK_TOKEN, live_mock, new_user_body, running
 
 USER_BODY = {
     "details": {"sequence": "3", "changeDate": "2025-03-05T21:29:22.155Z", "resourceOwner": "1"},
@@ -271,3 +273,44 @@ def test_an_undocumented_status_and_a_missing_required_header_are_named():
     (negative,) = check_response(route, 200, {"x-rate-limit": "-1"}, b"")
     assert negative.code == "minimum"
     assert check_response(route, 200, {"x-rate-limit": "5"}, b"") == []
+
+
+ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
+
+
+@pytest.mark.skipif(ST is None, reason="the Schemathesis command line (st) is not installed")
+def test_schemathesis_passes_through_the_proxy_which_finds_nothing_wrong_in_a_keeping_server(tmp_path):
+    """Transparent (every check passes through it) and no false alarms: the stateful mock
+    keeps the spec (tests/test_mock_contract.py), so no answer of it may be named."""
+    reports: list[Report] = []
+    with live_mock(stateful=True) as mock:
+        app = ValidatingProxy(load_spec(), str(mock.base_url), on_stop=reports.append)
+        with running(app) as base_url:
+            result = subprocess.run(
+                [
+                    ST,
+                    "run",
+                    str(SPEC_PATH),
+                    "--url",
+                    base_url,
+                    "--header",
+                    f"Authorization: Bearer {MOCK_TOKEN}",
+                    "--checks",
+                    "all",
+                    "--max-examples",
+                    "10",
+                    "--seed",
+                    "1",
+                    "--no-color",
+                ],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+    assert result.returncode == 0, result.stdout[-6000:]
+    report = reports[0].to_json()
+    assert report["requests"] > 100
+    assert [v for v in report["violations"] if v["location"][0] == "response"] == []
+    # Schemathesis' negative cases are named as the request's
+    assert {v["code"] for v in report["violations"]} >= {400, 401, 405}
