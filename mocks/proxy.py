@@ -52,6 +52,7 @@ logger = logging.getLogger("pwreset.proxy")
 VIOLATIONS_HEADER = "sl-violations"
 MAX_HEADER_VIOLATIONS = 20  # the header stays small; the log and the report have every one
 MAX_MESSAGE = 300
+MAX_BODY_BYTES = 16 << 20  # a request body is buffered whole, to be checked and forwarded
 # Hop-by-hop headers (RFC 9110 §7.6.1) and what the proxy sets itself.
 _NOT_FORWARDED = frozenset(
     {
@@ -115,9 +116,7 @@ class Report:
         for violation in violations:
             found = True
             where = "/".join(violation.location)
-            self.counts[
-                (operation, where, violation.code, str(violation.severity), violation.message)
-            ] += 1
+            self.counts[(operation, where, violation.code, str(violation.severity), violation.message)] += 1
         self.violating += found
 
     def to_json(self) -> dict[str, Any]:
@@ -438,6 +437,11 @@ class ValidatingProxy:
         if scope["type"] != "http":
             return
         body = await _read_body(receive)
+        if body is None:
+            await _send_problem(
+                send, 413, "PAYLOAD_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes", []
+            )
+            return
         route = self.routes.find(scope["method"], scope["path"])
         operation = route.operation_id if route else f"{scope['method']} {scope['path']}"
         preflight = scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method")
@@ -596,13 +600,19 @@ async def _send_problem(send: Send, status: int, kind: str, title: str, violatio
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body; None when it is over `MAX_BODY_BYTES`."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body"):
             break
     return b"".join(chunks)

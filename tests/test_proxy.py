@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from mocks.proxy import Report, Routes, ValidatingProxy, check_response
+from mocks.proxy import MAX_BODY_BYTES, Report, Routes, ValidatingProxy, check_response
 from pwreset.spec import SPEC_PATH, load_spec
 from tests.support import MOCK_TOKEN, live_mock, new_user_body, running
 
@@ -314,3 +314,11 @@ def test_schemathesis_passes_through_the_proxy_which_finds_nothing_wrong_in_a_ke
     assert [v for v in report["violations"] if v["location"][0] == "response"] == []
     # Schemathesis' negative cases are named as the request's
     assert {v["code"] for v in report["violations"]} >= {400, 401, 405}
+
+
+def test_a_body_over_the_limit_is_refused_unforwarded(upstream):
+    base_url, seen = upstream
+    with proxy_to(base_url) as (client, _):
+        count = len(seen)
+        answer = client.post("/v2/users/1/password_reset", content=b"x" * (MAX_BODY_BYTES + 1), headers=AUTH)
+    assert answer.status_code == 413 and len(seen) == count
