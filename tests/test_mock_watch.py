@@ -194,3 +194,33 @@ def test_the_proxy_reloads_too(tmp_path, tmp_path_factory):
             return '"location":["response","body","name"]' in found
 
         eventually(named, "the proxy's reload")
+
+
+def test_the_grpc_port_follows_reloads_of_pwresets_own_spec(tmp_path, tmp_path_factory):
+    from pwreset.spec import SPEC_PATH
+    from tests.transports import Endpoints, Transport
+
+    spec = tmp_path / "openapi.yaml"
+    spec.write_text(SPEC_PATH.read_text())
+    log = tmp_path_factory.mktemp("logs") / "mock.log"
+    args = ("mock", "--spec", str(spec), "--watch", "--stateful", "--grpc-port", "0", "--token", MOCK_TOKEN)
+    with command(log, *args) as base:
+        marker = "gRPC (HTTP/2 without TLS) listening on "
+        eventually(lambda: marker in log.read_text(), "the gRPC port")
+        target = log.read_text().split(marker, 1)[1].split()[0]
+        endpoints = Endpoints(base, target)
+        body = {
+            "profile": {"givenName": "Ada", "familyName": "Lovelace"},
+            "email": {"email": "ada@example.com"},
+        }
+        user_id = endpoints.call(Transport.GRPC, "AddHumanUser", body, MOCK_TOKEN).response["userId"]
+
+        def login_names() -> list[str]:
+            read = endpoints.call(Transport.GRPC, "GetUserByID", {"userId": user_id}, MOCK_TOKEN)
+            return read.response["user"]["loginNames"]
+
+        assert login_names() == ["minnie"]
+        spec.write_text(SPEC_PATH.read_text().replace("loginNames: [minnie]", "loginNames: [ada]"))
+        eventually(lambda: login_names() == ["ada"], "the reload over gRPC")
+        read = endpoints.call(Transport.GRPC, "GetUserByID", {"userId": user_id}, MOCK_TOKEN).response
+        assert read["user"]["human"]["profile"]["givenName"] == "Ada"  # the state survived
