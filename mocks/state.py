@@ -106,10 +106,6 @@ class Roles:
     inputs: Mapping[str, frozenset[str]] = field(default_factory=dict)  # kind → request field names
 
     @property
-    def empty(self) -> bool:
-        return not self.creates and not self.uses
-
-    @property
     def kinds(self) -> frozenset[str]:
         return frozenset(c.kind for items in self.creates.values() for c in items)
 
