@@ -618,22 +618,22 @@ def create_mock_app(
     from mocks.preferences import QueryPreferences
     from mocks.report import InvalidDocument, describe_invalid_document, format_report
     from mocks.responder import Responder
-    from mocks.state import roles_from_links
+    from mocks.state import StateReset, roles_from_links
     from mocks.validation31 import validator_map_31
 
     spec = spec if spec is not None else load_spec(mock.spec_path)
     contract = prepare(spec, strict=mock.strict)
     if contract.problems:
         logger.warning("%s", format_report(contract.problems, str(mock.spec_path or "the spec")))
+    # The caller may keep a handle on `state`, to reset it between tests or keep it on reload.
     responder = Responder(
         contract,
         roles_from_links(spec),
         mock,
         rng=rng or random.Random(mock.seed),
         generator=contract.generator,
+        state=state,
     )
-    if state is not None and responder.state is not None:
-        responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
     endpoint = MockEndpoint(contract, responder)
     limits = limits or ConnectionLimits(
         body_timeout=body_timeout, max_concurrent_requests=max_concurrent_requests
@@ -669,6 +669,8 @@ def create_mock_app(
             # gRPC-web clients read the status from these when it comes as headers.
             expose_headers=["grpc-status", "grpc-message", "grpc-status-details-bin"],
         )
+    if responder.state is not None:
+        app.add_middleware(StateReset, position=MiddlewarePosition.BEFORE_SWAGGER, state=responder.state)
     outer = RpcTranscoder(
         RefuseQueryCredentials(
             ServiceEndpoints(

@@ -9,13 +9,15 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import fields  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import fields, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from pwreset import __version__  # noqa: E402
 from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_token  # noqa: E402
@@ -224,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(revoke, _DATABASE_SETTINGS)
 
     _add_mock_parser(commands)
+    _add_proxy_parser(commands)
 
     org = commands.add_parser("org", help="create organizations, set their reset-link origins")
     org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
@@ -283,9 +286,15 @@ the body resembles most (a `returnCode` request gets the `returnCode` answer), e
 first one. An undocumented status or example is answered 400 naming the documented ones.
 
 Ids from the request (path parameters, body fields named like them) are copied into the
-response where its schema has a field of that name. With --stateful, ids created by an
-operation whose response has links (AddHumanUser) can be read, reset and deleted through the
-linked operations; unknown and deleted ids get the documented 404.
+response where its schema has a field of that name.
+
+With --stateful, what an operation whose response has links creates (AddHumanUser) can be
+read, changed and deleted through the linked operations, and is listed by a list operation;
+unknown and deleted ids get the documented 404. Answers carry the values the resource was
+created and changed with, mapped onto the response schema by name, and the ids, change
+counters (sequence, version) and times (creationDate, changeDate, ...) the mock made; the
+examples give the rest. POST /__mock/reset forgets everything; --state-file PATH keeps it
+across restarts.
 
 Chaos within the contract: --latency delays the operations' answers, --fault-rate answers a
 share of valid requests with a documented error status (403, 404, the statuses of `default`
@@ -335,7 +344,21 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         "--seed", type=int, help="seed for generated data, latency and faults (reproducible runs)"
     )
     mock.add_argument(
-        "--stateful", action="store_true", help="remember created and deleted ids, following the spec's links"
+        "--stateful",
+        action="store_true",
+        help="remember what is created, with its values, and what is deleted, following the spec's links",
+    )
+    mock.add_argument(
+        "--state-file",
+        type=Path,
+        metavar="PATH",
+        help="keep the state in PATH across restarts, written atomically on each change (implies --stateful)",
+    )
+    mock.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the spec and every file it references through $ref when one changes, on the same "
+        "port, keeping the state; an edit that breaks it keeps the last good one (logged)",
     )
     mock.add_argument("--latency", metavar="MS", help="delay every answer: N or LOW-HIGH milliseconds")
     mock.add_argument(
@@ -384,9 +407,12 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     from mocks.preferences import PreferenceError, parse_latency
     from mocks.report import InvalidDocument
     from mocks.settings import MockSettings
+    from mocks.state import ResourceState, StateFileError
+    from mocks.watch import DocumentError, Watcher, load_document
     from pwreset.app import create_mock_app
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
+    from pwreset.spec import SPEC_PATH
 
     if args.check is not None:
         return check_spec(args.check)
@@ -408,21 +434,35 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         cors_origins=() if args.no_cors else tuple(args.cors_origin) or MockSettings.cors_origins,
         dynamic=args.dynamic,
         seed=args.seed,
-        stateful=args.stateful,
+        stateful=args.stateful or args.state_file is not None,
         latency_ms=latency,
         fault_rate=args.fault_rate,
         strict=args.strict,
     )
+    limits = ConnectionLimits.from_settings(server_settings)
+    spec_path = args.spec or SPEC_PATH
     try:
-        app = create_mock_app(
-            settings,
-            body_timeout=server_settings.body_timeout,
-            max_concurrent_requests=server_settings.max_concurrent_requests,
-            limits=ConnectionLimits.from_settings(server_settings),
-        )
-    except (InvalidDocument, OSError, yaml.YAMLError) as exc:
+        document = load_document(spec_path)
+        state = ResourceState.open(args.state_file) if settings.stateful else None
+        # Under --watch the gRPC port outlives each document's app: it is opened once, below.
+        built = replace(settings, grpc_port=-1) if args.watch else settings
+
+        def build(spec: dict) -> Any:
+            return create_mock_app(
+                built,
+                spec=spec,
+                state=state,
+                body_timeout=server_settings.body_timeout,
+                max_concurrent_requests=server_settings.max_concurrent_requests,
+                limits=limits,
+            )
+
+        app = build(document.spec)
+    except (InvalidDocument, DocumentError, OSError, yaml.YAMLError, StateFileError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
+    if args.watch:
+        app = _watched_mock(app, build, settings, limits, state, Watcher(spec_path, None, document.files))
     try:
         _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
         sock, address = _listen(settings.host, settings.port)
@@ -432,11 +472,140 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     print(f"pwreset mock listening on {address} (Swagger UI at /ui/)", flush=True)
     if not args.token:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
-    limits = ConnectionLimits.from_settings(server_settings)
     serve_on_socket(
         app,
         sock,
         limits,
+        log_level=server_settings.log_level.lower(),
+        log_format=server_settings.log_format,
+    )
+    return 0
+
+
+def _watched_mock(
+    first: Any, build: Callable[[dict], Any], settings: Any, limits: Any, state: Any, watcher: Any
+) -> Any:
+    """The mock under --watch: each good document's app in turn, with one gRPC port and one
+    state throughout; resources of kinds the new document no longer creates are dropped."""
+    from mocks.state import roles_from_links
+    from mocks.watch import Swappable, Watched, warm_up
+    from pwreset.app import grpc_port
+    from pwreset.transcode import RpcTranscoder
+
+    holder = Swappable(first)
+
+    async def apply(spec: dict) -> None:
+        candidate = build(spec)
+        await warm_up(candidate)
+        holder.current = candidate
+        if state is not None:
+            state.keep_kinds(roles_from_links(spec).kinds)
+
+    async def current_json_app(scope: Any, receive: Any, send: Any) -> None:
+        await holder.current.app(scope, receive, send)
+
+    watcher.apply = apply
+    shim = RpcTranscoder(current_json_app)
+    return Watched(holder, watcher, (lambda: grpc_port(shim, settings.host, settings.grpc_port, limits),))
+
+
+_PROXY_DESCRIPTION = """\
+Forward every request to the upstream server and check the request and the answer against
+the spec: the operation, credentials (present and well-formed; the upstream judges them),
+parameters, content type and body of the request; status, documented headers, content type
+and body of the answer. Each violation is reported in an `sl-violations` answer header (a
+JSON array of {location, severity, code, message}, as Prism's proxy sends it), in the log,
+and in a summary when the proxy stops (--report FILE writes it as JSON).
+
+With --errors, a request that breaks the spec is answered 422 without being forwarded, and an
+answer that breaks it becomes a 502 naming the violations (application/problem+json with a
+`validation` array, as Prism's). An upstream that does not answer gives a 502.
+"""
+
+
+def _add_proxy_parser(commands: argparse._SubParsersAction) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        help="a validating proxy in front of a real server: report where it breaks the spec",
+        description=_PROXY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    proxy.add_argument(
+        "--upstream", required=True, metavar="URL", help="the server, e.g. http://127.0.0.1:8080"
+    )
+    proxy.add_argument(
+        "--spec", type=Path, help="OpenAPI document to check against (default: the packaged openapi.yaml)"
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    proxy.add_argument(
+        "--port", type=int, default=4010, help="port (default 4010; 0: any free port, printed at start)"
+    )
+    proxy.add_argument(
+        "--errors",
+        action="store_true",
+        help="answer a request that breaks the spec 422 unforwarded, and an answer that breaks it 502",
+    )
+    proxy.add_argument(
+        "--report", type=Path, metavar="FILE", help="write the summary of violations as JSON at stop"
+    )
+    proxy.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the spec and every file it references through $ref when one changes",
+    )
+    proxy.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for the upstream (default 30)",
+    )
+    _add_setting_flags(proxy, ("log_level", "log_format", *_CONNECTION_SETTINGS))
+
+
+def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
+    from connexion.exceptions import InvalidSpecification
+
+    from mocks.proxy import Report, ValidatingProxy, request_checker
+    from mocks.watch import DocumentError, Watched, Watcher, load_document, warm_up
+    from pwreset.server import ConnectionLimits, serve_on_socket
+    from pwreset.spec import SPEC_PATH
+
+    if not args.upstream.startswith(("http://", "https://")):
+        print("pwreset proxy: --upstream must be an http:// or https:// URL", file=sys.stderr)
+        return 2
+
+    def write_report(report: Report) -> None:
+        if args.report is not None:
+            args.report.write_bytes(json.dumps(report.to_json(), indent=2).encode() + b"\n")
+
+    spec_path = args.spec or SPEC_PATH
+    try:
+        document = load_document(spec_path)
+        app: Any = ValidatingProxy(
+            document.spec, args.upstream, errors=args.errors, on_stop=write_report, timeout=args.timeout
+        )
+    except (InvalidSpecification, DocumentError, OSError) as exc:
+        print(f"pwreset proxy: {exc}", file=sys.stderr)
+        return 2
+    if args.watch:
+        validating = app
+
+        async def apply(spec: dict) -> None:
+            await warm_up(request_checker(spec))
+            validating.load(spec)
+
+        app = Watched(validating, Watcher(spec_path, apply, document.files), (validating.lifespan,))
+    try:
+        sock, address = _listen(args.host, args.port)
+    except StartupError as exc:
+        print(f"pwreset proxy: {exc}", file=sys.stderr)
+        return 2
+    print(f"pwreset proxy listening on {address}, forwarding to {args.upstream}", flush=True)
+    serve_on_socket(
+        app,
+        sock,
+        ConnectionLimits.from_settings(server_settings),
         log_level=server_settings.log_level.lower(),
         log_format=server_settings.log_format,
     )
@@ -527,6 +696,8 @@ def _configure_logging(level: str, log_format: str) -> None:
     logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
     # httpx logs every request's URL at info level; an SMS webhook URL may carry a credential.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # watchfiles logs every change it sees, of any file in a watched directory.
+    logging.getLogger("watchfiles").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 class StartupError(Exception):
@@ -912,7 +1083,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2
-    if args.command in ("serve", "mock"):
+    if args.command in ("serve", "mock", "proxy"):
         from pwreset.server import ConnectionLimits
 
         try:  # a negative timeout or limit is an operator's mistake too
@@ -922,6 +1093,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.command == "mock":
         return mock(args, settings)
+    if args.command == "proxy":
+        return proxy(args, settings)
     try:
         return _run(args, settings)
     except (SecretMismatch, StartupError) as exc:

@@ -16,7 +16,7 @@ from mocks.generate import DataGenerator, GenerationError
 from mocks.preferences import PreferenceError, Preferences, parse
 from mocks.responder import Responder
 from mocks.settings import MockSettings
-from mocks.state import Creates, Uses, roles_from_links
+from mocks.state import Action, Creates, Uses, roles_from_links
 from pwreset.spec import load_spec
 
 
@@ -146,10 +146,10 @@ def test_links_make_add_human_user_the_creator_and_the_others_its_users():
     expected = {}
     for prefix in ("UserService_", "UserService_Connect_"):
         expected |= {
-            f"{prefix}GetUserByID": (Uses("userId", "userId", deletes=False),),
-            f"{prefix}PasswordReset": (Uses("userId", "userId", deletes=False),),
-            f"{prefix}SetPassword": (Uses("userId", "userId", deletes=False),),
-            f"{prefix}DeleteUser": (Uses("userId", "userId", deletes=True),),
+            f"{prefix}GetUserByID": (Uses("userId", "userId", Action.READ),),
+            f"{prefix}PasswordReset": (Uses("userId", "userId", Action.CHANGE),),
+            f"{prefix}SetPassword": (Uses("userId", "userId", Action.CHANGE),),
+            f"{prefix}DeleteUser": (Uses("userId", "userId", Action.DELETE),),
         }
     assert roles.uses == expected
 
@@ -167,7 +167,7 @@ def test_links_by_operation_ref_and_post_deletes_named_so():
     }
     roles = roles_from_links(spec)
     assert roles.creates == {"Svc_AddThing": (Creates("id", ("thing", "id")),)}
-    assert roles.uses == {"Svc_RemoveThing": (Uses("id", "thingId", deletes=True),)}
+    assert roles.uses == {"Svc_RemoveThing": (Uses("id", "thingId", Action.DELETE),)}
 
 
 def _responder(**overrides):
