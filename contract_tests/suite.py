@@ -12,6 +12,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 
+import contract_tests.hooks  # noqa: F401  (reserved contact data in every request)
 from contract_tests.coverage import StatusCoverage
 from contract_tests.reachers import Attempt, ReachKit
 from contract_tests.settings import KitSettings, schemathesis_config
