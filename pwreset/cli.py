@@ -395,7 +395,9 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
             "optional properties present and absent, each enum value) must be readable through "
             "the spec's links to reads with a valid success, and is deleted afterwards. Fails "
             "unless every check passed and every documented response was produced and valid. "
-            "Needs the contract extra: pip install 'pwreset[contract]'."
+            "It creates and deletes users on the target, with reserved addresses only (example.com, "
+            "fictional phone numbers, links to https://example.com); --dry-run lists what it sends. "
+            "Needs the contract extra: pip install -e '.[contract]'."
         ),
     )
     contract.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8080")
@@ -425,6 +427,11 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
         help="a documented response this deployment cannot produce: reported, not failed (repeatable)",
     )
     contract.add_argument("-v", "--verbose", action="store_true", help="one line per test and operation")
+    contract.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the phases, operations and a sample request of each, and send nothing",
+    )
 
 
 def _contract_test(args: argparse.Namespace) -> int:
@@ -441,10 +448,10 @@ def _contract_test(args: argparse.Namespace) -> int:
         allow_unreached=tuple(args.allow_unreached),
         **({"seed": args.seed} if args.seed is not None else {}),
     ).with_environment()
-    if not settings.token:
+    if not settings.token and not args.dry_run:
         print("pwreset: contract-test needs --token or $PWRESET_CONTRACT_TOKEN", file=sys.stderr)
         return 2
-    return run(settings, junit_xml=args.junit_xml, verbose=args.verbose)
+    return run(settings, junit_xml=args.junit_xml, verbose=args.verbose, dry_run=args.dry_run)
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
