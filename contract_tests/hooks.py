@@ -6,9 +6,9 @@ them too. Registering is global in Schemathesis (its format registry and hook di
 belong to the process), which is what makes the guard hold for every phase, current or new:
 
 - `format: email` and `idn-email` are generated under `example.com`/`.org`/`.net`;
-- string properties named like a phone number (`phone`, `mobile`, ...) without a format are
-  given `format: phone` when a schema is loaded, and `phone` is generated from the fictional
-  ranges;
+- `format: phone` is generated from the fictional ranges; the kit gives that format to the
+  string properties named like a phone number (`phone`, `mobile`, ...) in its own copy of the
+  spec (`annotate_phone_properties`), the guard below covers every other way;
 - last, before every request is sent (`Case.call`, which every phase and the kit's own
   reachers and read-back go through), its body and query are rewritten with
   `contract_tests.reserved.reserve`, and a request still holding an address that is not
@@ -39,7 +39,7 @@ schemathesis.openapi.format(PHONE_FORMAT, fictional_phones())
 
 def annotate_phone_properties(node: Any) -> None:
     """Give every string property named like a phone number, and without a format, `format:
-    phone`, in place, throughout a document."""
+    phone`, in place, throughout a document (a copy: the spec the server serves stays as it is)."""
     if isinstance(node, list):
         for item in node:
             annotate_phone_properties(item)
@@ -60,11 +60,6 @@ def annotate_phone_properties(node: Any) -> None:
                 schema["format"] = PHONE_FORMAT
     for value in node.values():
         annotate_phone_properties(value)
-
-
-@schemathesis.hook
-def before_load_schema(context: Any, raw_schema: dict[str, Any]) -> None:
-    annotate_phone_properties(raw_schema)
 
 
 def guard(case: Any) -> None:
