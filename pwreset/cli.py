@@ -430,7 +430,10 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
     contract.add_argument(
         "--dry-run",
         action="store_true",
-        help="list the phases, operations and a sample request of each, and send nothing",
+        help=(
+            "list the phases, the operations and each documented example request as it would be "
+            "sent; send nothing"
+        ),
     )
 
 
