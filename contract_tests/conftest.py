@@ -101,6 +101,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_sep("=", f"status coverage: {settings.base_url or name}")
         terminalreporter.write_line(coverage.table())
         terminalreporter.write_line(f"{coverage.responses_recorded()} validated responses")
+        for line in coverage.missing_tokens_summary():
+            terminalreporter.write_line(f"missing token: give {line}")
     terminalreporter.write_line(f"seed {settings.seed} (rerun with --contract-seed {settings.seed})")
     if settings.report:
         path = Path(settings.report)

@@ -69,6 +69,7 @@ class StatusCoverage:
     undocumented: Counter[tuple[str, int]] = field(default_factory=Counter)
     reached_by: dict[tuple[str, str], str] = field(default_factory=dict)  # the reacher that aimed and hit
     tried: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # what reachers sent, in order
+    needs: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # flags of tokens reachers lacked
 
     def __post_init__(self) -> None:
         self._by_id = {op.operation_id: op for op in self.operations}
@@ -95,11 +96,35 @@ class StatusCoverage:
         self.sources.setdefault((operation_id, key), Counter())[source] += 1
         return key
 
-    def note_reachers(self, operation_id: str, key: str, reached_by: str | None, tried: list[str]) -> None:
-        """Note what reachers sent for this response, and which one produced it."""
+    def note_reachers(
+        self,
+        operation_id: str,
+        key: str,
+        reached_by: str | None,
+        tried: list[str],
+        missing_tokens: Iterable[str] = (),
+    ) -> None:
+        """Note what reachers sent for this response, which one produced it, and the flags of
+        the tokens some of them needed and did not have (`--foreign-token`)."""
         if reached_by:
             self.reached_by.setdefault((operation_id, key), reached_by)
         self.tried[(operation_id, key)] = tried
+        self.needs[(operation_id, key)] = list(dict.fromkeys(missing_tokens))
+
+    def missing_tokens(self) -> dict[str, list[tuple[str, str]]]:
+        """Flag of each token some failing response needed → those responses, in spec order."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        for pair in self.failures():
+            for flag in self.needs.get(pair, ()):
+                found.setdefault(flag, []).append(pair)
+        return found
+
+    def missing_tokens_summary(self) -> list[str]:
+        """One line per missing token: `--foreign-token, to reach UserService_SetPassword 404, ...`."""
+        return [
+            f"{flag}, to reach " + ", ".join(f"{op} {key}" for op, key in pairs)
+            for flag, pairs in self.missing_tokens().items()
+        ]
 
     def explain(self, operation_id: str, key: str) -> str:
         """One line on a response never produced: what was tried for it."""

@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from schemathesis.core import NOT_SET
@@ -39,22 +40,49 @@ class Attempt:
     headers: dict[str, str]
 
 
+class Token(StrEnum):
+    """A token the kit is given besides the full one; its value is the `ReachKit` attribute,
+    and `flag` the `pwreset contract-test` option that gives it."""
+
+    LOW_PRIVILEGE = "low_privilege_token"
+    FOREIGN = "foreign_token"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.value.replace("_", "-")
+
+
 Reacher = Callable[[Any, str, "ReachKit"], Iterator[Attempt]]
-REACHERS: dict[str, list[tuple[str, Reacher]]] = {}
 
 
-def reacher(*keys: str) -> Callable[[Reacher], Reacher]:
-    """Register a reacher for response keys (`403`, `default`, `2XX` for any 2xx key)."""
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    func: Reacher
+    needs: Token | None  # a token without which it has nothing to send
+    every_attempt: bool  # sends all it proposes, also after one reached the response
+
+
+REACHERS: dict[str, list[Registered]] = {}
+
+
+def reacher(
+    *keys: str, needs: Token | None = None, every_attempt: bool = False
+) -> Callable[[Reacher], Reacher]:
+    """Register a reacher for response keys (`403`, `default`, `2XX` for any 2xx key); `needs`
+    names the token it cannot work without, so a run without it says which flag is missing;
+    with `every_attempt`, each request it proposes is sent, not only those until one reached
+    the response."""
 
     def register(func: Reacher) -> Reacher:
         for key in keys:
-            REACHERS.setdefault(key.upper(), []).append((func.__name__, func))
+            REACHERS.setdefault(key.upper(), []).append(Registered(func.__name__, func, needs, every_attempt))
         return func
 
     return register
 
 
-def reachers_for(key: str) -> list[tuple[str, Reacher]]:
+def reachers_for(key: str) -> list[Registered]:
     upper = key.upper()
     found = list(REACHERS.get(upper, ()))
     if upper[:1].isdigit() and upper != f"{upper[0]}XX":
@@ -69,6 +97,7 @@ class Outcome:
     reached_by: str | None = None
     attempts: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    missing_tokens: list[Token] = field(default_factory=list)  # what reachers for it lacked
 
 
 class ReachKit:
@@ -270,7 +299,12 @@ def run_reachers(operation: Any, key: str, kit: ReachKit, documented: tuple[str,
     from schemathesis.core.failures import FailureGroup
 
     outcome = Outcome(operation.definition.raw.get("operationId") or operation.label, key)
-    for name, func in reachers_for(key):
+    for registered in reachers_for(key):
+        name, func = registered.name, registered.func
+        if registered.needs is not None and not getattr(kit, registered.needs.value):
+            outcome.missing_tokens.append(registered.needs)
+            outcome.attempts.append(f"{name}: needs {registered.needs.flag}")
+            continue
         for attempt in func(operation, key, kit):
             try:
                 response = kit.call(attempt, f"reacher:{name}")
@@ -282,17 +316,21 @@ def run_reachers(operation: Any, key: str, kit: ReachKit, documented: tuple[str,
                 f"{name}: {attempt.description} → {getattr(response, 'status_code', '-')}"
             )
             if response is not None and response_key(documented, response.status_code) == key:
-                outcome.reached_by = name
-                return outcome
+                outcome.reached_by = outcome.reached_by or name
+                if not registered.every_attempt:
+                    return outcome
+        if outcome.reached_by:
+            return outcome
     return outcome
 
 
 # --- the reachers -----------------------------------------------------------------------
 
 
-@reacher("2XX")
+@reacher("2XX", every_attempt=True)
 def documented_example(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
-    """Each request example, on resources created for it, with the full token."""
+    """Each request example, on resources created for it, with the full token: every one is
+    sent (a reset link by email and by SMS, not only the code returned), each answer checked."""
     yield from _examples_with(kit.token, "request example with the full token", operation, kit)
 
 
@@ -307,7 +345,7 @@ def _examples_with(token: str | None, description: str, operation: Any, kit: Rea
         yield Attempt(description, kit.case(operation, body, path), kit.auth(token))
 
 
-@reacher("403")
+@reacher("403", needs=Token.LOW_PRIVILEGE)
 def token_without_permission(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Each request example on a live resource, with a token that has no permissions."""
     yield from _examples_with(
@@ -340,7 +378,7 @@ def missing_identifier(operation: Any, key: str, kit: ReachKit) -> Iterator[Atte
             break
 
 
-@reacher("404")
+@reacher("404", needs=Token.FOREIGN)
 def token_of_another_organization(operation: Any, key: str, kit: ReachKit) -> Iterator[Attempt]:
     """Each request example on a live resource, with a token of another organization: as in
     Zitadel, a caller with no membership in the resource's organization gets 404."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import TextIO
 
 from contract_tests.settings import FOREIGN_TOKEN_ENV, LOW_PRIVILEGE_TOKEN_ENV, TOKEN_ENV, KitSettings
 
@@ -43,17 +45,56 @@ def pytest_arguments(
     return args
 
 
-def run(settings: KitSettings, *, junit_xml: str | None = None, verbose: bool = False) -> int:
-    """Run the suite; 0 only when every check passed and every documented response was seen."""
+def cannot_connect(base_url: str) -> str | None:
+    """Why `base_url` cannot be reached (one line), or None when it answers anything at all."""
+    import httpx
+
+    try:
+        httpx.get(base_url, timeout=10)
+    except httpx.UnsupportedProtocol:
+        return "not an http:// or https:// URL"
+    except httpx.InvalidURL as exc:
+        return f"invalid URL: {exc}"
+    except httpx.TransportError as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def run(
+    settings: KitSettings,
+    *,
+    junit_xml: str | None = None,
+    verbose: bool = False,
+    dry_run: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Run the suite; 0 only when every check passed and every documented response was seen.
+
+    Before it starts: one line and 2 when the target cannot be reached, else what the run will
+    do to the target. With `dry_run`, what it would send, and nothing is sent."""
     try:
         import pytest
         import schemathesis  # noqa: F401
     except ImportError as exc:
         print(
-            "pwreset contract-test needs the contract extra: in the checkout, "
-            f"pip install -e '.[contract]' ({exc})"
+            f"pwreset contract-test needs the contract extra: pip install -e '.[contract]' ({exc})", file=err
         )
         return 2
+    from contract_tests.plan import dry_run as plan
+    from contract_tests.plan import notice
+
+    if dry_run:
+        from pwreset.spec import load_spec
+
+        print(plan(settings, load_spec()), file=out)
+        return 0
+    if settings.base_url:
+        reason = cannot_connect(settings.base_url)
+        if reason is not None:
+            print(f"pwreset contract-test: cannot connect to {settings.base_url} ({reason})", file=err)
+            return 2
+        print(notice(settings), file=out, flush=True)
     # Tokens travel by environment, not argv, so they never show in process lists or reports.
     tokens = {
         TOKEN_ENV: settings.token,

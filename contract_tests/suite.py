@@ -13,6 +13,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 
 from contract_tests.coverage import StatusCoverage
+from contract_tests.hooks import annotate_phone_properties  # and reserved data in every request
 from contract_tests.reachers import Attempt, ReachKit
 from contract_tests.settings import KitSettings, schemathesis_config
 from contract_tests.targets import Target
@@ -22,7 +23,9 @@ def load_schema(spec: Mapping[str, Any], target: Target, settings: KitSettings) 
     """The spec as a Schemathesis schema whose calls go to `target`."""
     config = SchemathesisConfig.from_dict(schemathesis_config(settings, target.base_url))
     # Schemathesis rewrites parts of the document it is given; the spec stays as it was.
-    schema = schemathesis.openapi.from_dict(copy.deepcopy(dict(spec)), config=config)
+    document = copy.deepcopy(dict(spec))
+    annotate_phone_properties(document)
+    schema = schemathesis.openapi.from_dict(document, config=config)
     if target.app is not None:
         schema.app = target.app
     return schema

@@ -624,6 +624,8 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
             "optional properties present and absent, each enum value) must be readable through "
             "the spec's links to reads with a valid success, and is deleted afterwards. Fails "
             "unless every check passed and every documented response was produced and valid. "
+            "It creates and deletes users on the target, with reserved addresses only (example.com, "
+            "fictional phone numbers, links to https://example.com); --dry-run lists what it sends. "
             "Needs the contract extra: pip install -e '.[contract]' in the checkout."
         ),
     )
@@ -654,6 +656,14 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
         help="a documented response this deployment cannot produce: reported, not failed (repeatable)",
     )
     contract.add_argument("-v", "--verbose", action="store_true", help="one line per test and operation")
+    contract.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=(
+            "list the phases, the operations and each documented example request as it would be "
+            "sent; send nothing"
+        ),
+    )
 
 
 def _contract_test(args: argparse.Namespace) -> int:
@@ -670,10 +680,10 @@ def _contract_test(args: argparse.Namespace) -> int:
         allow_unreached=tuple(args.allow_unreached),
         **({"seed": args.seed} if args.seed is not None else {}),
     ).with_environment()
-    if not settings.token:
+    if not settings.token and not args.dry_run:
         print("pwreset: contract-test needs --token or $PWRESET_CONTRACT_TOKEN", file=sys.stderr)
         return 2
-    return run(settings, junit_xml=args.junit_xml, verbose=args.verbose)
+    return run(settings, junit_xml=args.junit_xml, verbose=args.verbose, dry_run=args.dry_run)
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:

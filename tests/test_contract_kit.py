@@ -8,11 +8,14 @@ import copy
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +35,14 @@ from contract_tests.readback import (
     creation_links,
     read_back,
 )
+from contract_tests.reserved import is_fictional_phone, is_reserved_email, unreserved
 from contract_tests.settings import KitSettings
 from contract_tests.suite import load_schema, reach_kit
 from contract_tests.targets import mock_target, token_of_another_organization, token_without_permissions
 from pwreset.auth import PERMISSIONS
+from pwreset.config import Settings
 from pwreset.spec import load_spec
+from tests.delivery_support import SmtpSink, WebhookSink, outbox, text_part, wait_until
 from tests.support import live_server, settings_for_test
 
 # Small enough for CI on two cores; the coverage phase and the reachers do not depend on it.
@@ -313,31 +319,84 @@ def test_kit_reports_a_creation_it_cannot_read_back(tmp_path: Path) -> None:
     assert "profile.nickName added" in output  # a body a server that bounds derived values accepts
 
 
-def test_gate_fails_without_a_way_to_reach_403_unless_allowed(tmp_path: Path) -> None:
-    with wrong_server(tmp_path, unchanged) as (url, (token, _low, foreign)):
-        code, output, report = run_kit(url, (token, None, foreign), tmp_path / "strict")
+def test_gate_names_every_missing_token_and_passes_when_what_they_reach_is_allowed(tmp_path: Path) -> None:
+    with wrong_server(tmp_path, unchanged) as (url, (token, _low, _foreign)):
+        code, output, report = run_kit(url, (token, None, None), tmp_path / "strict")
         forbidden = [f"{op}:403" for op in _operation_ids()]
+        elsewhere = ["UserService_SetPassword:404", "UserService_Connect_SetPassword:404"]
         assert code != 0, output
-        assert sorted(report["unreached"]) == sorted(forbidden)
-        assert "needs --low-privilege-token" in output
+        assert sorted(report["unreached"]) == sorted(forbidden + elsewhere)
+        # Said before it starts, and in the summary with what each token would have reached.
+        assert "no --low-privilege-token" in output and "no --foreign-token" in output
+        assert "missing token: give --low-privilege-token, to reach UserService_AddHumanUser 403" in output
+        assert re.search(
+            r"missing token: give --foreign-token, to reach UserService_SetPassword 404\b", output
+        )
+        assert "needs --foreign-token" in output
 
-        allowed = [arg for item in forbidden for arg in ("--allow-unreached", item)]
-        code, output, report = run_kit(url, (token, None, foreign), tmp_path / "allowed", *allowed)
+        allowed = [arg for item in forbidden + elsewhere for arg in ("--allow-unreached", item)]
+        code, output, report = run_kit(url, (token, None, None), tmp_path / "allowed", *allowed)
     assert code == 0, output
     assert report["passed"] and report["unreached"] == []
     assert "ALLOWED (unreached)" in output
+
+
+def test_kit_says_in_one_line_that_it_cannot_connect(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that was free, and nothing listens on it
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    code, output, _ = run_kit(url, ("token", None, None), tmp_path)
+    assert code == 2
+    assert re.fullmatch(rf"pwreset contract-test: cannot connect to {re.escape(url)} \(.+\)\n", output), (
+        output
+    )
+
+
+def test_dry_run_lists_what_it_would_send_and_sends_nothing(tmp_path: Path) -> None:
+    received: list[str] = []
+
+    class Counter(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        do_POST = do_DELETE = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code, output, _ = run_kit(url, ("pwr_dry-run-secret", None, None), tmp_path, "--dry-run")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, output
+    assert received == []
+    assert f"nothing is sent to {url}" in output
+    for phase in ("fuzzing", "stateful", "reachers", "read-back"):
+        assert phase in output
+    for operation_id in _operation_ids():
+        assert f"({operation_id})" in output
+    bodies = [json.loads(b) for b in re.findall(r"-d '(.*?)' http", output)]
+    assert any("sendLink" in body for body in bodies)  # the link example is among them
+    assert [line for body in bodies for line in unreserved(body)] == []
+    assert "pwr_dry-run-secret" not in output
 
 
 # --- the kit passes against the real server, over HTTP ------------------------------------
 
 
 @contextmanager
-def pwreset_serve(data_dir: Path) -> Iterator[str]:
-    """`pwreset serve` as a subprocess on a port the OS picks; yields its base URL."""
+def pwreset_serve(data_dir: Path, *extra: str) -> Iterator[str]:
+    """`pwreset serve ARGS...` as a subprocess on a port the OS picks; yields its base URL."""
     log = data_dir / "serve.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pwreset.cli", "serve", "--data-dir", str(data_dir), "--port", "0"]
-    command += ["--argon2-time-cost", "1", "--argon2-memory-kib", "1024", "--log-level", "warning"]
+    command += ["--argon2-time-cost", "1", "--argon2-memory-kib", "1024", "--log-level", "warning", *extra]
     with log.open("w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     try:
@@ -351,24 +410,51 @@ def pwreset_serve(data_dir: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def test_kit_passes_against_pwreset_serve_with_every_response_reached(tmp_path: Path) -> None:
+class RecipientSink(SmtpSink):
+    """An SMTP sink that also keeps every envelope recipient (RCPT TO), accepted or not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipients: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.recipients.append(address)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_kit_passes_against_pwreset_serve_with_every_response_reached_and_mails_no_one_real(
+    tmp_path: Path,
+) -> None:
+    """The whole kit against `pwreset serve` delivering to a real SMTP server and SMS webhook:
+    it passes, and every message it caused went to a reserved address or fictional number."""
     data = tmp_path / "data"
     junit = tmp_path / "junit.xml"
     documented = 4 * len(_operation_ids())
-    with pwreset_serve(data) as url:
-        low = pwreset_cli("token", "create", "--data-dir", str(data))
-        elsewhere = pwreset_cli("org", "create", "elsewhere", "--data-dir", str(data))
-        foreign = pwreset_cli(
-            "token",
-            "create",
-            "--org",
-            elsewhere,
-            "--data-dir",
-            str(data),
-            *(arg for permission in PERMISSIONS for arg in ("--permission", permission)),
-        )
-        token = (data / "admin-token").read_text().strip()
-        code, output, report = run_kit(url, (token, low, foreign), tmp_path, "--junit-xml", str(junit))
+    smtp, sms = RecipientSink(), WebhookSink()
+    smtp.start()
+    delivery = ["--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port), "--smtp-security", "none"]
+    delivery += ["--sms-webhook-url", sms.url, "--worker-poll-interval", "0.05"]
+    # The server's own link for requests that name none: reserved too, so every link is checked.
+    delivery += ["--default-url-template", "https://example.com/reset?code={{.Code}}&user={{.UserID}}"]
+    try:
+        with pwreset_serve(data, *delivery) as url:
+            low = pwreset_cli("token", "create", "--data-dir", str(data))
+            elsewhere = pwreset_cli("org", "create", "elsewhere", "--data-dir", str(data))
+            foreign = pwreset_cli(
+                "token",
+                "create",
+                "--org",
+                elsewhere,
+                "--data-dir",
+                str(data),
+                *(arg for permission in PERMISSIONS for arg in ("--permission", permission)),
+            )
+            token = (data / "admin-token").read_text().strip()
+            code, output, report = run_kit(url, (token, low, foreign), tmp_path, "--junit-xml", str(junit))
+            outbox_settled(data)
+    finally:
+        smtp.close()
+        sms.close()
     print(output)  # the coverage table, in the CI log
     assert code == 0, output
     assert report["passed"] and report["reached"] == report["documented"] == documented
@@ -376,6 +462,32 @@ def test_kit_passes_against_pwreset_serve_with_every_response_reached(tmp_path: 
     assert f"{documented}/{documented} documented responses reached" in output
     assert 'failures="0"' in junit.read_text() and 'errors="0"' in junit.read_text()
     assert token not in output and low not in output and foreign not in output
+    assert "creates users on" in output  # said before it started
+
+    # Every address and number the kit made reached only reserved, undeliverable names.
+    assert smtp.recipients, "the kit caused no email, so this test checks nothing"
+    assert [r for r in smtp.recipients if not is_reserved_email(r)] == []
+    numbers = [json.loads(body)["contextInfo"]["recipientPhoneNumber"] for _headers, body in sms.requests]
+    assert [n for n in numbers if not is_fictional_phone(n)] == []
+    assert [line for _headers, body in sms.requests for line in unreserved(json.loads(body))] == []
+    texts = [text_part(message) for message in smtp.messages]
+    assert [line for text in texts for line in unreserved(text)] == []  # links and addresses in them
+
+
+def outbox_settled(data_dir: Path, timeout: float = 60.0) -> None:
+    """Wait until no message in the outbox is waiting or being sent."""
+    settings = Settings(data_dir=data_dir)
+    last: list[str] = []
+
+    def settled() -> bool:
+        nonlocal last
+        last = [f"{m.medium} {m.status}" for m in outbox(settings) if m.status in ("pending", "sending")]
+        return not last
+
+    try:
+        wait_until(settled, timeout, "the outbox to settle")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still waiting: {last[:10]}") from None
 
 
 def pwreset_cli(*args: str) -> str:
