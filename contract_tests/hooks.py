@@ -12,11 +12,13 @@ belong to the process), which is what makes the guard hold for every phase, curr
 - last, before every request is sent (`Case.call`, which every phase and the kit's own
   reachers and read-back go through), its body and query are rewritten with
   `contract_tests.reserved.reserve`, and a request still holding an address that is not
-  reserved is refused with `UnreservedContactData`.
+  reserved is refused with `UnreservedContactData`; and a key that repeats a sibling field
+  under its proto name is dropped (`drop_second_spellings`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +81,33 @@ def guard(case: Any) -> None:
             )
 
 
+def drop_second_spellings(value: Any) -> Any:
+    """`value` without the keys that repeat a sibling field under its proto name
+    (`user_id` beside `userId`), at any depth.
+
+    A generator that adds "unknown" properties to an open object may hit a known field's proto
+    name. protojson, which Zitadel and pwreset decode with, reads both spellings as one field
+    and refuses a field given twice (400); OpenAPI 3.0 cannot say so, so such a body is
+    schema-valid and refused. Dropping the second spelling keeps ST202 about real rejections.
+    """
+    if isinstance(value, list):
+        return [drop_second_spellings(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    names = {_snake(name) for name in value if isinstance(name, str) and _snake(name) != name}
+    return {name: drop_second_spellings(item) for name, item in value.items() if name not in names}
+
+
+def _snake(name: str) -> str:
+    return _CAMEL_HUMP.sub("_", name).lower()
+
+
+_CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, **kwargs: Any) -> None:
+    body = getattr(case, "body", None)
+    if isinstance(body, dict | list):
+        case.body = drop_second_spellings(body)
     guard(case)

@@ -227,3 +227,12 @@ def test_a_request_naming_a_stranger_is_rewritten_before_it_is_sent(recorded) ->
     assert is_fictional_phone(sent[0]["phone"]["phone"])
     assert sent[1]["sendLink"]["urlTemplate"] == "https://example.com/r?code={{.Code}}"
     assert recorder.strangers() == []
+
+
+def test_a_generated_key_that_repeats_a_field_under_its_proto_name_is_dropped():
+    from contract_tests.hooks import drop_second_spellings
+
+    body = {"userId": "1", "user_id": "2", "medium": [{"returnCode": {}, "return_code": {"x": 1}}]}
+    assert drop_second_spellings(body) == {"userId": "1", "medium": [{"returnCode": {}}]}
+    # Alone, a proto name is a field as good as its JSON name, and unknown keys stay.
+    assert drop_second_spellings({"user_id": "2", "fooBar_": 1}) == {"user_id": "2", "fooBar_": 1}
