@@ -15,6 +15,7 @@ from mocks import preferences
 from mocks.contract import Contract
 from mocks.responder import Responder
 from pwreset import errors
+from pwreset.paths import RouteTable
 
 ROUTING_CONTEXT = "connexion_routing"
 
@@ -22,9 +23,10 @@ ROUTING_CONTEXT = "connexion_routing"
 class MockEndpoint:
     """Answers every operation of the spec; Connexion routes to it through `resolver()`."""
 
-    def __init__(self, contract: Contract, responder: Responder) -> None:
+    def __init__(self, contract: Contract, responder: Responder, routes: RouteTable) -> None:
         self.contract = contract
         self.responder = responder
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,11 +73,8 @@ class MockEndpoint:
         return HTTPException(405, headers={"Allow": allow})
 
     def allow_header(self, path: str) -> str | None:
-        """Every method the spec documents for `path` (with HEAD for GET, as served)."""
-        methods = self.contract.allowed_methods(path)
-        if methods is None:
-            return None
-        return ", ".join([*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else methods)
+        """Every method the spec routes for `path` (with HEAD for GET, as served)."""
+        return self.routes.allow(path)
 
 
 async def _json_body(receive: Receive) -> object:

@@ -38,6 +38,7 @@ from pwreset.domain.url_template import check_link, check_url_template, parse_or
 from pwreset.keys import Keys, SecretMismatch, load_or_create_secret, secret_fingerprint
 from pwreset.limits import RateLimits
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
+from pwreset.paths import RouteTable, by_specificity
 from pwreset.private_files import (
     PRIVATE_DIRECTORY_MODE,
     PRIVATE_FILE_MODE,
@@ -226,24 +227,6 @@ def handler_resolver(runtime: Runtime) -> Resolver:
         return partial(getattr(module, _handler_name(operation_id)), services[service_name])
 
     return Resolver(function_resolver=resolve)
-
-
-def allow_header_for(spec: dict) -> Callable[[str], str | None]:
-    """The `Allow` value for a request path: every method the spec documents for it (HEAD
-    with GET), worked out once. Starlette answers 405 with the methods of the first route
-    matching the path, but the spec's GET and DELETE on one path are two routes."""
-    routes = []
-    for path, item in spec["paths"].items():
-        methods = {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
-        if "GET" in methods:
-            methods.add("HEAD")
-        pattern = re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$")
-        routes.append((pattern, ", ".join(sorted(methods))))
-
-    def allow(path: str) -> str | None:
-        return next((value for pattern, value in routes if pattern.match(path)), None)
-
-    return allow
 
 
 def install_error_handlers(app: ConnexionMiddleware, allow_header: Callable[[str], str | None]) -> None:
@@ -441,13 +424,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTran
         security_map=security_map(runtime.authenticator.authenticate),
     )
     app.add_api(
-        spec,
+        by_specificity(spec),
         resolver=resolver,
         pythonic_params=True,
         validate_responses=True,
         validator_map=validator_map(),
     )
-    install_error_handlers(app, allow_header_for(spec))
+    install_error_handlers(app, RouteTable(spec).allow)
     outer = RpcTranscoder(
         RefuseQueryCredentials(
             ServiceEndpoints(
@@ -570,7 +553,7 @@ def create_mock_app(
     responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
     if state is not None and responder.state is not None:
         responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
-    endpoint = MockEndpoint(contract, responder)
+    endpoint = MockEndpoint(contract, responder, RouteTable(spec))
     limits = limits or ConnectionLimits(
         body_timeout=body_timeout, max_concurrent_requests=max_concurrent_requests
     )
@@ -585,7 +568,7 @@ def create_mock_app(
     app = ConnexionMiddleware(
         endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens), lifespan=lifespan
     )
-    app.add_api(spec, resolver=endpoint.resolver(), validator_map=validator_map())
+    app.add_api(by_specificity(spec), resolver=endpoint.resolver(), validator_map=validator_map())
     install_error_handlers(app, endpoint.allow_header)
     if mock.cors_origins:
         app.add_middleware(

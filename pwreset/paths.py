@@ -1,0 +1,76 @@
+"""Which path template a request path matches, by the OpenAPI Paths Object's rule: "concrete
+(non-templated) paths are matched before their templated counterparts".
+
+Connexion hands the spec's paths to Starlette's router in document order, and Starlette takes
+the first template that matches with the request's method. A document that declares
+`/queues/{id}` before `/queues/statistics` would send every `GET /queues/statistics` to the
+first; one with `POST /files/{file_id}` (JSON) before `POST /files/content` (a multipart
+upload) would refuse every upload with 415. `by_specificity` puts the paths in matching order
+once, before Connexion sees them; `RouteTable` answers `Allow` by the same order.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_PARAMETER = re.compile(r"\{[^/{}]+\}")
+
+
+def specificity(template: str) -> tuple[int, ...]:
+    """A sort key, segment by segment from the left: 0 for a fixed segment, 1 for one partly
+    templated (`{name}.json`), 2 for a whole parameter (`{id}`). Of two templates that match
+    one path, the smaller key is the more concrete."""
+    key = []
+    for segment in template.strip("/").split("/"):
+        if not _PARAMETER.search(segment):
+            key.append(0)
+        elif _PARAMETER.fullmatch(segment):
+            key.append(2)
+        else:
+            key.append(1)
+    return tuple(key)
+
+
+def by_specificity(spec: dict) -> dict:
+    """`spec` with its `paths` in matching order, concrete before templated (a shallow copy,
+    sharing every path item; document order among equals)."""
+    paths = spec.get("paths") or {}
+    ordered = sorted(paths, key=specificity)  # sorted() is stable
+    if ordered == list(paths):
+        return spec
+    return {**spec, "paths": {template: paths[template] for template in ordered}}
+
+
+def base_path(spec: dict) -> str:
+    """The path of the first server's URL, as Connexion mounts the API under it ('' for `/`)."""
+    servers = spec.get("servers") or [{"url": "/"}]
+    return urlsplit(servers[0].get("url", "/")).path.rstrip("/")
+
+
+class RouteTable:
+    """The spec's path templates as regular expressions, in matching order, compiled once."""
+
+    def __init__(self, spec: dict) -> None:
+        prefix = base_path(spec)
+        self._routes: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
+        for template, item in by_specificity(spec).get("paths", {}).items():
+            methods = tuple(method.upper() for method in HTTP_METHODS if method in (item or {}))
+            parts = re.split(r"(\{[^/{}]+\})", prefix + template)
+            pattern = "".join("[^/]+" if _PARAMETER.fullmatch(part) else re.escape(part) for part in parts)
+            self._routes.append((re.compile(pattern), methods))
+
+    def allow(self, path: str) -> str | None:
+        """The `Allow` value for `path` (None when no template matches it): every method of
+        every template that matches, as each is routed there, in document order, then HEAD
+        where GET is served."""
+        methods: dict[str, None] = {}
+        for pattern, own in self._routes:
+            if pattern.fullmatch(path):
+                methods.update(dict.fromkeys(own))
+        if not methods:
+            return None
+        if "GET" in methods:
+            methods.setdefault("HEAD")
+        return ", ".join(methods)
