@@ -51,7 +51,7 @@ from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
 from pwreset.transcode import RpcTranscoder
-from pwreset.validation import validator_map
+from pwreset.validation import reads_protojson, validator_map
 
 if TYPE_CHECKING:
     from mocks.settings import MockSettings
@@ -294,7 +294,8 @@ class ServiceEndpoints:
 
 def _with_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The request's headers with one `Content-Type` whose media type is in lower case
-    (`application/json` when it names none).
+    (`application/json` when it names none but has a body: a request without a body needs
+    none, and an optional body may be left out whatever media types an operation takes).
 
     Media types are case-insensitive (RFC 9110, 8.3.1), and Connexion allows them so, but it
     picks the body validator by a case-sensitive match: `APPLICATION/JSON` would skip the
@@ -302,9 +303,18 @@ def _with_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
     others = [(name, value) for name, value in headers if name != b"content-type"]
     types = [value for name, value in headers if name == b"content-type"]
     if not types:
+        if not _has_body(headers):
+            return headers
         return [*others, (b"content-type", b"application/json")]
     media_type, separator, parameters = types[0].partition(b";")
     return [*others, (b"content-type", media_type.strip().lower() + separator + parameters)]
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
 
 
 class WholeBodies:
@@ -568,7 +578,11 @@ def create_mock_app(
     app = ConnexionMiddleware(
         endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens), lifespan=lifespan
     )
-    app.add_api(by_specificity(spec), resolver=endpoint.resolver(), validator_map=validator_map())
+    app.add_api(
+        by_specificity(spec),
+        resolver=endpoint.resolver(),
+        validator_map=validator_map(protojson=reads_protojson(spec)),
+    )
     install_error_handlers(app, endpoint.allow_header)
     if mock.cors_origins:
         app.add_middleware(

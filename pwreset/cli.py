@@ -458,6 +458,10 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
     # httpx logs every request's URL at info level; an SMS webhook URL may carry a credential.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    from pwreset.server import OPERATION_LOGGER
+
+    # Connexion warns on every request to an operation that takes more than one media type.
+    logging.getLogger(OPERATION_LOGGER).setLevel(max(logging.ERROR, logging.getLogger().level))
 
 
 async def _prepare(settings: Settings) -> None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pwreset.openapi_schema import Direction, to_json_schema
 from pwreset.paths import RouteTable, by_specificity, specificity
-from tests.support import live_mock
+from tests.support import MOCK_TOKEN, live_mock
 
 SPECS = Path(__file__).parent / "specs"
 WS = "WS" + "0" * 32
@@ -91,3 +93,171 @@ def test_a_concrete_path_in_the_document_is_the_first_template_matching_it(paths
             continue
         first = next(i for i, pattern in enumerate(ordered) if pattern.fullmatch(template))
         assert ordered[first].pattern == re.escape(template)
+
+
+# --- Request bodies: optional, form, multipart, JSON --------------------------------------
+
+ACCOUNT = "/2010-04-01/Accounts/AC" + "0" * 32
+
+
+@pytest.fixture(scope="module")
+def bodies():
+    with live_mock(spec=load("bodies.yaml")) as client:
+        client.headers.pop("authorization")
+        client.auth = httpx.BasicAuth("AC" + "0" * 32, MOCK_TOKEN)
+        yield client
+
+
+def test_a_form_body_is_decoded_by_its_schema_and_validated(bodies):
+    created = bodies.post(
+        f"{ACCOUNT}/Calls.json",
+        data={"To": "+1", "From": "+2", "Record": "true", "Timeout": "30", "StatusCallbackEvent": "ringing"},
+    )
+    assert created.status_code == 201, created.text
+    missing = bodies.post(f"{ACCOUNT}/Calls.json", data={"To": "+1"})
+    assert (missing.status_code, missing.json()["message"]) == (400, "invalid request: From is required")
+    out_of_range = bodies.post(f"{ACCOUNT}/Calls.json", data={"To": "+1", "From": "+2", "Timeout": "0"})
+    assert out_of_range.json()["message"] == "invalid request: Timeout must be at least 1"
+    not_boolean = bodies.post(f"{ACCOUNT}/Calls.json", data={"To": "+1", "From": "+2", "Record": "maybe"})
+    assert not_boolean.status_code == 400
+    assert "maybe" not in not_boolean.text
+
+
+def test_a_multipart_body_is_validated(bodies):
+    uploaded = bodies.post(
+        "/2010-04-01/files/content", files={"file": ("a.txt", b"hi")}, data={"attributes": "{}"}
+    )
+    assert uploaded.status_code == 201
+    missing = bodies.post("/2010-04-01/files/content", files={"file": ("a.txt", b"hi")})
+    assert (missing.status_code, missing.json()["message"]) == (
+        400,
+        "invalid request: attributes is required",
+    )
+
+
+@pytest.mark.parametrize("encoding", ["json", "data"])
+def test_each_documented_content_type_of_one_operation_is_accepted_and_validated(bodies, encoding):
+    good = bodies.post("/2010-04-01/comments", **{encoding: {"message": "hi", "item_id": "1"}})
+    assert good.status_code == 201, good.text
+    bad = bodies.post("/2010-04-01/comments", **{encoding: {"message": "hi"}})
+    assert (bad.status_code, bad.json()["message"]) == (400, "invalid request: item_id is required")
+    other = bodies.post("/2010-04-01/comments", content=b"hi", headers={"Content-Type": "text/plain"})
+    assert other.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        (f"{ACCOUNT}/Calls/CA1.json", None),
+        ("/2010-04-01/folders/1/copy", None),
+        ("/2010-04-01/folders/1/copy", "application/json"),
+    ],
+)
+def test_an_optional_body_may_be_left_out_with_or_without_a_content_type(bodies, path, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = bodies.post(path, headers=headers)
+    assert response.status_code in (200, 201), response.text
+
+
+def test_a_required_body_left_out_is_refused(bodies):
+    response = bodies.post("/2010-04-01/comments")
+    assert (response.status_code, response.json()["code"]) == (400, 3)
+
+
+# --- nullable, integer formats -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    with live_mock(spec=load("validation.yaml")) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": None, "due_at": None, "priority": None, "action": None},
+        {"assignee": None},
+        {"assignee": {"id": "1"}},
+        {"completion_rule": None},
+        {"completion_rule": {"kind": "all", "reviewer": None}},
+        {"completion_rule": {"kind": "all", "reviewer": {"id": "1", "tags": None}}},
+        {"priority": 2**31 - 1, "size": -(2**63)},
+    ],
+    ids=["plain", "allOf", "allOf-value", "object", "nested", "deeper", "int-limits"],
+)
+def test_nullable_accepts_null_at_any_depth_and_under_all_of(tasks, body):
+    response = tasks.put("/api/tasks/5", json=body)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "params", "message"),
+    [
+        ({"size": None}, {}, "size must be of type integer"),
+        ({"assignee": {"name": "x"}}, {}, "assignee.id is required"),
+        ({"action": "x"}, {}, "action must be one of review, complete, null"),
+        ({"priority": 2**31}, {}, "priority must be at most 2147483647"),
+        ({"priority": -(2**31) - 1}, {}, "priority must be at least -2147483648"),
+        ({"size": 2**63}, {}, "size must be at most 9223372036854775807"),
+        ({}, {"limit": 2**31}, "query parameter limit must be at most 2147483647"),
+    ],
+)
+def test_not_nullable_fields_and_integers_beyond_their_format_are_refused(tasks, body, params, message):
+    response = tasks.put("/api/tasks/5", json=body, params=params)
+    assert (response.status_code, response.json()["message"]) == (400, f"invalid request: {message}")
+
+
+def test_an_int64_path_parameter_beyond_its_range_is_refused(tasks):
+    assert tasks.put(f"/api/tasks/{2**63 - 1}", json={}).status_code == 200
+    assert tasks.put(f"/api/tasks/{2**63}", json={}).status_code == 400
+
+
+def test_a_recursive_request_schema_is_validated_at_any_depth():
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "tree", "version": "1"},
+        "paths": {
+            "/nodes": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Node"}}},
+                    },
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                "Node": {
+                    "type": "object",
+                    "nullable": True,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+                    },
+                }
+            }
+        },
+    }
+    with live_mock(spec=spec) as client:
+        good = client.post("/nodes", json={"name": "a", "children": [{"children": [None, {"name": "c"}]}]})
+        assert good.status_code == 200, good.text
+        bad = client.post("/nodes", json={"children": [{"children": [{"name": 3}]}]})
+        assert bad.json()["message"] == "invalid request: children[0].children[0].name must be of type string"
+
+
+def test_read_only_fields_are_required_only_in_responses_and_write_only_only_in_requests():
+    schema = {
+        "type": "object",
+        "required": ["id", "password", "name"],
+        "properties": {
+            "id": {"type": "string", "readOnly": True},
+            "password": {"type": "string", "writeOnly": True},
+            "name": {"type": "string"},
+        },
+    }
+    assert to_json_schema(schema, Direction.REQUEST)["required"] == ["password", "name"]
+    assert to_json_schema(schema, Direction.RESPONSE)["required"] == ["id", "name"]
+    assert schema["required"] == ["id", "password", "name"]
