@@ -51,7 +51,7 @@ from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
 from pwreset.transcode import RpcTranscoder
-from pwreset.validation import reads_protojson, validator_map
+from pwreset.validation import SchemaCache, reads_protojson, validator_map
 
 if TYPE_CHECKING:
     from mocks.settings import MockSettings
@@ -553,7 +553,9 @@ def create_mock_app(
     from starlette.middleware.cors import CORSMiddleware
 
     from mocks.contract import prepare
+    from mocks.document_errors import VIOLATIONS_HEADER, DocumentErrors
     from mocks.endpoint import MockEndpoint
+    from mocks.headers import DocumentedHeaders
     from mocks.preferences import QueryPreferences
     from mocks.responder import Responder
     from mocks.state import roles_from_links
@@ -563,7 +565,9 @@ def create_mock_app(
     responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
     if state is not None and responder.state is not None:
         responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
-    endpoint = MockEndpoint(contract, responder, RouteTable(spec))
+    headers = DocumentedHeaders(spec, seed=mock.seed or 0)
+    endpoint = MockEndpoint(contract, responder, RouteTable(spec), headers)
+    schemas = SchemaCache()
     limits = limits or ConnectionLimits(
         body_timeout=body_timeout, max_concurrent_requests=max_concurrent_requests
     )
@@ -581,9 +585,16 @@ def create_mock_app(
     app.add_api(
         by_specificity(spec),
         resolver=endpoint.resolver(),
-        validator_map=validator_map(protojson=reads_protojson(spec)),
+        validator_map=validator_map(schemas, protojson=reads_protojson(spec)),
     )
     install_error_handlers(app, endpoint.allow_header)
+    app.add_middleware(
+        DocumentErrors,
+        position=MiddlewarePosition.BEFORE_SECURITY,
+        contract=contract,
+        headers=headers,
+        schemas=schemas,
+    )
     if mock.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -593,7 +604,13 @@ def create_mock_app(
             allow_headers=["*"],
             allow_credentials=True,
             # gRPC-web clients read the status from these when it comes as headers.
-            expose_headers=["grpc-status", "grpc-message", "grpc-status-details-bin"],
+            expose_headers=[
+                "grpc-status",
+                "grpc-message",
+                "grpc-status-details-bin",
+                VIOLATIONS_HEADER,
+                *headers.names,
+            ],
         )
     outer = RpcTranscoder(
         RefuseQueryCredentials(

@@ -5,7 +5,9 @@ a small document in tests/specs/, shaped like the public documents where the moc
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from pathlib import Path
 
 import httpx
@@ -261,3 +263,147 @@ def test_read_only_fields_are_required_only_in_responses_and_write_only_only_in_
     assert to_json_schema(schema, Direction.REQUEST)["required"] == ["password", "name"]
     assert to_json_schema(schema, Direction.RESPONSE)["required"] == ["id", "name"]
     assert schema["required"] == ["id", "password", "name"]
+
+
+# --- The document's own error shape --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shaped():
+    with live_mock(spec=load("errors.yaml")) as client:
+        yield client
+
+
+def violation(response: httpx.Response) -> str:
+    (item,) = json.loads(response.headers["sl-violations"])
+    return item["message"]
+
+
+def test_a_bad_request_gets_the_documented_400_with_its_example(shaped):
+    response = shaped.post("/2.0/folders", json={"name": "", "parent": {"id": "0"}})
+    assert response.status_code == 400
+    assert response.json() == {
+        "type": "error",
+        "status": 400,
+        "code": "bad_request",
+        "message": "Bad request",
+        "request_id": "abcdef123456",
+    }
+    assert violation(response) == "invalid request: name must be at least 1 characters long"
+
+
+def test_a_missing_token_gets_the_documented_401(shaped):
+    response = shaped.post(
+        "/2.0/folders", json={"name": "x", "parent": {"id": "0"}}, headers={"Authorization": ""}
+    )
+    assert (response.status_code, response.json()["code"]) == (401, "unauthorized")
+
+
+def test_an_unaccepted_media_type_falls_to_default_with_its_own_status(shaped):
+    response = shaped.post("/2.0/folders", content=b"x", headers={"Content-Type": "text/plain"})
+    assert (response.status_code, response.json()["code"]) == (415, "internal_server_error")
+
+
+def test_without_a_400_a_bad_request_gets_the_documented_422(shaped):
+    response = shaped.post("/2.0/charges", data={"amount": "10", "currency": "usd"})
+    assert response.status_code == 422
+    assert response.json() == {"errors": [{"field": "amount", "message": "must be at least 50"}]}
+    assert violation(response) == "invalid request: amount must be at least 50"
+
+
+@pytest.mark.parametrize(
+    "path", ["/2.0/Calls/CA00000000000000000000000000000000.json?PageSize=0", "/2.0/Calls/CA1.json"]
+)
+def test_with_only_a_default_a_bad_request_gets_the_default_example_as_a_400(shaped, path):
+    response = shaped.get(path)
+    assert response.status_code == 400
+    assert response.json()["more_info"] == "https://www.twilio.com/docs/errors/20404"
+
+
+def test_without_a_documented_error_and_for_the_mocks_own_refusals_the_shape_is_pwresets(shaped):
+    response = shaped.get("/2.0/pings", params={"count": 9})
+    assert response.json() == {
+        "code": 3,
+        "message": "invalid request: query parameter count must be at most 5",
+    }
+    assert "sl-violations" not in response.headers
+    prefer = shaped.post(
+        "/2.0/folders", json={"name": "x", "parent": {"id": "0"}}, headers={"Prefer": "code=999"}
+    )
+    assert prefer.json()["details"][0]["id"] == "MOCK-prefer"
+
+
+def test_pwresets_own_spec_keeps_its_error_bodies_with_their_reasons(mock_of_own_spec):
+    response = mock_of_own_spec.post("/v2/users/human", json={"profile": {"givenName": "A"}})
+    assert response.status_code == 400
+    assert response.json()["code"] == 3
+    assert response.json()["message"].startswith("invalid request: ")
+    assert "sl-violations" not in response.headers
+
+
+@pytest.fixture(scope="module")
+def mock_of_own_spec():
+    with live_mock() as client:
+        yield client
+
+
+# --- Documented response headers -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def headed():
+    with live_mock(spec=load("headers.yaml")) as client:
+        yield client
+
+
+def test_documented_headers_are_sent_with_their_examples_or_generated_values(headed):
+    response = headed.get("/items")
+    assert response.headers["x-ratelimit-limit"] == "5000"
+    assert 0 <= int(response.headers["x-ratelimit-remaining"]) <= 5000
+    assert uuid.UUID(response.headers["x-request-id"])
+    assert response.headers["etag"] == '"0b9f3d2c"'
+    assert response.headers["link"] == '<https://api.example.com/items?page=2>; rel="next"'
+    assert response.headers["x-flags"] == "beta,internal"
+    assert response.headers["content-type"] == "application/json"
+    created = headed.post("/items", json={"name": "a"})
+    assert created.headers["location"].startswith("https://")
+
+
+def test_each_response_sends_its_own_headers(headed):
+    limited = headed.get("/items", headers={"Prefer": "code=429"})
+    assert limited.headers["retry-after"] == "30"
+    assert "x-ratelimit-limit" not in limited.headers
+    refused = headed.post("/items", json={})
+    assert refused.status_code == 400
+    assert refused.headers["x-request-id"] == "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+
+def test_documented_headers_are_exposed_to_browsers(headed):
+    response = headed.get("/items", headers={"Origin": "http://localhost:5173"})
+    exposed = {name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")}
+    assert {
+        "x-ratelimit-limit",
+        "x-request-id",
+        "link",
+        "etag",
+        "retry-after",
+        "location",
+        "sl-violations",
+    } <= exposed
+
+
+def test_retry_after_comes_with_the_rate_limit_answers_of_pwresets_own_spec(mock_of_own_spec):
+    user = "/v2/users/288459329874640898"
+    for path, example in (
+        (f"{user}/password_reset", "tooManyRequests"),
+        (f"{user}/password", "tooManyFromAddress"),
+    ):
+        response = mock_of_own_spec.post(path, json={}, headers={"Prefer": f"example={example}"})
+        assert response.status_code == 429
+        assert int(response.headers["retry-after"]) >= 1
+    connect = mock_of_own_spec.post(
+        "/zitadel.user.v2.UserService/SetPassword",
+        json={"userId": "1"},
+        headers={"Prefer": "example=tooManyFailedVerifications", "Connect-Protocol-Version": "1"},
+    )
+    assert (connect.status_code, connect.headers["retry-after"]) == (429, "60")
