@@ -28,7 +28,7 @@ from connexion.validators import (
     ParameterValidator,
 )
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.formparsers import MultiPartParser
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Receive, Scope
 
 from pwreset.openapi_schema import Direction, to_json_schema
@@ -232,6 +232,12 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             if _left_out(self, scope, default=False):
                 return receive, scope
             return await super().wrap_receive(receive, scope=scope)
+
+        async def _parse(self, stream: Any, scope: Any) -> Any:
+            try:
+                return await super()._parse(stream, scope)
+            except MultiPartException as exc:  # its texts name no value
+                raise BadRequestProblem(detail=f"the request body is not valid: {exc}") from None
 
         def _validate(self, body: Any) -> None:
             if not isinstance(body, dict):
