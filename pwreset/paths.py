@@ -62,15 +62,13 @@ class RouteTable:
             self._routes.append((re.compile(pattern), methods))
 
     def allow(self, path: str) -> str | None:
-        """The `Allow` value for `path` (None when no template matches it): every method of
-        every template that matches, as each is routed there, in document order, then HEAD
-        where GET is served."""
-        methods: dict[str, None] = {}
-        for pattern, own in self._routes:
+        """The `Allow` value for `path` (None when no template matches it): the methods of the
+        most concrete template matching it, in document order, with HEAD where GET is served.
+        (A method only a less concrete template has is still routed there, as Starlette and
+        Zitadel's gateway do, but the resource `path` names is the concrete one.)"""
+        for pattern, methods in self._routes:
             if pattern.fullmatch(path):
-                methods.update(dict.fromkeys(own))
-        if not methods:
-            return None
-        if "GET" in methods:
-            methods.setdefault("HEAD")
-        return ", ".join(methods)
+                return ", ".join(
+                    [*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else methods
+                )
+        return None
