@@ -93,7 +93,8 @@ class MockEndpoint:
         return HTTPException(405, headers={"Allow": allow})
 
     def allow_header(self, path: str) -> str | None:
-        """Every method the spec routes for `path` (with HEAD for GET, as served)."""
+        """The methods of the most concrete path template matching `path` (with HEAD for
+        GET, as served); None when none matches."""
         return self.routes.allow(path)
 
 
