@@ -22,6 +22,7 @@ from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, NonConformingResponseBody
 from connexion.validators import (
     VALIDATOR_MAP,
+    AbstractRequestBodyValidator,
     FormDataValidator,
     JSONRequestBodyValidator,
     JSONResponseBodyValidator,
@@ -186,7 +187,8 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
     With `protojson`, JSON bodies are decoded as protojson does (Zitadel's rules: pwreset's
     own spec) before they are checked; without, they are checked as sent, by the OpenAPI
     rules alone. Form and multipart bodies are decoded by their fields' schemas (Connexion's
-    form parsing) and passed on as JSON, so what follows validation reads every body alike.
+    form parsing) and passed on as JSON, so what follows validation reads every body alike;
+    a `text/plain` body is checked as one string. Other media types pass unchecked.
     An optional body may be left out, with or without a `Content-Type`: nothing is checked."""
     schemas = cache or SchemaCache()
 
@@ -251,6 +253,26 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             MutableHeaders(scope=scope)["content-type"] = "application/json"
             return receive, scope
 
+    class TextBody(AbstractRequestBodyValidator):
+        """`text/plain`: the body is one string, checked against the schema as such."""
+
+        async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+            if _left_out(self, scope, default=False):
+                return receive, scope
+            return await super().wrap_receive(receive, scope=scope)
+
+        async def _parse(self, stream: Any, scope: Any) -> Any:
+            raw = b"".join([chunk async for chunk in stream])
+            try:
+                return raw.decode(self._encoding)
+            except (UnicodeDecodeError, LookupError):
+                raise BadRequestProblem(detail=f"the request body is not {self._encoding} text") from None
+
+        def _validate(self, body: Any) -> None:
+            error = schemas.first_error(self._schema, body)
+            if error is not None:
+                raise BadRequestProblem(detail=error)
+
     class MultipartBody(FormBody):
         @property
         def _form_parser_cls(self) -> type:
@@ -287,6 +309,7 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             "*/*json": RequestBody,
             "application/x-www-form-urlencoded": FormBody,
             "multipart/form-data": MultipartBody,
+            "text/plain": TextBody,
         }
     )
     response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseBody})

@@ -152,6 +152,16 @@ def test_each_documented_content_type_of_one_operation_is_accepted_and_validated
     assert other.status_code == 415
 
 
+def test_raw_and_text_bodies_are_accepted_and_text_is_checked_as_a_string(bodies):
+    path = "/2010-04-01/files/7/content"
+    raw = bodies.put(path, content=b"\x00\xff" * 50, headers={"Content-Type": "application/octet-stream"})
+    assert raw.status_code == 201
+    assert bodies.put(path, content=b"short", headers={"Content-Type": "text/plain"}).status_code == 201
+    long = bodies.put(path, content=b"x" * 21, headers={"Content-Type": "text/plain; charset=utf-8"})
+    assert violation(long) == "invalid request: the request body must be at most 20 characters long"
+    assert bodies.put(path, content=b"x", headers={"Content-Type": "image/png"}).status_code == 415
+
+
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [
