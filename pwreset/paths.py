@@ -34,13 +34,37 @@ def specificity(template: str) -> tuple[int, ...]:
 
 
 def by_specificity(spec: dict) -> dict:
-    """`spec` with its `paths` in matching order, concrete before templated (a shallow copy,
-    sharing every path item; document order among equals)."""
+    """`spec` with its `paths` in matching order: each template before every less concrete one
+    that can match the same paths, document order otherwise (so a document without such
+    pairs keeps its order, and its routing its cost). A shallow copy sharing every path item;
+    `spec` itself when nothing moves."""
     paths = spec.get("paths") or {}
-    ordered = sorted(paths, key=specificity)  # sorted() is stable
-    if ordered == list(paths):
+    templates = list(paths)
+    keys = [specificity(template) for template in templates]
+    # must_follow[j]: the templates that have to come before template j
+    must_follow: list[set[int]] = [set() for _ in templates]
+    for j, later in enumerate(templates):
+        for i, earlier in enumerate(templates):
+            if keys[i] < keys[j] and len(keys[i]) == len(keys[j]) and _may_overlap(earlier, later):
+                must_follow[j].add(i)
+    placed: set[int] = set()
+    ordered: list[int] = []
+    while len(ordered) < len(templates):  # the first in document order whose betters are placed
+        j = next(j for j in range(len(templates)) if j not in placed and must_follow[j] <= placed)
+        ordered.append(j)
+        placed.add(j)
+    if ordered == list(range(len(templates))):
         return spec
-    return {**spec, "paths": {template: paths[template] for template in ordered}}
+    return {**spec, "paths": {templates[j]: paths[templates[j]] for j in ordered}}
+
+
+def _may_overlap(first: str, second: str) -> bool:
+    """Whether some path can match both templates: as many segments, and no two fixed ones
+    that differ (a partly templated segment is taken to match anything)."""
+    a, b = first.strip("/").split("/"), second.strip("/").split("/")
+    if len(a) != len(b):
+        return False
+    return all(x == y or _PARAMETER.search(x) or _PARAMETER.search(y) for x, y in zip(a, b, strict=True))
 
 
 def base_path(spec: dict) -> str:

@@ -28,7 +28,7 @@ from connexion.validators import (
     JSONResponseBodyValidator,
     ParameterValidator,
 )
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Receive, Scope
 
@@ -148,7 +148,8 @@ def _rule(error: Any) -> str:
 def _left_out(validator: Any, scope: Scope, *, default: bool = True) -> bool:
     """True for an optional body that was not sent (and, where `default`, whose schema has no
     `default` to stand for it): nothing to check. A required one missing is a 400."""
-    if int(Headers(scope=scope).get("content-length") or 0):
+    length = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
+    if length.strip() not in (b"", b"0"):
         return False
     if validator._required:
         raise BadRequestProblem("RequestBody is required")

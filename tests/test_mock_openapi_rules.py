@@ -78,6 +78,14 @@ def test_a_method_only_a_less_concrete_path_has_is_routed_there(routing):
 def test_route_order_puts_fixed_segments_first_from_the_left():
     templates = ["/{a}/{b}", "/{a}/x", "/y/{b}", "/y/x", "/y/{b}.json", "/z"]
     assert sorted(templates, key=specificity) == ["/z", "/y/x", "/y/{b}.json", "/y/{b}", "/{a}/x", "/{a}/{b}"]
+    later = {"paths": {"/{p}/a": {"get": {}}, "/b/b": {"get": {}}, "/b/{p}": {"get": {}}}}
+    assert list(by_specificity(later)["paths"]) == ["/b/b", "/b/{p}", "/{p}/a"]
+    unrelated = {"paths": {"/v2/users/{id}": {}, "/zitadel.Service/Get": {}, "/v2/users/human": {}}}
+    assert list(by_specificity(unrelated)["paths"]) == [
+        "/zitadel.Service/Get",
+        "/v2/users/human",
+        "/v2/users/{id}",
+    ]
     spec = {"paths": {"/q/{id}": {"get": {}}, "/q/stats": {"get": {}, "post": {}}}}
     assert list(by_specificity(spec)["paths"]) == ["/q/stats", "/q/{id}"]
     assert RouteTable(spec).allow("/q/stats") == "GET, POST, HEAD"
