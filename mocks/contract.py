@@ -3,8 +3,8 @@
 Every operation's responses with their named examples, each example checked against its
 schema (parameter and form examples decoded from their wire form first) and serialized, and
 every problem found kept for one report; the statuses a `default` response stands for; where
-request ids can be echoed into responses; and the routes, for 404 and 405 answers. Nothing
-here runs per request except the small lookups at the bottom of each class.
+request ids can be echoed into responses. Nothing here runs per request except the small lookups at the
+bottom of each class.
 """
 
 from __future__ import annotations
@@ -159,16 +159,8 @@ class Contract:
     operations: dict[str, Operation]
     base_path: str
     id_names: frozenset[str]
-    _routes: list[tuple[re.Pattern[str], int, tuple[str, ...]]] = field(default_factory=list)
     problems: tuple[Problem, ...] = ()  # invalid examples, in document order
     generator: DataGenerator = field(default_factory=DataGenerator)
-
-    def allowed_methods(self, path: str) -> tuple[str, ...] | None:
-        """Methods documented for the most specific path template matching `path`, or None."""
-        matches = [(params, methods) for regex, params, methods in self._routes if regex.fullmatch(path)]
-        if not matches:
-            return None
-        return min(matches, key=lambda match: match[0])[1]
 
 
 def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool = False) -> Contract:
@@ -190,7 +182,6 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool 
     problems: list[Problem] = []
     id_names = _id_names(resolved)
     operations: dict[str, Operation] = {}
-    routes: dict[str, tuple[re.Pattern[str], int, list[str]]] = {}
     base_path = _base_path(resolved)
     for path, item in (resolved.get("paths") or {}).items():
         shared = item.get("parameters") or []
@@ -214,12 +205,9 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool 
             if shapes:
                 operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
             operations[operation_id] = operation
-            _regex, _params, methods = routes.setdefault(path, (*_route_regex(base_path + path), []))
-            methods.append(method.upper())
     if strict and problems:
         raise InvalidExample(format_report(problems))
-    compiled = [(regex, params, tuple(methods)) for regex, params, methods in routes.values()]
-    return Contract(operations, base_path, id_names, compiled, tuple(problems), generator)
+    return Contract(operations, base_path, id_names, tuple(problems), generator)
 
 
 class ExampleChecker:
@@ -495,9 +483,3 @@ def _is_success(response: Response) -> bool:
 def _base_path(spec: dict) -> str:
     servers = spec.get("servers") or [{"url": "/"}]
     return urlsplit(servers[0].get("url", "/")).path.rstrip("/")
-
-
-def _route_regex(path: str) -> tuple[re.Pattern[str], int]:
-    parts = re.split(r"(\{[^}]+\})", path)
-    pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
-    return re.compile(pattern), sum(part.startswith("{") for part in parts)

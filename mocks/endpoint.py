@@ -1,5 +1,6 @@
 """The innermost ASGI app of the mock: Connexion has routed, authenticated and validated the
-request; this reads it and sends the responder's answer. Requests Connexion could not route
+request; this reads it and sends the responder's answer, with the headers its documented
+response declares (`mocks.headers`). Requests Connexion could not route
 get the same 404/405 (with `Allow`) as the real server, raised into the shared error path."""
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from mocks import preferences
-from mocks.contract import Contract
+from mocks.contract import Contract, Operation
+from mocks.headers import DocumentedHeaders
 from mocks.responder import Responder
 from pwreset import errors
+from pwreset.paths import RouteTable
 
 ROUTING_CONTEXT = "connexion_routing"
 
@@ -22,9 +25,14 @@ ROUTING_CONTEXT = "connexion_routing"
 class MockEndpoint:
     """Answers every operation of the spec; Connexion routes to it through `resolver()`."""
 
-    def __init__(self, contract: Contract, responder: Responder) -> None:
+    def __init__(
+        self, contract: Contract, responder: Responder, routes: RouteTable, headers: DocumentedHeaders
+    ) -> None:
         self.contract = contract
         self.responder = responder
+        self.routes = routes
+        self.headers = headers
+        self._headers_by_status: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,11 +53,25 @@ class MockEndpoint:
         status, media_type, payload = await self.responder.respond(
             operation, scope.get("path_params") or {}, query, body, wanted
         )
-        headers = [(b"content-length", str(len(payload)).encode())]
+        headers = [
+            *self._documented_headers(operation, status),
+            (b"content-length", str(len(payload)).encode()),
+        ]
         if media_type and payload:
             headers.append((b"content-type", media_type.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+    def _documented_headers(self, operation: Operation, status: int) -> list[tuple[bytes, bytes]]:
+        """The headers the response answering with `status` declares (worked out once per
+        operation and status)."""
+        key = (operation.operation_id, status)
+        headers = self._headers_by_status.get(key)
+        if headers is None:
+            choice = operation.for_status(status)
+            found = self.headers.for_response(operation.operation_id, choice.response.key) if choice else []
+            headers = self._headers_by_status[key] = found
+        return headers
 
     def resolver(self) -> Resolver:
         """A resolver naming each operation as `mocks.contract` does (operationId, else
@@ -71,11 +93,9 @@ class MockEndpoint:
         return HTTPException(405, headers={"Allow": allow})
 
     def allow_header(self, path: str) -> str | None:
-        """Every method the spec documents for `path` (with HEAD for GET, as served)."""
-        methods = self.contract.allowed_methods(path)
-        if methods is None:
-            return None
-        return ", ".join([*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else methods)
+        """The methods of the most concrete path template matching `path` (with HEAD for
+        GET, as served); None when none matches."""
+        return self.routes.allow(path)
 
 
 async def _json_body(receive: Receive) -> object:

@@ -48,11 +48,11 @@ def _first_error(validator: Any, instance: Any, subject: str) -> str | None:
     return describe(next(iter(validator.iter_errors(instance))), subject)
 
 
-def validator_map_31(spec: dict) -> dict[str, Any]:
-    """pwreset's validators, with JSON bodies and parameters checked as 2020-12 against
-    `spec` wherever the view marks a schema's source."""
+def validator_map_31(spec: dict, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`base` (pwreset's validators, `validator_map()` by default), with JSON bodies and
+    parameters checked as 2020-12 against `spec` wherever the view marks a schema's source."""
     schemas = DocumentSchemas(spec)
-    base = validator_map()
+    base = base or validator_map()
     json_body = base["body"]["*/*json"]
     parameters = base["parameter"]
 

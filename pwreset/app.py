@@ -39,6 +39,7 @@ from pwreset.keys import Keys, SecretMismatch, load_or_create_secret, secret_fin
 from pwreset.limits import RateLimits
 from pwreset.metrics import Metrics, MetricsEndpoint, OperationNames, RequestMetrics
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
+from pwreset.paths import RouteTable, by_specificity
 from pwreset.private_files import (
     PRIVATE_DIRECTORY_MODE,
     PRIVATE_FILE_MODE,
@@ -53,7 +54,7 @@ from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
 from pwreset.tracing import provider_from_environment, traced, tracer_of
 from pwreset.transcode import RpcTranscoder
-from pwreset.validation import validator_map
+from pwreset.validation import SchemaCache, reads_protojson, validator_map
 
 if TYPE_CHECKING:
     from mocks.settings import MockSettings
@@ -234,24 +235,6 @@ def handler_resolver(runtime: Runtime) -> Resolver:
     return Resolver(function_resolver=resolve)
 
 
-def allow_header_for(spec: dict) -> Callable[[str], str | None]:
-    """The `Allow` value for a request path: every method the spec documents for it (HEAD
-    with GET), worked out once. Starlette answers 405 with the methods of the first route
-    matching the path, but the spec's GET and DELETE on one path are two routes."""
-    routes = []
-    for path, item in spec["paths"].items():
-        methods = {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
-        if "GET" in methods:
-            methods.add("HEAD")
-        pattern = re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$")
-        routes.append((pattern, ", ".join(sorted(methods))))
-
-    def allow(path: str) -> str | None:
-        return next((value for pattern, value in routes if pattern.match(path)), None)
-
-    return allow
-
-
 def install_error_handlers(app: ConnexionMiddleware, allow_header: Callable[[str], str | None]) -> None:
     """Route every failure Connexion can meet through `pwreset.errors`; a 405 names every
     method `allow_header` gives for the path."""
@@ -317,7 +300,8 @@ class ServiceEndpoints:
 
 def _with_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The request's headers with one `Content-Type` whose media type is in lower case
-    (`application/json` when it names none).
+    (`application/json` when it names none but has a body: a request without a body needs
+    none, and an optional body may be left out whatever media types an operation takes).
 
     Media types are case-insensitive (RFC 9110, 8.3.1), and Connexion allows them so, but it
     picks the body validator by a case-sensitive match: `APPLICATION/JSON` would skip the
@@ -325,9 +309,18 @@ def _with_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
     others = [(name, value) for name, value in headers if name != b"content-type"]
     types = [value for name, value in headers if name == b"content-type"]
     if not types:
+        if not _has_body(headers):
+            return headers
         return [*others, (b"content-type", b"application/json")]
     media_type, separator, parameters = types[0].partition(b";")
     return [*others, (b"content-type", media_type.strip().lower() + separator + parameters)]
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
 
 
 class WholeBodies:
@@ -465,13 +458,13 @@ def create_app(
         security_map=security_map(runtime.authenticator.authenticate),
     )
     app.add_api(
-        spec,
+        by_specificity(spec),
         resolver=resolver,
         pythonic_params=True,
         validate_responses=True,
         validator_map=validator_map(),
     )
-    install_error_handlers(app, allow_header_for(spec))
+    install_error_handlers(app, RouteTable(spec).allow)
     operations = OperationNames(spec)
     # Every transport meets here, as JSON: the native gRPC port calls `outer.app`.
     json_app = RequestMetrics(
@@ -613,7 +606,9 @@ def create_mock_app(
 
     from mocks.contract import prepare
     from mocks.document import ServedDocument
+    from mocks.document_errors import VIOLATIONS_HEADER, DocumentErrors
     from mocks.endpoint import MockEndpoint
+    from mocks.headers import DocumentedHeaders
     from mocks.openapi31 import connexion_view, is_openapi_31
     from mocks.preferences import QueryPreferences
     from mocks.report import InvalidDocument, describe_invalid_document, format_report
@@ -634,7 +629,9 @@ def create_mock_app(
         generator=contract.generator,
         state=state,
     )
-    endpoint = MockEndpoint(contract, responder)
+    headers = DocumentedHeaders(spec, seed=mock.seed or 0)
+    endpoint = MockEndpoint(contract, responder, RouteTable(spec), headers)
+    schemas = SchemaCache()
     limits = limits or ConnectionLimits(
         body_timeout=body_timeout, max_concurrent_requests=max_concurrent_requests
     )
@@ -650,13 +647,24 @@ def create_mock_app(
         endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens), lifespan=lifespan
     )
     try:
-        validators = validator_map_31(spec) if is_openapi_31(spec) else validator_map()
-        app.add_api(connexion_view(spec), resolver=endpoint.resolver(), validator_map=validators)
+        validators = validator_map(schemas, protojson=reads_protojson(spec))
+        if is_openapi_31(spec):
+            validators = validator_map_31(spec, validators)
+        app.add_api(
+            by_specificity(connexion_view(spec)), resolver=endpoint.resolver(), validator_map=validators
+        )
     except InvalidSpecification as exc:
         raise InvalidDocument(describe_invalid_document(exc)) from None
     install_error_handlers(app, endpoint.allow_header)
     app.add_middleware(
         ServedDocument, position=MiddlewarePosition.BEFORE_SWAGGER, spec=spec, base_path=contract.base_path
+    )
+    app.add_middleware(
+        DocumentErrors,
+        position=MiddlewarePosition.BEFORE_SECURITY,
+        contract=contract,
+        headers=headers,
+        schemas=schemas,
     )
     if mock.cors_origins:
         app.add_middleware(
@@ -667,7 +675,13 @@ def create_mock_app(
             allow_headers=["*"],
             allow_credentials=True,
             # gRPC-web clients read the status from these when it comes as headers.
-            expose_headers=["grpc-status", "grpc-message", "grpc-status-details-bin"],
+            expose_headers=[
+                "grpc-status",
+                "grpc-message",
+                "grpc-status-details-bin",
+                VIOLATIONS_HEADER,
+                *headers.names,
+            ],
         )
     if responder.state is not None:
         app.add_middleware(StateReset, position=MiddlewarePosition.BEFORE_SWAGGER, state=responder.state)

@@ -708,6 +708,10 @@ def _configure_logging(level: str, log_format: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     # watchfiles logs every change it sees, of any file in a watched directory.
     logging.getLogger("watchfiles").setLevel(max(logging.WARNING, logging.getLogger().level))
+    from pwreset.server import OPERATION_LOGGER
+
+    # Connexion warns on every request to an operation that takes more than one media type.
+    logging.getLogger(OPERATION_LOGGER).setLevel(max(logging.ERROR, logging.getLogger().level))
 
 
 class StartupError(Exception):

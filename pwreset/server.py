@@ -162,6 +162,10 @@ class RedactQueryStrings(logging.Filter):
         return True
 
 
+# Connexion's, which warns on every request to an operation taking more than one media type.
+OPERATION_LOGGER = "connexion.operations.openapi3"
+
+
 def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str, Any]:
     """`logging.config.dictConfig` settings for uvicorn's loggers, in pwreset's format (access
     lines on standard output, the rest on standard error) with query strings redacted from
@@ -222,6 +226,7 @@ def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str,
         # As pwreset.cli: Connexion logs request bodies at debug level, httpx every URL at info.
         config["loggers"]["connexion"] = {"level": max(logging.INFO, numeric)}
         config["loggers"]["httpx"] = {"level": max(logging.WARNING, numeric)}
+        config["loggers"][OPERATION_LOGGER] = {"level": max(logging.ERROR, numeric)}
     return config
 
 

@@ -22,33 +22,44 @@ from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, NonConformingResponseBody
 from connexion.validators import (
     VALIDATOR_MAP,
+    AbstractRequestBodyValidator,
+    FormDataValidator,
     JSONRequestBodyValidator,
     JSONResponseBodyValidator,
     ParameterValidator,
 )
 from starlette.datastructures import MutableHeaders
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Receive, Scope
 
-from pwreset.acyclic import acyclic
+from pwreset.openapi_schema import Direction, to_json_schema
 from pwreset.protojson import DecodeError, MessageDecoder, duplicate_key
 
 
 class SchemaCache:
-    """Compiled validators by schema object (the spec's schema dicts live as long as the app)."""
+    """Compiled validators by schema object (the spec's schema dicts live as long as the app),
+    each compiled from the schema's JSON Schema form (`pwreset.openapi_schema`): `nullable`,
+    integer formats and `readOnly`/`writeOnly` as OpenAPI 3.0 means them."""
 
     def __init__(self) -> None:
-        self._compiled: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._compiled: dict[tuple[int, Direction], tuple[dict[str, Any], Any]] = {}
         self._decoders: dict[int, tuple[dict[str, Any], MessageDecoder]] = {}
 
     def first_error(
-        self, schema: dict[str, Any], instance: Any, subject: str = "the request body"
+        self,
+        schema: dict[str, Any],
+        instance: Any,
+        subject: str = "the request body",
+        direction: Direction = Direction.REQUEST,
     ) -> str | None:
         """None when `instance` is valid, else what is wrong with it, said of `subject`
         (the field path is appended): the field and the rule, never the value."""
-        entry = self._compiled.get(id(schema))
+        key = (id(schema), direction)
+        entry = self._compiled.get(key)
         if entry is None or entry[0] is not schema:
-            entry = (schema, jsonschema_rs.Draft4Validator(acyclic(schema), validate_formats=True))
-            self._compiled[id(schema)] = entry
+            compiled = jsonschema_rs.Draft4Validator(to_json_schema(schema, direction), validate_formats=True)
+            entry = (schema, compiled)
+            self._compiled[key] = entry
         validator = entry[1]
         if validator.is_valid(instance):
             return None
@@ -70,7 +81,19 @@ def describe(error: Any, subject: str) -> str:
     kind = error.kind
     if kind.name == "required":
         return f"{_where(subject, [*error.instance_path, kind.property])} is required"
+    if kind.name == "anyOf":
+        # `nullable` beside `allOf`/`$ref` (pwreset.openapi_schema): null or the schema;
+        # what is wrong is what the schema says.
+        branches = [errors for errors in kind.as_dict()["context"] if not _is_null_type(errors)]
+        if len(branches) == 1 and branches[0]:
+            return describe(branches[0][0], subject)
     return f"{_where(subject, error.instance_path)} {_rule(error)}"
+
+
+def _is_null_type(errors: Sequence[Any]) -> bool:
+    if len(errors) != 1 or errors[0].kind.name != "type":
+        return False
+    return bool(errors[0].kind.as_dict()["types"] == ["null"])
 
 
 def _where(subject: str, path: Sequence[str | int]) -> str:
@@ -86,7 +109,7 @@ _RULES: dict[str, Callable[[dict[str, Any]], str]] = {
     "maxLength": lambda p: f"must be at most {p['limit']} characters long",
     "pattern": lambda p: f"must match the pattern {p['pattern']}",
     "format": lambda p: f"must be a valid {p['format']}",
-    "enum": lambda p: "must be one of " + ", ".join(str(option) for option in p["options"]),
+    "enum": lambda p: "must be one of " + ", ".join("null" if o is None else str(o) for o in p["options"]),
     "minimum": lambda p: f"must be at least {p['limit']}",
     "maximum": lambda p: f"must be at most {p['limit']}",
     "exclusiveMinimum": lambda p: f"must be more than {p['limit']}",
@@ -122,19 +145,61 @@ def _rule(error: Any) -> str:
     return f"breaks the schema's `{keyword}` rule"
 
 
+def _left_out(validator: Any, scope: Scope, *, default: bool = True) -> bool:
+    """True for an optional body that was not sent (and, where `default`, whose schema has no
+    `default` to stand for it): nothing to check. A required one missing is a 400."""
+    length = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
+    if length.strip() not in (b"", b"0"):
+        return False
+    if validator._required:
+        raise BadRequestProblem("RequestBody is required")
+    return not (default and "default" in validator._schema)
+
+
+def _insert_json(validator: Any, receive: Receive, body: Any, scope: Scope) -> tuple[Receive, Scope]:
+    """The channel and scope with `body` as the JSON request body. (Connexion's own re-encodes
+    with `json`, and drops an absent body, which would leave the next app waiting on a
+    channel already read.)"""
+    payload = b"" if body is None else orjson.dumps(body)
+    new_scope = {**scope, "headers": list(scope["headers"])}
+    MutableHeaders(scope=new_scope)["content-length"] = str(len(payload))
+    message = {"type": "http.request", "body": payload, "more_body": False}
+    return validator._insert_messages(receive, messages=[message]), new_scope
+
+
 def _parse_json(body: bytes) -> Any:
     if not body:
         return None
     return orjson.loads(body)
 
 
-def validator_map(cache: SchemaCache | None = None) -> dict[str, Any]:
-    """Connexion's default validators, with JSON bodies decoded as protojson does, then
-    checked by compiled schemas."""
+PROTOJSON_EXTENSION = "x-json-bodies"
+
+
+def reads_protojson(spec: dict) -> bool:
+    """Whether the document's JSON request bodies are read with protojson's rules: it says
+    so with `x-json-bodies: protojson` at its top, as pwreset's own does."""
+    return spec.get(PROTOJSON_EXTENSION) == "protojson"
+
+
+def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -> dict[str, Any]:
+    """Connexion's validators with compiled schemas, for JSON, form and multipart bodies.
+
+    With `protojson`, JSON bodies are decoded as protojson does (Zitadel's rules: pwreset's
+    own spec) before they are checked; without, they are checked as sent, by the OpenAPI
+    rules alone. Form and multipart bodies are decoded by their fields' schemas (Connexion's
+    form parsing) and passed on as JSON, so what follows validation reads every body alike;
+    a `text/plain` body is checked as one string. Other media types pass unchecked.
+    An optional body may be left out, with or without a `Content-Type`: nothing is checked."""
     schemas = cache or SchemaCache()
 
     class RequestBody(JSONRequestBodyValidator):
         MUTABLE_VALIDATION = True  # what follows validation is the decoded body
+
+        async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+            if _left_out(self, scope):
+                return receive, scope
+            return await super().wrap_receive(receive, scope=scope)
 
         async def _parse(self, stream: Any, scope: Any) -> Any:
             raw = b"".join([chunk async for chunk in stream])
@@ -142,6 +207,8 @@ def validator_map(cache: SchemaCache | None = None) -> dict[str, Any]:
                 body = _parse_json(raw)
             except orjson.JSONDecodeError as exc:
                 raise BadRequestProblem(detail=f"body is not valid JSON: {exc}") from None
+            if not protojson:
+                return body
             if isinstance(body, dict | list):
                 repeated = duplicate_key(raw)
                 if repeated is not None:
@@ -159,13 +226,58 @@ def validator_map(cache: SchemaCache | None = None) -> dict[str, Any]:
                 raise BadRequestProblem(detail=error)
 
         def _insert_body(self, receive: Receive, *, body: Any, scope: Scope) -> tuple[Receive, Scope]:
-            # Connexion's own re-encodes with `json`, and drops an absent body, which would
-            # leave the next app waiting on a channel already read.
-            payload = b"" if body is None else orjson.dumps(body)
-            new_scope = {**scope, "headers": list(scope["headers"])}
-            MutableHeaders(scope=new_scope)["content-length"] = str(len(payload))
-            message = {"type": "http.request", "body": payload, "more_body": False}
-            return self._insert_messages(receive, messages=[message]), new_scope
+            return _insert_json(self, receive, body, scope)
+
+    class FormBody(FormDataValidator):
+        MUTABLE_VALIDATION = True  # passed on as JSON
+
+        async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+            if _left_out(self, scope, default=False):
+                return receive, scope
+            return await super().wrap_receive(receive, scope=scope)
+
+        async def _parse(self, stream: Any, scope: Any) -> Any:
+            try:
+                return await super()._parse(stream, scope)
+            except MultiPartException as exc:  # its texts name no value
+                raise BadRequestProblem(detail=f"the request body is not valid: {exc}") from None
+
+        def _validate(self, body: Any) -> None:
+            if not isinstance(body, dict):
+                raise BadRequestProblem("the request body must be a set of fields")
+            error = schemas.first_error(self._schema, body)
+            if error is not None:
+                raise BadRequestProblem(detail=error)
+
+        def _insert_body(self, receive: Receive, *, body: Any, scope: Scope) -> tuple[Receive, Scope]:
+            receive, scope = _insert_json(self, receive, body, scope)
+            MutableHeaders(scope=scope)["content-type"] = "application/json"
+            return receive, scope
+
+    class TextBody(AbstractRequestBodyValidator):
+        """`text/plain`: the body is one string, checked against the schema as such."""
+
+        async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+            if _left_out(self, scope, default=False):
+                return receive, scope
+            return await super().wrap_receive(receive, scope=scope)
+
+        async def _parse(self, stream: Any, scope: Any) -> Any:
+            raw = b"".join([chunk async for chunk in stream])
+            try:
+                return raw.decode(self._encoding)
+            except (UnicodeDecodeError, LookupError):
+                raise BadRequestProblem(detail=f"the request body is not {self._encoding} text") from None
+
+        def _validate(self, body: Any) -> None:
+            error = schemas.first_error(self._schema, body)
+            if error is not None:
+                raise BadRequestProblem(detail=error)
+
+    class MultipartBody(FormBody):
+        @property
+        def _form_parser_cls(self) -> type:
+            return MultiPartParser
 
     class ResponseBody(JSONResponseBodyValidator):
         def _parse(self, stream: Any) -> Any:
@@ -175,7 +287,7 @@ def validator_map(cache: SchemaCache | None = None) -> dict[str, Any]:
                 raise NonConformingResponseBody(str(exc)) from None
 
         def _validate(self, body: Any) -> None:
-            error = schemas.first_error(self._schema, body, "the response body")
+            error = schemas.first_error(self._schema, body, "the response body", Direction.RESPONSE)
             if error is not None:
                 raise NonConformingResponseBody(
                     detail=f"Response body does not conform to specification. {error}"
@@ -192,6 +304,14 @@ def validator_map(cache: SchemaCache | None = None) -> dict[str, Any]:
             subject = f"{parameter_type} parameter {param['name']}"
             return schemas.first_error(param.get("schema", param), value, subject)
 
-    body = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": RequestBody})
+    body = MediaTypeDict(
+        {
+            **VALIDATOR_MAP["body"],
+            "*/*json": RequestBody,
+            "application/x-www-form-urlencoded": FormBody,
+            "multipart/form-data": MultipartBody,
+            "text/plain": TextBody,
+        }
+    )
     response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseBody})
     return {"parameter": Parameters, "body": body, "response": response}
