@@ -132,9 +132,12 @@ def test_a_form_body_is_decoded_by_its_schema_and_validated(bodies):
     )
     assert created.status_code == 201, created.text
     missing = bodies.post(f"{ACCOUNT}/Calls.json", data={"To": "+1"})
-    assert (missing.status_code, missing.json()["message"]) == (400, "invalid request: From is required")
+    assert (missing.status_code, missing.json()["message"]) == (
+        400,
+        "invalid request: From is required (PWRESET-Input)",
+    )
     out_of_range = bodies.post(f"{ACCOUNT}/Calls.json", data={"To": "+1", "From": "+2", "Timeout": "0"})
-    assert out_of_range.json()["message"] == "invalid request: Timeout must be at least 1"
+    assert out_of_range.json()["message"] == "invalid request: Timeout must be at least 1 (PWRESET-Input)"
     not_boolean = bodies.post(f"{ACCOUNT}/Calls.json", data={"To": "+1", "From": "+2", "Record": "maybe"})
     assert not_boolean.status_code == 400
     assert "maybe" not in not_boolean.text
@@ -230,7 +233,10 @@ def test_nullable_accepts_null_at_any_depth_and_under_all_of(tasks, body):
 )
 def test_not_nullable_fields_and_integers_beyond_their_format_are_refused(tasks, body, params, message):
     response = tasks.put("/api/tasks/5", json=body, params=params)
-    assert (response.status_code, response.json()["message"]) == (400, f"invalid request: {message}")
+    assert (response.status_code, response.json()["message"]) == (
+        400,
+        f"invalid request: {message} (PWRESET-Input)",
+    )
 
 
 def test_an_int64_path_parameter_beyond_its_range_is_refused(tasks):
@@ -270,7 +276,9 @@ def test_a_recursive_request_schema_is_validated_at_any_depth():
         good = client.post("/nodes", json={"name": "a", "children": [{"children": [None, {"name": "c"}]}]})
         assert good.status_code == 200, good.text
         bad = client.post("/nodes", json={"children": [{"children": [{"name": 3}]}]})
-        assert bad.json()["message"] == "invalid request: children[0].children[0].name must be of type string"
+        assert bad.json()["message"] == (
+            "invalid request: children[0].children[0].name must be of type string (PWRESET-Input)"
+        )
 
 
 def test_read_only_fields_are_required_only_in_responses_and_write_only_only_in_requests():
@@ -345,10 +353,12 @@ def test_with_only_a_default_a_bad_request_gets_the_default_example_as_a_400(sha
 
 def test_without_a_documented_error_and_for_the_mocks_own_refusals_the_shape_is_pwresets(shaped):
     response = shaped.get("/2.0/pings", params={"count": 9})
-    assert response.json() == {
-        "code": 3,
-        "message": "invalid request: query parameter count must be at most 5",
-    }
+    body = response.json()
+    assert (body["code"], body["message"]) == (
+        3,
+        "invalid request: query parameter count must be at most 5 (PWRESET-Input)",
+    )
+    assert body["details"][0]["id"] == "PWRESET-Input"
     assert "sl-violations" not in response.headers
     prefer = shaped.post(
         "/2.0/folders", json={"name": "x", "parent": {"id": "0"}}, headers={"Prefer": "code=999"}
