@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.low_level import Type as Argon2Type
 from connexion import ConnexionMiddleware
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,7 +50,7 @@ from pwreset.server import Admission, ConnectionLimits
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
-from pwreset.transcode import RpcTranscoder
+from pwreset.transcode import ProtobufRequests, RpcTranscoder
 from pwreset.validation import validator_map
 
 if TYPE_CHECKING:
@@ -448,6 +449,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTran
         validator_map=validator_map(),
     )
     install_error_handlers(app, allow_header_for(spec))
+    app.add_middleware(ProtobufRequests, position=MiddlewarePosition.BEFORE_VALIDATION)
     outer = RpcTranscoder(
         RefuseQueryCredentials(
             ServiceEndpoints(
@@ -556,7 +558,7 @@ def create_mock_app(
     refusal of credentials in query strings (but for query parameters and API keys the spec
     declares), body deadline (`body_timeout` seconds, 0: none) and admission limit.
     Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
-    from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+    from connexion.middleware import ConnexionMiddleware
     from starlette.middleware.cors import CORSMiddleware
 
     from mocks.contract import prepare
@@ -587,10 +589,13 @@ def create_mock_app(
     )
     app.add_api(spec, resolver=endpoint.resolver(), validator_map=validator_map())
     install_error_handlers(app, endpoint.allow_header)
+    app.add_middleware(ProtobufRequests, position=MiddlewarePosition.BEFORE_VALIDATION)
+    cors = None
     if mock.cors_origins:
-        app.add_middleware(
+        # Outermost, so that every answer has the headers, the errors of each protocol too:
+        # a browser hides an answer without them from the page, status and all.
+        cors = partial(
             CORSMiddleware,
-            position=MiddlewarePosition.BEFORE_EXCEPTION,
             allow_origins=list(mock.cors_origins),
             allow_methods=["*"],
             allow_headers=["*"],
@@ -606,6 +611,7 @@ def create_mock_app(
             ),
             allowed_names=declared_query_names(spec),
             known_tokens=mock.tokens,
-        )
+        ),
+        edge=cors,
     )
     return outer

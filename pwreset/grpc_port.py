@@ -38,7 +38,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from pwreset import errors
 from pwreset.procedures import PROCEDURES, SERVICES, Procedure
 from pwreset.server import MAX_HEAD_BYTES, ConnectionLimits
-from pwreset.transcode import MAX_MESSAGE_BYTES, call_json_app
+from pwreset.transcode import MAX_MESSAGE_BYTES, RequestMessage, call_json_app
 
 logger = logging.getLogger("pwreset")
 access_logger = logging.getLogger("uvicorn.access")
@@ -131,7 +131,7 @@ class GrpcPort:
         async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
             body_timeout = self.limits.body_timeout
 
-            async def read_message() -> bytes:
+            async def read_message() -> RequestMessage:
                 try:
                     async with asyncio.timeout(body_timeout or None):
                         messages = [message async for message in requests]
@@ -143,7 +143,7 @@ class GrpcPort:
                     ) from None
                 if len(messages) != 1:
                     raise errors.invalid_argument(None, "invalid request: a unary call sends one message")
-                return messages[0]
+                return RequestMessage(messages[0])  # gRPC's core has decompressed it
 
             scope = self._scope(procedure.path, context)
             outcome = await call_json_app(self.app, scope, procedure, read_message)
