@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -418,9 +418,12 @@ async def _send_payload(
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTranscoder:
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, grpc_reuse_port: bool = False
+) -> RpcTranscoder:
     """The real server as an ASGI app, REST, Connect and gRPC-web, that also runs the native
-    gRPC port (`settings.grpc_port`, unless -1; its port is `app.grpc.port` once started).
+    gRPC port (`settings.grpc_port`, unless -1; its port is `app.grpc.port` once started),
+    shared with other processes only when `grpc_reuse_port` (the workers of one parent).
     The database must be prepared (`prepare_database`)."""
     runtime = runtime or build_runtime(settings)
     # Built now, so a bad SMTP, SMS or template setting stops the start.
@@ -430,7 +433,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTran
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         log_delivery_setup(runtime.settings, worker)
-        async with running_worker(worker), grpc_port(outer, settings.host, settings.grpc_port, limits):
+        async with (
+            running_worker(worker),
+            grpc_port(
+                outer,
+                settings.host,
+                settings.grpc_port,
+                limits,
+                ready=runtime.store.ping,
+                reuse_port=grpc_reuse_port,
+            ),
+        ):
             yield
         await runtime.store.dispose()
 
@@ -463,16 +476,22 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> RpcTran
 
 @contextlib.asynccontextmanager
 async def grpc_port(
-    app: RpcTranscoder, host: str, port: int, limits: ConnectionLimits
+    app: RpcTranscoder,
+    host: str,
+    port: int,
+    limits: ConnectionLimits,
+    *,
+    ready: Callable[[], Awaitable[None]] | None = None,
+    reuse_port: bool = False,
 ) -> AsyncIterator[None]:
     """The native gRPC port (`pwreset.grpc_port`) for the life of the app, answering through
-    the app's JSON app; none for port -1."""
+    the app's JSON app, its health following `ready`; none for port -1."""
     if port < 0:
         yield
         return
     from pwreset.grpc_port import GrpcPort
 
-    listener = GrpcPort(app.app, host, port, limits)
+    listener = GrpcPort(app.app, host, port, limits, ready=ready, reuse_port=reuse_port)
     await listener.start()
     app.grpc = listener
     logger.warning("pwreset gRPC (HTTP/2 without TLS) listening on %s", listener.address)
@@ -484,8 +503,9 @@ async def grpc_port(
 
 
 def app_from_environment() -> ASGIApp:
-    """Factory for uvicorn worker processes: settings from `PWRESET_*` variables."""
-    return create_app(Settings.from_env())
+    """Factory for uvicorn worker processes: settings from `PWRESET_*` variables; the
+    workers share the gRPC port, which their parent checked was free."""
+    return create_app(Settings.from_env(), grpc_reuse_port=True)
 
 
 class StaticTokens:

@@ -374,6 +374,8 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
+    if not _grpc_port_free("pwreset mock", settings.host, settings.grpc_port):
+        return 2
     sock, address = _listen(settings.host, settings.port)
     print(f"pwreset mock listening on {address} (Swagger UI at /ui/)", flush=True)
     if not args.token:
@@ -486,10 +488,25 @@ def _listen(host: str, port: int) -> tuple[socket.socket, str]:
     return sock, f"http://{shown}:{bound_port}"
 
 
+def _grpc_port_free(program: str, host: str, port: int) -> bool:
+    """False, with one line on stderr, when the gRPC port is taken: checked before the HTTP
+    port opens, as the listener (`pwreset.grpc_port`) starts inside the app."""
+    from pwreset.grpc_port import PortInUse, check_port_free
+
+    try:
+        check_port_free(host, port)
+    except PortInUse as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def serve(settings: Settings) -> None:
     from pwreset.server import ConnectionLimits, serve_on_socket, serve_workers
 
     limits = ConnectionLimits.from_settings(settings)
+    if not _grpc_port_free("pwreset serve", settings.host, settings.grpc_port):
+        raise SystemExit(2)
     asyncio.run(_prepare(settings))
     log_level = settings.log_level.lower()
     if settings.workers > 1:

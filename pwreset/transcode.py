@@ -99,15 +99,6 @@ class Answer:
         return next((value for key, value in self.headers if key == name), None)
 
 
-def _unimplemented(path: str) -> errors.ApiError:
-    return errors.ApiError(
-        errors.Code.NOT_FOUND,
-        f"unknown procedure {path}",
-        http_status=404,
-        connect_code=errors.Code.UNIMPLEMENTED,
-    )
-
-
 # The scope key under which a translated call carries its request decoder (see
 # `ProtobufRequests`): the JSON app reads the request message as bytes and turns it into JSON
 # only after authentication.
@@ -138,7 +129,7 @@ async def call_json_app(
     `read_message` may raise `errors.ApiError`; a body that is no request message is
     INVALID_ARGUMENT."""
     if procedure is None:
-        return _unimplemented(scope["path"])
+        return errors.unknown_procedure(scope["path"])
     headers = [(name, value) for name, value in scope["headers"] if name not in _BODY_HEADERS]
     headers.append((b"content-type", b"application/json"))
     compressed = False
