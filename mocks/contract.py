@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidato
 from jsonschema import Draft4Validator
 
 from mocks.generate import DataGenerator, GenerationError
-from pwreset.errors import Code
+from pwreset.errors import ApiError, Code
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nullable"}
@@ -194,8 +194,66 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None) -> Contract:
             operations[operation_id] = operation
             _regex, _params, methods = routes.setdefault(path, (*_route_regex(base_path + path), []))
             methods.append(method.upper())
+    for path, item in (resolved.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            twin = (item.get(method) or {}).get(EXAMPLES_FROM)
+            if twin is not None:
+                operation_id = item[method].get("operationId") or f"{method.upper()} {path}"
+                if twin not in operations:
+                    raise InvalidExample(f"{operation_id}: {EXAMPLES_FROM} names no operation: {twin!r}")
+                _take_examples(operations[operation_id], operations[twin])
     compiled = [(regex, params, tuple(methods)) for regex, params, methods in routes.values()]
     return Contract(operations, base_path, id_names, compiled)
+
+
+# An operation that is another's over another protocol (Connect's form of a REST call) names
+# it here, and the mock offers it the other's examples too: the same `Prefer: example=` names
+# and the same pairing of request and response examples, whichever protocol is used.
+EXAMPLES_FROM = "x-mock-examples-from"
+
+
+def _take_examples(operation: Operation, twin: Operation) -> None:
+    """Give `operation` the examples of `twin`: the twin's come first and win on a name both
+    have, so the first example of each status is the same; the operation's own others stay.
+    Error examples in the REST error shape are given in Connect's (`pwreset.errors`)."""
+    for key, response in list(operation.responses.items()):
+        theirs = twin.responses.get(key)
+        if theirs is None or response.media_type is None:
+            continue
+        taken = [
+            replace(e, value=(v := _connect_error(e.value)), payload=orjson.dumps(v)) for e in theirs.examples
+        ]
+        names = {example.name for example in taken}
+        own = [example for example in response.examples if example.name not in names]
+        operation.responses[key] = replace(response, examples=(*taken, *own))
+    names = {example.name for example in twin.request_examples}
+    operation.request_examples = (
+        *twin.request_examples,
+        *(example for example in operation.request_examples if example.name not in names),
+    )
+    operation.success = _success(operation)
+    operation.faults = tuple(_faults(operation))
+    operation.pairable = bool(operation.request_examples) and operation.success is not None
+    shapes = [example.key_paths for example in operation.request_examples]
+    if shapes:
+        operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
+
+
+def _connect_error(value: Any) -> Any:
+    """A REST error body (`{"code": 3, "message", "details": [{"id", "message"}]}`) as the
+    same error's Connect body; any other value as it is."""
+    if not isinstance(value, dict) or not isinstance(value.get("code"), int) or "message" not in value:
+        return value
+    try:
+        code = Code(value["code"])
+    except ValueError:
+        return value
+    details = [d for d in value.get("details") or () if isinstance(d, dict) and "id" in d]
+    if details:
+        error = ApiError(code, str(details[0].get("message", "")), str(details[0]["id"]))
+    else:
+        error = ApiError(code, str(value["message"]))
+    return error.connect_body()
 
 
 def _response(

@@ -194,3 +194,44 @@ def test_the_mocks_error_answers_carry_the_cors_headers_of_its_successes(protoco
             assert response.headers.get("access-control-allow-credentials") == "true", case
             if protocol.startswith("grpc-web"):
                 assert {"grpc-status", "grpc-message", "grpc-status-details-bin"} <= exposed, case
+
+
+# The mock picks the same example whatever the protocol
+
+
+def test_the_mock_selects_examples_over_every_protocol_as_over_rest():
+    from tests.transports import Endpoints, Transport
+
+    body = {
+        "profile": {"givenName": "Mickey", "familyName": "Mouse"},
+        "email": {"email": "mickey@mouse.com", "returnCode": {}},
+    }
+    with live_mock_server() as mock:
+        endpoints = Endpoints(mock.base_url, mock.grpc_target)
+        rest = endpoints.call(Transport.REST, "AddHumanUser", body, MOCK_TOKEN)
+        assert rest.ok and rest.response["emailCode"] == "X7K2QD"
+        chosen = {"prefer": "example=returnCodes"}
+        invalid = {"prefer": "example=emailInvalid"}
+        forced = {"prefer": "code=400"}
+        rest_invalid = endpoints.call(Transport.REST, "AddHumanUser", body, MOCK_TOKEN, invalid)
+        rest_forced = endpoints.call(Transport.REST, "AddHumanUser", body, MOCK_TOKEN, forced)
+        for transport in (
+            Transport.CONNECT_JSON,
+            Transport.CONNECT_PROTO,
+            Transport.GRPC,
+            Transport.GRPC_WEB,
+        ):
+            paired = endpoints.call(transport, "AddHumanUser", body, MOCK_TOKEN)
+            assert paired.ok and paired.response["emailCode"] == "X7K2QD", transport
+            named = endpoints.call(
+                transport, "AddHumanUser", {**body, "email": {"email": "a@b.ch"}}, MOCK_TOKEN, chosen
+            )
+            assert named.ok and named.response["emailCode"] == "X7K2QD", transport
+            error = endpoints.call(transport, "AddHumanUser", body, MOCK_TOKEN, invalid)
+            assert (error.code, error.error_id, error.message) == (
+                rest_invalid.code,
+                rest_invalid.error_id,
+                rest_invalid.message,
+            ), transport
+            error = endpoints.call(transport, "AddHumanUser", body, MOCK_TOKEN, forced)
+            assert (error.code, error.message) == (rest_forced.code, rest_forced.message), transport
