@@ -235,3 +235,40 @@ def test_the_mock_selects_examples_over_every_protocol_as_over_rest():
             ), transport
             error = endpoints.call(transport, "AddHumanUser", body, MOCK_TOKEN, forced)
             assert (error.code, error.message) == (rest_forced.code, rest_forced.message), transport
+
+
+# What protobuf's own parse would hide
+
+
+def _varint(number: int) -> bytes:
+    out = b""
+    while True:
+        low, number = number & 0x7F, number >> 7
+        if not number:
+            return out + bytes([low])
+        out += bytes([low | 0x80])
+
+
+@pytest.mark.parametrize("protocol", BINARY)
+def test_two_members_of_a_oneof_or_an_enum_beyond_int32_are_refused_as_over_json(server, protocol):
+    token = server.admin_token
+    both = to_message("PasswordReset", {"userId": "1", "sendLink": {}}) + to_message(
+        "PasswordReset", {"returnCode": {}}
+    )
+    assert call(server, protocol, "PasswordReset", both, token) == (
+        3,
+        "invalid request: returnCode: oneof {sendLink | returnCode} is already set",
+    )
+    secrets = to_message("SetPassword", {"userId": "1", "currentPassword": "a"}) + to_message(
+        "SetPassword", {"verificationCode": "b"}
+    )
+    assert call(server, protocol, "SetPassword", secrets, token)[0] == 3
+    link = b"\x08" + _varint(1 << 32)  # notificationType = 2^32, which int32 would read as 0
+    beyond = to_message("PasswordReset", {"userId": "1"}) + b"\x12" + _varint(len(link)) + link
+    assert call(server, protocol, "PasswordReset", beyond, token) == (
+        3,
+        "invalid request: sendLink.notificationType: 4294967296 is not a number of this enum",
+    )
+    # One member given twice is protobuf's merge (the last wins), as Zitadel reads it.
+    twice = to_message("PasswordReset", {"userId": "nosuch", "returnCode": {}}) * 2
+    assert call(server, protocol, "PasswordReset", twice, token)[0] == 5
