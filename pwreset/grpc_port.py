@@ -363,10 +363,16 @@ class GrpcPort:
                 )
             else:
                 outcome = await call_json_app(self.app, scope, procedure, read_message)
-            status = 200 if not isinstance(outcome, errors.ApiError) else outcome.status_code
+            status = int(outcome.grpc_code) if isinstance(outcome, errors.ApiError) else 0
             client = scope.get("client") or ("-", 0)
-            access_logger.info(
-                '%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}", "POST", procedure.path, "2", status
+            access_logger.info(  # as gRPC-web's: HTTP says 200, the status is gRPC's
+                '%s - "%s %s HTTP/%s" %d grpc-status %d',
+                f"{client[0]}:{client[1]}",
+                "POST",
+                procedure.path,
+                "2",
+                200,
+                status,
             )
             if isinstance(outcome, errors.ApiError):
                 trailers: list[tuple[str, str | bytes]] = [

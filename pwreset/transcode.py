@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import enum
+import logging
 import re
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -56,6 +58,29 @@ _MAX_TEXT_BYTES = (MAX_MESSAGE_BYTES + 5) * 4 // 3 + 4 + 4096
 _URL_SAFE = bytes.maketrans(b"-_", b"+/")
 _TRAILER_FLAG = 0x80
 _COMPRESSED_FLAG = 0x01
+
+
+# The gRPC status of the gRPC-web answer being sent, for its access-log line (HTTP says 200).
+_GRPC_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("grpc_status", default=None)
+
+
+class GrpcStatusInAccessLog(logging.Filter):
+    """Appends `grpc-status N` to uvicorn's access line of a gRPC-web call, whose HTTP status
+    is 200 whatever happened. uvicorn writes that line inside the app's `send` of the answer's
+    start, in the request's own task, where `_GRPC_STATUS` is set."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = _GRPC_STATUS.get()
+        if status is not None and isinstance(record.args, tuple):
+            record.msg = f"{record.msg} grpc-status %d"
+            record.args = (*record.args, status)
+        return True
+
+
+def log_grpc_status(logger: logging.Logger) -> None:
+    """Install `GrpcStatusInAccessLog` on `logger` (uvicorn's access log), once."""
+    if not any(isinstance(f, GrpcStatusInAccessLog) for f in logger.filters):
+        logger.addFilter(GrpcStatusInAccessLog())
 
 
 class Protocol(enum.StrEnum):
@@ -284,6 +309,7 @@ class RpcTranscoder:
         self.procedures = procedures
         self.grpc: Any = None  # the process's native gRPC port (`pwreset.grpc_port`), if any
         self._entry: ASGIApp = edge(self._translate) if edge is not None else self._translate
+        log_grpc_status(logging.getLogger("uvicorn.access"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)
@@ -375,6 +401,7 @@ async def _send_grpc_web(
     send: Send, media_type: bytes, protocol: Protocol, outcome: tuple[bytes, Answer] | errors.ApiError
 ) -> None:
     """gRPC-web: always HTTP 200; the status in a trailer frame after the message, if any."""
+    _GRPC_STATUS.set(int(outcome.grpc_code) if isinstance(outcome, errors.ApiError) else 0)
     if isinstance(outcome, errors.ApiError):
         body = b""
         trailers = outcome.grpc_trailers()

@@ -272,3 +272,15 @@ def test_two_members_of_a_oneof_or_an_enum_beyond_int32_are_refused_as_over_json
     # One member given twice is protobuf's merge (the last wins), as Zitadel reads it.
     twice = to_message("PasswordReset", {"userId": "nosuch", "returnCode": {}}) * 2
     assert call(server, protocol, "PasswordReset", twice, token)[0] == 5
+
+
+def test_access_log_lines_of_grpc_calls_show_the_grpc_status(server, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    message = to_message("GetUserByID", {"userId": "nosuch"})
+    for protocol in ("grpc-web", "grpc"):
+        assert call(server, protocol, "GetUserByID", message, server.admin_token)[0] == 5
+    lines = [r.getMessage() for r in caplog.records if SERVICE + "GetUserByID" in r.getMessage()]
+    assert len(lines) == 2
+    assert all(line.endswith(" 200 grpc-status 5") for line in lines), lines
