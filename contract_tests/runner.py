@@ -49,7 +49,10 @@ def run(settings: KitSettings, *, junit_xml: str | None = None, verbose: bool = 
         import pytest
         import schemathesis  # noqa: F401
     except ImportError as exc:
-        print(f"pwreset contract-test needs the contract extra: pip install 'pwreset[contract]' ({exc})")
+        print(
+            "pwreset contract-test needs the contract extra: in the checkout, "
+            f"pip install -e '.[contract]' ({exc})"
+        )
         return 2
     # Tokens travel by environment, not argv, so they never show in process lists or reports.
     tokens = {

@@ -1,9 +1,10 @@
 """The spec, prepared once for mocking.
 
 Every operation's responses with their named examples, each example checked against its
-schema and serialized; the statuses a `default` response stands for; where request ids can be
-echoed into responses; and the routes, for 404 and 405 answers. Nothing here runs per request
-except the small lookups at the bottom of each class.
+schema (parameter and form examples decoded from their wire form first) and serialized, and
+every problem found kept for one report; the statuses a `default` response stands for; where
+request ids can be echoed into responses; and the routes, for 404 and 405 answers. Nothing
+here runs per request except the small lookups at the bottom of each class.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from urllib.parse import urlsplit
 
 import orjson
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator, resolve_refs
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator, Draft202012Validator
+from jsonschema.exceptions import relevance
 
-from mocks.generate import DataGenerator, GenerationError
+from mocks.generate import REF_KEY, DataGenerator, GenerationError
+from mocks.openapi31 import is_openapi_31
+from mocks.report import InvalidDocument, Problem, format_report, pointer, shorten
+from mocks.wire import FORM_MEDIA_TYPES, form_value, parameter_value
 from pwreset.errors import ApiError, Code
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -27,10 +32,12 @@ _PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nu
 _ECHO_DEPTH = 4
 _ABSENT = object()
 _LINK_LOCATIONS = ("path", "query", "header", "cookie", "body")
+_ERRORS_PER_EXAMPLE = 5
 
 
-class InvalidExample(ValueError):
-    """An example in the spec does not match its schema; the mock refuses to start."""
+class InvalidExample(InvalidDocument):
+    """Examples in the spec do not match their schemas and the mock was asked to be strict;
+    the message is the whole report."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,8 @@ class Contract:
     base_path: str
     id_names: frozenset[str]
     _routes: list[tuple[re.Pattern[str], int, tuple[str, ...]]] = field(default_factory=list)
+    problems: tuple[Problem, ...] = ()  # invalid examples, in document order
+    generator: DataGenerator = field(default_factory=DataGenerator)
 
     def allowed_methods(self, path: str) -> tuple[str, ...] | None:
         """Methods documented for the most specific path template matching `path`, or None."""
@@ -162,10 +171,23 @@ class Contract:
         return min(matches, key=lambda match: match[0])[1]
 
 
-def prepare(spec: dict, *, generator: DataGenerator | None = None) -> Contract:
-    """Check every example against its schema and index the spec for the mock."""
-    generator = generator or DataGenerator()
-    resolved = resolve_refs(spec)
+def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool = False) -> Contract:
+    """Check every example against its schema and index the spec for the mock.
+
+    Every problem is collected (`Contract.problems`); an invalid response example is replaced
+    by generated data under the same name. With `strict`, any problem raises InvalidExample
+    with the whole report. OpenAPI 3.0 schemas are checked as Draft 4 with `nullable`, 3.1
+    schemas as JSON Schema 2020-12."""
+    version = str(spec.get("openapi", spec.get("swagger", "")))
+    if not version.startswith(("3.0", "3.1")):
+        raise InvalidDocument(
+            f"OpenAPI {version or '(no version)'} documents are not served; the mock takes 3.0 and 3.1"
+            + (" (a Swagger 2.0 document converts with swagger2openapi)" if "swagger" in spec else "")
+        )
+    resolved = resolve_refs(mark_refs(spec))
+    checker = ExampleChecker(is_openapi_31(spec))
+    generator = generator or DataGenerator(accepts=checker.accepts)
+    problems: list[Problem] = []
     id_names = _id_names(resolved)
     operations: dict[str, Operation] = {}
     routes: dict[str, tuple[re.Pattern[str], int, list[str]]] = {}
@@ -178,10 +200,10 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None) -> Contract:
                 continue
             operation_id = raw.get("operationId") or f"{method.upper()} {path}"
             label = f"{operation_id} ({method.upper()} {path})"
-            _check_parameter_examples(label, [*shared, *(raw.get("parameters") or [])])
-            request_examples = _request_examples(label, raw.get("requestBody"))
+            problems += _check_parameter_examples(label, [*shared, *(raw.get("parameters") or [])], checker)
+            request_examples = _request_examples(label, raw.get("requestBody"), checker, problems)
             responses = {
-                str(key): _response(label, str(key), body, id_names, generator)
+                str(key): _response(label, str(key), body, id_names, generator, checker, problems)
                 for key, body in (raw.get("responses") or {}).items()
             }
             operation = Operation(operation_id, method, path, responses, request_examples)
@@ -197,13 +219,71 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None) -> Contract:
     for path, item in (resolved.get("paths") or {}).items():
         for method in HTTP_METHODS:
             twin = (item.get(method) or {}).get(EXAMPLES_FROM)
-            if twin is not None:
-                operation_id = item[method].get("operationId") or f"{method.upper()} {path}"
-                if twin not in operations:
-                    raise InvalidExample(f"{operation_id}: {EXAMPLES_FROM} names no operation: {twin!r}")
+            if twin is None:
+                continue
+            operation_id = item[method].get("operationId") or f"{method.upper()} {path}"
+            if twin in operations:
                 _take_examples(operations[operation_id], operations[twin])
+            else:
+                label = f"{operation_id} ({method.upper()} {path})"
+                problems.append(Problem(label, EXAMPLES_FROM, None, "", f"names no operation: {twin!r}"))
+    if strict and problems:
+        raise InvalidExample(format_report(problems))
     compiled = [(regex, params, tuple(methods)) for regex, params, methods in routes.values()]
-    return Contract(operations, base_path, id_names, compiled)
+    return Contract(operations, base_path, id_names, compiled, tuple(problems), generator)
+
+
+class ExampleChecker:
+    """Example validators by dialect, built once per schema: Connexion's Draft 4 with
+    `nullable` and readOnly/writeOnly for OpenAPI 3.0, JSON Schema 2020-12 for 3.1."""
+
+    def __init__(self, openapi_31: bool) -> None:
+        self.openapi_31 = openapi_31
+        self._validators: dict[tuple[int, bool], tuple[Any, Any]] = {}
+
+    def validator(self, schema: Any, *, request: bool) -> Any:
+        key = (id(schema), request)
+        entry = self._validators.get(key)
+        if entry is None or entry[0] is not schema:
+            body = schema if isinstance(schema, dict | bool) else {}
+            if self.openapi_31:
+                made = Draft202012Validator(body, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            else:
+                cls = Draft4RequestValidator if request else Draft4ResponseValidator
+                made = cls(body, format_checker=Draft4Validator.FORMAT_CHECKER)
+            entry = (schema, made)
+            self._validators[key] = entry
+        return entry[1]
+
+    def accepts(self, schema: dict, value: Any) -> bool:
+        return bool(self.validator(schema, request=False).is_valid(value))
+
+    def problems(
+        self, schema: Any, value: Any, *, request: bool, operation: str, where: str, example: str
+    ) -> list[Problem]:
+        try:
+            errors = sorted(self.validator(schema, request=request).iter_errors(value), key=relevance)
+        except re.error as exc:  # an ECMA-262 pattern Python's `re` cannot read (`\p{L}`)
+            return [Problem(operation, where, example, "", f"the schema's pattern cannot be read: {exc}")]
+        return [
+            Problem(operation, where, example, pointer(error.absolute_path), shorten(error.message))
+            for error in errors[:_ERRORS_PER_EXAMPLE]
+        ]
+
+
+def mark_refs(node: Any) -> Any:
+    """A copy of the document where each `$ref` to a component schema also says its target
+    in `x-pwreset-ref`, which survives resolution: a discriminator's value is the name of
+    the schema chosen."""
+    if isinstance(node, list):
+        return [mark_refs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    marked = {key: mark_refs(value) for key, value in node.items()}
+    reference = node.get("$ref")
+    if isinstance(reference, str) and reference.startswith("#/components/schemas/"):
+        marked[REF_KEY] = reference
+    return marked
 
 
 # An operation that is another's over another protocol (Connect's form of a REST call) names
@@ -257,26 +337,39 @@ def _connect_error(value: Any) -> Any:
 
 
 def _response(
-    label: str, key: str, body: dict, id_names: frozenset[str], generator: DataGenerator
+    label: str,
+    key: str,
+    body: dict,
+    id_names: frozenset[str],
+    generator: DataGenerator,
+    checker: ExampleChecker,
+    problems: list[Problem],
 ) -> Response:
     content = body.get("content") or {}
     media_type, media = _json_media(content)
     if media is None:
         return Response(key, media_type, None, (), (), body.get("links") or {}, False)
     schema = media.get("schema")
-    validator = Draft4ResponseValidator(schema or {}, format_checker=Draft4Validator.FORMAT_CHECKER)
+    where = f"response {key}"
+    sample, why_not = _sample(schema, checker, generator)
+    generatable = not why_not
     examples = []
     for name, value in _named_examples(media):
-        _validate(validator, value, f"{label}: response {key}, example {name!r}")
+        found = checker.problems(
+            schema or {}, value, request=False, operation=label, where=where, example=name
+        )
+        if found:
+            problems += found
+            if generatable:
+                value = generator.generate(schema, Random(len(examples)))
         examples.append(Example(name, value, orjson.dumps(value), _status_of(key, value)))
-    generatable = _can_generate(schema, validator, generator)
-    if not examples:
-        if not generatable:
-            raise InvalidExample(
-                f"{label}: response {key} has no example and none can be generated from its schema"
-            )
-        value = generator.generate(schema, Random(0))
-        examples.append(Example("generated", value, orjson.dumps(value), _status_of(key, value)))
+    if not examples and schema is not None:
+        if generatable:
+            value = sample
+            examples.append(Example("generated", value, orjson.dumps(value), _status_of(key, value)))
+        else:
+            reason = f"no example, and none can be generated: {why_not}"
+            problems.append(Problem(label, where, None, "", reason))
     echo = tuple(_echo_paths(schema or {}, id_names, ()))
     return Response(key, media_type, schema, tuple(examples), echo, body.get("links") or {}, generatable)
 
@@ -298,36 +391,48 @@ def _named_examples(media: dict) -> Iterator[tuple[str, Any]]:
         yield "example", media["schema"]["example"]
 
 
-def _validate(validator: Any, value: Any, where: str) -> None:
-    error = next(iter(validator.iter_errors(value)), None)
-    if error is not None:
-        location = "/".join(str(part) for part in error.absolute_path) or "(root)"
-        raise InvalidExample(f"{where} does not match its schema: {error.message} at {location}")
-
-
-def _check_parameter_examples(label: str, parameters: Iterable[dict]) -> None:
+def _check_parameter_examples(
+    label: str, parameters: Iterable[dict], checker: ExampleChecker
+) -> list[Problem]:
+    found: list[Problem] = []
     for parameter in parameters:
-        validator = Draft4RequestValidator(
-            parameter.get("schema") or {}, format_checker=Draft4Validator.FORMAT_CHECKER
-        )
+        schema = parameter.get("schema") or {}
         named = [("example", parameter["example"])] if "example" in parameter else []
         named += [(n, e["value"]) for n, e in (parameter.get("examples") or {}).items() if "value" in e]
+        where = f"{parameter.get('in', '')} parameter {parameter.get('name')!r}".lstrip()
         for name, value in named:
-            _validate(validator, value, f"{label}: parameter {parameter.get('name')!r}, example {name!r}")
+            decoded = parameter_value(parameter, value)
+            found += checker.problems(
+                schema, decoded, request=True, operation=label, where=where, example=name
+            )
+    return found
 
 
-def _request_examples(label: str, request_body: dict | None) -> tuple[RequestExample, ...]:
+def _request_examples(
+    label: str, request_body: dict | None, checker: ExampleChecker, problems: list[Problem]
+) -> tuple[RequestExample, ...]:
     if not request_body:
         return ()
-    _, media = _json_media(request_body.get("content") or {})
+    content = request_body.get("content") or {}
+    for media_type, media in content.items():
+        if not isinstance(media, dict):
+            continue
+        form = any(media_type.startswith(kind) for kind in FORM_MEDIA_TYPES)
+        for name, value in _named_examples(media):
+            decoded = form_value(media, value) if form else value
+            problems += checker.problems(
+                media.get("schema") or {},
+                decoded,
+                request=True,
+                operation=label,
+                where=f"request body ({media_type})",
+                example=name,
+            )
+    _, media = _json_media(content)
     if media is None:
         return ()
-    validator = Draft4RequestValidator(
-        media.get("schema") or {}, format_checker=Draft4Validator.FORMAT_CHECKER
-    )
     prepared = []
     for name, value in _named_examples(media):
-        _validate(validator, value, f"{label}: request body example {name!r}")
         leaves = dict(flatten(value))
         prepared.append(RequestExample(name, frozenset(key_paths(value)), tuple(leaves.items())))
     return tuple(prepared)
@@ -365,14 +470,25 @@ def _status_of(key: str, value: Any) -> int | None:
     return None
 
 
-def _can_generate(schema: dict | None, validator: Any, generator: DataGenerator) -> bool:
+def _sample(schema: Any, checker: ExampleChecker, generator: DataGenerator) -> tuple[Any, str]:
+    """One generated value for `schema` (seed 0) and "", or None and why none valid is made.
+    One sample, not several: this runs for every response of documents of hundreds of
+    operations at start, and the generator's validity is tested by property tests."""
     if schema is None:
-        return False
+        return None, "no schema"
     try:
-        samples = [generator.generate(schema, Random(seed)) for seed in range(3)]
-    except GenerationError:
-        return False
-    return all(validator.is_valid(sample) for sample in samples)
+        sample = generator.generate(schema, Random(0))
+    except GenerationError as exc:
+        return None, str(exc)
+    except RecursionError:
+        return None, "the schema nests too deeply"
+    try:
+        error = next(iter(checker.validator(schema, request=False).iter_errors(sample)), None)
+    except re.error as exc:
+        return None, f"the schema's pattern cannot be read: {exc}"
+    if error is not None:
+        return None, f"generated data breaks it: {shorten(error.message)}"
+    return sample, ""
 
 
 def _echo_paths(schema: dict, id_names: frozenset[str], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:

@@ -91,4 +91,4 @@ async def _json_body(receive: Receive) -> object:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise errors.invalid_argument(None, "invalid request body: not JSON") from None
+        raise errors.invalid_input("invalid request body: not JSON") from None

@@ -4,13 +4,14 @@ Order: an explicit preference (status or example) wins; else a fault, at `fault_
 the state (an unknown or deleted id gets the documented 404); else the success response,
 with the example paired by name with the request example the body resembles most. Ids from
 the request are echoed into the response where its schema has a field of the same name.
+With state, a success answer (but for an explicitly preferred one) carries the values of the
+resource it is about (see `mocks.state`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from random import Random
 from typing import Any
@@ -21,7 +22,7 @@ from mocks.contract import Choice, Contract, Operation
 from mocks.generate import DataGenerator
 from mocks.preferences import Preferences
 from mocks.settings import MockSettings
-from mocks.state import ResourceState, Roles, request_value
+from mocks.state import Exists, Missing, Request, ResourceState, Roles, StatefulAnswers, request_value
 from pwreset import errors
 
 Answer = tuple[int, str | None, bytes]
@@ -38,6 +39,7 @@ class Responder:
         rng: Random,
         generator: DataGenerator | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        state: ResourceState | None = None,
     ) -> None:
         self.contract = contract
         self.roles = roles
@@ -45,7 +47,8 @@ class Responder:
         self.rng = rng
         self.generator = generator or DataGenerator()
         self.sleep = sleep
-        self.state = ResourceState() if settings.stateful else None
+        self.state = (state if state is not None else ResourceState()) if settings.stateful else None
+        self.answers = StatefulAnswers(roles, self.state, rng) if self.state is not None else None
 
     async def respond(
         self,
@@ -63,13 +66,18 @@ class Responder:
         rate = self.settings.fault_rate
         if explicit is None and rate and operation.faults and self.rng.random() < rate:
             fault = self.rng.choice(operation.faults)
-        choice = explicit or fault or self._from_state(operation, path_params, query, body)
+        request = Request(operation.method, path_params, query, body)
+        choice = explicit or fault or self._from_state(operation, request)
         if choice is None:
             choice = self._default(operation, body)
         value = self._body(choice, preferences, explicit_example=bool(preferences.example))
-        value = self._echo(choice, value, path_params, query, body)
-        if self.state is not None and fault is None and 200 <= choice.status < 300:
-            value = self._apply_effects(operation, choice, value, path_params, query, body)
+        answers = self.answers if fault is None and 200 <= choice.status < 300 else None
+        if answers is None or explicit is not None or not answers.shapes(operation.operation_id):
+            value = self._echo(choice, value, path_params, query, body)  # else shaping sets the ids
+        if answers is not None:
+            value = answers.answer(
+                operation.operation_id, choice.response.schema, value, request, shape=explicit is None
+            )
         if value is _MISSING:
             return choice.status, choice.response.media_type, b""
         if choice.example is not None and value is choice.example.value:
@@ -106,28 +114,18 @@ class Responder:
             f"examples: {operation.documented_examples() or 'none'}",
         )
 
-    def _from_state(
-        self, operation: Operation, path_params: Mapping, query: Mapping, body: Any
-    ) -> Choice | None:
-        if self.state is None:
+    def _from_state(self, operation: Operation, request: Request) -> Choice | None:
+        if self.answers is None:
             return None
-        for use in self.roles.uses.get(operation.operation_id, ()):
-            resource_id = request_value(use.name, path_params, query, body)
-            if isinstance(resource_id, str) and not self.state.exists(use.kind, resource_id):
-                choice = operation.for_status(404)
-                if choice is None:
-                    raise errors.ApiError(
-                        errors.Code.NOT_FOUND, f"{use.kind} {resource_id!r} does not exist", "MOCK-notfound"
-                    )
-                return choice
-        for creates in self.roles.creates.get(operation.operation_id, ()):
-            resource_id = request_value(creates.pointer[-1], path_params, query, body)
-            if isinstance(resource_id, str) and self.state.known(creates.kind, resource_id):
-                raise errors.ApiError(
-                    errors.Code.ALREADY_EXISTS,
-                    f"{creates.kind} {resource_id!r} already exists",
-                    "MOCK-exists",
-                )
+        try:
+            self.answers.check(operation.operation_id, request)
+        except Missing as missing:
+            choice = operation.for_status(404)
+            if choice is None:
+                raise errors.ApiError(errors.Code.NOT_FOUND, str(missing), "MOCK-notfound") from None
+            return choice
+        except Exists as exists:
+            raise errors.ApiError(errors.Code.ALREADY_EXISTS, str(exists), "MOCK-exists") from None
         return None
 
     def _default(self, operation: Operation, body: Any) -> Choice:
@@ -167,46 +165,6 @@ class Responder:
                 parent = _parent(value, path)
             parent[path[-1]] = given
         return value
-
-    def _apply_effects(
-        self,
-        operation: Operation,
-        choice: Choice,
-        value: Any,
-        path_params: Mapping,
-        query: Mapping,
-        body: Any,
-    ) -> Any:
-        assert self.state is not None
-        for creates in self.roles.creates.get(operation.operation_id, ()):
-            if value is _MISSING:
-                break
-            if choice.example is not None and value is choice.example.value:
-                value = copy.deepcopy(value)
-            parent = _parent(value, creates.pointer)
-            if parent is None:
-                continue
-            resource_id = request_value(creates.pointer[-1], path_params, query, body)
-            if not isinstance(resource_id, str):
-                resource_id = self._new_id(creates.kind, parent.get(creates.pointer[-1]))
-            parent[creates.pointer[-1]] = resource_id
-            self.state.create(creates.kind, resource_id)
-        for use in self.roles.uses.get(operation.operation_id, ()):
-            resource_id = request_value(use.name, path_params, query, body)
-            if use.deletes and isinstance(resource_id, str):
-                self.state.delete(use.kind, resource_id)
-        return value
-
-    def _new_id(self, kind: str, like: Any) -> str:
-        """A fresh id shaped like the documented one: digits of the same length, else a UUID."""
-        assert self.state is not None
-        while True:
-            if isinstance(like, str) and like.isdigit() and len(like) > 1:
-                candidate = str(self.rng.randint(10 ** (len(like) - 1), 10 ** len(like) - 1))
-            else:
-                candidate = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-            if not self.state.known(kind, candidate):
-                return candidate
 
 
 def _parent(value: Any, path: tuple[str, ...]) -> dict | None:

@@ -20,3 +20,4 @@ class MockSettings:
     latency_ms: tuple[int, int] | None = None
     fault_rate: float = 0.0
     log_level: str = "info"
+    strict: bool = False  # refuse to start on any invalid example, instead of reporting it

@@ -14,7 +14,7 @@ import random
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from pwreset.domain.timestamps import system_now_us
 from pwreset.domain.url_template import check_link, check_url_template, parse_origin
 from pwreset.keys import Keys, SecretMismatch, load_or_create_secret, secret_fingerprint
 from pwreset.limits import RateLimits
+from pwreset.metrics import Metrics, MetricsEndpoint, OperationNames, RequestMetrics
 from pwreset.notify import build_worker, log_delivery_setup, running_worker
 from pwreset.private_files import (
     PRIVATE_DIRECTORY_MODE,
@@ -46,10 +47,12 @@ from pwreset.private_files import (
     tighten,
 )
 from pwreset.query_credentials import RefuseQueryCredentials, declared_query_names
+from pwreset.served_spec import ServedSpec
 from pwreset.server import Admission, ConnectionLimits
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
+from pwreset.tracing import provider_from_environment, traced, tracer_of
 from pwreset.transcode import ProtobufRequests, RpcTranscoder
 from pwreset.validation import validator_map
 
@@ -75,6 +78,7 @@ class Runtime:
     user_service: UserService
     authenticator: Authenticator
     now_us: Callable[[], int] = system_now_us
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build_runtime(
@@ -86,6 +90,7 @@ def build_runtime(
 ) -> Runtime:
     """The store and services of one process; `now_us`, `rng` and `hasher` (argon2id from the
     settings by default) may be given, for tests."""
+    metrics = Metrics()
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
     keys = Keys.from_secret(secret)
@@ -103,8 +108,9 @@ def build_runtime(
         now_us=now_us,
         rng=rng or secrets.SystemRandom(),
         ids=IdGenerator(now_us),
+        metrics=metrics,
     )
-    return Runtime(settings, store, keys, service, Authenticator(store), now_us)
+    return Runtime(settings, store, keys, service, Authenticator(store), now_us, metrics)
 
 
 def service_settings(settings: Settings) -> ServiceSettings:
@@ -389,7 +395,7 @@ class WholeBodies:
 
 
 async def _send_too_large(send: Send, path: str) -> None:
-    error = errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
+    error = errors.body_too_large()
     status, payload, _ = errors.render(error, path)
     await _send_payload(send, status, payload)
 
@@ -418,16 +424,34 @@ async def _send_payload(
     await send({"type": "http.response.body", "body": payload})
 
 
+_FROM_ENVIRONMENT: Any = object()
+
+
 def create_app(
-    settings: Settings, *, runtime: Runtime | None = None, grpc_reuse_port: bool = False
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    tracer_provider: Any = _FROM_ENVIRONMENT,
+    grpc_reuse_port: bool = False,
 ) -> RpcTranscoder:
     """The real server as an ASGI app, REST, Connect and gRPC-web, that also runs the native
     gRPC port (`settings.grpc_port`, unless -1; its port is `app.grpc.port` once started),
-    shared with other processes only when `grpc_reuse_port` (the workers of one parent).
-    The database must be prepared (`prepare_database`)."""
+    with `/metrics` (`pwreset.metrics`) and, given an OpenTelemetry `tracer_provider` (by
+    default one from the `OTEL_*` environment, if any), tracing (`pwreset.tracing`). The gRPC
+    port is shared with other processes only when `grpc_reuse_port` (the workers of one parent).
+    The database must be prepared (`prepare_database`). Raises ValueError for tracing asked
+    for without its packages."""
     runtime = runtime or build_runtime(settings)
+    provider = provider_from_environment() if tracer_provider is _FROM_ENVIRONMENT else tracer_provider
     # Built now, so a bad SMTP, SMS or template setting stops the start.
-    worker = build_worker(runtime.settings, runtime.store, runtime.keys, now_us=runtime.now_us)
+    worker = build_worker(
+        runtime.settings,
+        runtime.store,
+        runtime.keys,
+        now_us=runtime.now_us,
+        metrics=runtime.metrics,
+        tracer=tracer_of(provider),
+    )
     limits = ConnectionLimits.from_settings(settings)
 
     @contextlib.asynccontextmanager
@@ -446,6 +470,8 @@ def create_app(
         ):
             yield
         await runtime.store.dispose()
+        if provider is not None and tracer_provider is _FROM_ENVIRONMENT:
+            provider.shutdown()  # sends the spans still batched
 
     spec = load_spec()
     resolver = handler_resolver(runtime)
@@ -463,15 +489,39 @@ def create_app(
     )
     install_error_handlers(app, allow_header_for(spec))
     app.add_middleware(ProtobufRequests, position=MiddlewarePosition.BEFORE_VALIDATION)
-    outer = RpcTranscoder(
+    operations = OperationNames(spec)
+    # Every transport meets here, as JSON: the native gRPC port calls `outer.app`.
+    json_app = RequestMetrics(
         RefuseQueryCredentials(
-            ServiceEndpoints(
-                WholeBodies(Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout),
-                runtime.store,
+            MetricsEndpoint(
+                ServiceEndpoints(
+                    ServedSpec(
+                        WholeBodies(
+                            Admission(app, settings.max_concurrent_requests), timeout=settings.body_timeout
+                        ),
+                        spec,
+                        settings.public_url,
+                    ),
+                    runtime.store,
+                ),
+                runtime.metrics,
+                runtime.authenticator.authenticate,
+                partial(_outbox_backlog, runtime.store),
+                runtime.now_us,
+                lambda: runtime.store.connections_in_use,
             )
-        )
+        ),
+        runtime.metrics,
+        operations,
+        lambda: runtime.store.connections_in_use,
     )
+    outer = RpcTranscoder(traced(json_app, provider, operations))
     return outer
+
+
+async def _outbox_backlog(store: Store) -> list[tuple[str, str, int, int]]:
+    async with store.read() as tx:
+        return await tx.outbox_backlog()
 
 
 @contextlib.asynccontextmanager
@@ -577,21 +627,37 @@ def create_mock_app(
     authentication (only `mock.tokens`), request validation, error bodies, health checks,
     refusal of credentials in query strings (but for query parameters and API keys the spec
     declares), body deadline (`body_timeout` seconds, 0: none) and admission limit.
-    Raises `mocks.contract.InvalidExample` when an example does not match its schema."""
-    from connexion.middleware import ConnexionMiddleware
+    Examples that do not match their schemas are reported in one warning and served as
+    generated data. Raises `mocks.report.InvalidDocument` (one line) for a document that is
+    not OpenAPI, and `mocks.contract.InvalidExample` (the whole report) for invalid examples
+    when `mock.strict`."""
+    from connexion.exceptions import InvalidSpecification
+    from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
     from starlette.middleware.cors import CORSMiddleware
 
     from mocks.contract import prepare
+    from mocks.document import ServedDocument
     from mocks.endpoint import MockEndpoint
+    from mocks.openapi31 import connexion_view, is_openapi_31
     from mocks.preferences import QueryPreferences
+    from mocks.report import InvalidDocument, describe_invalid_document, format_report
     from mocks.responder import Responder
-    from mocks.state import roles_from_links
+    from mocks.state import StateReset, roles_from_links
+    from mocks.validation31 import validator_map_31
 
     spec = spec if spec is not None else load_spec(mock.spec_path)
-    contract = prepare(spec)
-    responder = Responder(contract, roles_from_links(spec), mock, rng=rng or random.Random(mock.seed))
-    if state is not None and responder.state is not None:
-        responder.state = state  # the caller keeps a handle, e.g. to reset it between tests
+    contract = prepare(spec, strict=mock.strict)
+    if contract.problems:
+        logger.warning("%s", format_report(contract.problems, str(mock.spec_path or "the spec")))
+    # The caller may keep a handle on `state`, to reset it between tests or keep it on reload.
+    responder = Responder(
+        contract,
+        roles_from_links(spec),
+        mock,
+        rng=rng or random.Random(mock.seed),
+        generator=contract.generator,
+        state=state,
+    )
     endpoint = MockEndpoint(contract, responder)
     limits = limits or ConnectionLimits(
         body_timeout=body_timeout, max_concurrent_requests=max_concurrent_requests
@@ -607,9 +673,16 @@ def create_mock_app(
     app = ConnexionMiddleware(
         endpoint, import_name=__name__, security_map=_mock_security_map(mock.tokens), lifespan=lifespan
     )
-    app.add_api(spec, resolver=endpoint.resolver(), validator_map=validator_map())
+    try:
+        validators = validator_map_31(spec) if is_openapi_31(spec) else validator_map()
+        app.add_api(connexion_view(spec), resolver=endpoint.resolver(), validator_map=validators)
+    except InvalidSpecification as exc:
+        raise InvalidDocument(describe_invalid_document(exc)) from None
     install_error_handlers(app, endpoint.allow_header)
     app.add_middleware(ProtobufRequests, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_middleware(
+        ServedDocument, position=MiddlewarePosition.BEFORE_SWAGGER, spec=spec, base_path=contract.base_path
+    )
     cors = None
     if mock.cors_origins:
         # Outermost, so that every answer has the headers, the errors of each protocol too:
@@ -623,10 +696,17 @@ def create_mock_app(
             # gRPC-web clients read the status from these when it comes as headers.
             expose_headers=["grpc-status", "grpc-message", "grpc-status-details-bin"],
         )
+    if responder.state is not None:
+        app.add_middleware(StateReset, position=MiddlewarePosition.BEFORE_SWAGGER, state=responder.state)
     outer = RpcTranscoder(
         RefuseQueryCredentials(
             ServiceEndpoints(
-                WholeBodies(Admission(QueryPreferences(app), max_concurrent_requests), timeout=body_timeout),
+                ServedSpec(
+                    WholeBodies(
+                        Admission(QueryPreferences(app), max_concurrent_requests), timeout=body_timeout
+                    ),
+                    spec,
+                ),
                 _AlwaysReady(),  # type: ignore[arg-type]
             ),
             allowed_names=declared_query_names(spec),

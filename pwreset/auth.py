@@ -23,7 +23,8 @@ from connexion.security import AbstractSecurityHandler
 from pwreset import errors
 from pwreset.store import Store, Tx
 
-PERMISSIONS = ("user.read", "user.write", "user.delete")
+# metrics.read: `GET /metrics` (`pwreset.metrics`), for an instance-wide token; no API operation.
+PERMISSIONS = ("user.read", "user.write", "user.delete", "metrics.read")
 TOKEN_PREFIX = "pwr_"
 
 
@@ -120,7 +121,7 @@ class Authenticator:
 
         Raises 401 ApiErrors with Zitadel's ids (internal/api/authz/context.go)."""
         if not authorization:
-            raise errors.unauthenticated(None, "auth header missing")
+            raise errors.auth_missing()
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthenticated("AUTH-toLo1", "invalid auth header")

@@ -9,13 +9,15 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import fields  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import fields, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from pwreset import __version__  # noqa: E402
 from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_token  # noqa: E402
@@ -38,6 +40,8 @@ _SERVER_SETTINGS = (
     "argon2_memory_kib",
     "argon2_parallelism",
     "log_level",
+    "log_format",
+    "public_url",
     "reset_rate_limit",
     "reset_rate_window",
     "caller_reset_limit",
@@ -137,7 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the API server: migrate the database, create the default organization and "
             "an admin token on first start, then serve openapi.yaml with request and response "
             "validation. Swagger UI at /ui/, health at /healthz and /readyz. Each server "
-            "process also delivers queued reset links (see `pwreset worker`)."
+            "process also delivers queued reset links (see `pwreset worker`). Prometheus metrics "
+            "at /metrics, for a bearer token with the metrics.read permission on the whole "
+            "instance (`pwreset token create --subject prometheus --permission metrics.read`), "
+            "on the same port, summed over every --workers process. OpenTelemetry traces (a span "
+            "per request and per delivery) go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set "
+            "(pip install -e '.[otel]')."
         ),
     )
     _add_setting_flags(
@@ -150,10 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Deliver the reset links waiting in the outbox by email (SMTP) and SMS (webhook), "
             "with retries and exponential backoff, until stopped. Any number of workers and "
-            "servers may share one database: each message is claimed by one of them."
+            "servers may share one database: each message is claimed by one of them. Each "
+            "delivery is traced when OTEL_EXPORTER_OTLP_ENDPOINT is set (pip install -e '.[otel]')."
         ),
     )
-    _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level",))
+    _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level", "log_format"))
 
     outbox = commands.add_parser("outbox", help="inspect queued reset messages")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -176,7 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_setting_flags(outbox_list, _DATABASE_SETTINGS)
 
-    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply database migrations and exit",
+        description="Apply the database migrations not applied yet and print their versions "
+        "(or that the database is already up to date).",
+    )
     _add_setting_flags(migrate, _DATABASE_SETTINGS)
 
     token = commands.add_parser("token", help="create or revoke API tokens")
@@ -197,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         choices=PERMISSIONS,
-        help="a permission to grant (repeatable)",
+        help="a permission to grant (repeatable); metrics.read allows GET /metrics only",
     )
     create.add_argument("--org", help="organization id the token is limited to (default: every organization)")
     who = create.add_mutually_exclusive_group()
@@ -211,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(revoke, _DATABASE_SETTINGS)
 
     _add_mock_parser(commands)
+    _add_proxy_parser(commands)
 
     org = commands.add_parser("org", help="create organizations, set their reset-link origins")
     org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
@@ -250,8 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
 _MOCK_DESCRIPTION = """\
 Serve the spec without a database or handlers, for frontend teams: every operation answers
 with its documented examples, after the same bearer authentication, request validation and
-error bodies as the real server. Examples are checked against their schemas at start; an
-invalid example stops the mock with a message naming operation, status and example.
+error bodies as the real server. Examples are checked against their schemas at start, query,
+path, header and form examples decoded from their wire form first ('true' for a boolean,
+'a,b' for an array); every problem is reported in one list (operation, status or parameter,
+example, JSON pointer, reason) and the mock starts anyway, serving generated data in place of
+an invalid example. --strict refuses to start instead (for CI); --check SPEC only prints the
+report and exits 1 if there are problems. OpenAPI 3.0 and 3.1 documents are served.
 
 Choosing the answer (Prism-compatible), per request:
   Prefer: code=404             a documented status (statuses of `default` examples count)
@@ -266,9 +286,15 @@ the body resembles most (a `returnCode` request gets the `returnCode` answer), e
 first one. An undocumented status or example is answered 400 naming the documented ones.
 
 Ids from the request (path parameters, body fields named like them) are copied into the
-response where its schema has a field of that name. With --stateful, ids created by an
-operation whose response has links (AddHumanUser) can be read, reset and deleted through the
-linked operations; unknown and deleted ids get the documented 404.
+response where its schema has a field of that name.
+
+With --stateful, what an operation whose response has links creates (AddHumanUser) can be
+read, changed and deleted through the linked operations, and is listed by a list operation;
+unknown and deleted ids get the documented 404. Answers carry the values the resource was
+created and changed with, mapped onto the response schema by name, and the ids, change
+counters (sequence, version) and times (creationDate, changeDate, ...) the mock made; the
+examples give the rest. POST /__mock/reset forgets everything; --state-file PATH keeps it
+across restarts.
 
 Chaos within the contract: --latency delays the operations' answers, --fault-rate answers a
 share of valid requests with a documented error status (403, 404, the statuses of `default`
@@ -318,7 +344,21 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         "--seed", type=int, help="seed for generated data, latency and faults (reproducible runs)"
     )
     mock.add_argument(
-        "--stateful", action="store_true", help="remember created and deleted ids, following the spec's links"
+        "--stateful",
+        action="store_true",
+        help="remember what is created, with its values, and what is deleted, following the spec's links",
+    )
+    mock.add_argument(
+        "--state-file",
+        type=Path,
+        metavar="PATH",
+        help="keep the state in PATH across restarts, written atomically on each change (implies --stateful)",
+    )
+    mock.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the spec and every file it references through $ref when one changes, on the same "
+        "port, keeping the state; an edit that breaks it keeps the last good one (logged)",
     )
     mock.add_argument("--latency", metavar="MS", help="delay every answer: N or LOW-HIGH milliseconds")
     mock.add_argument(
@@ -328,20 +368,54 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         metavar="P",
         help="answer this share of requests (0 to 1) with a documented error response and its example",
     )
-    _add_setting_flags(mock, ("log_level", *_CONNECTION_SETTINGS))
+    mock.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to start when any example does not match its schema (for CI)",
+    )
+    mock.add_argument(
+        "--check",
+        type=Path,
+        metavar="SPEC",
+        help="only check SPEC's examples: print every problem and exit 1 if there are any, 0 if none",
+    )
+    _add_setting_flags(mock, ("log_level", "log_format", *_CONNECTION_SETTINGS))
+
+
+def check_spec(path: Path) -> int:
+    """`pwreset mock --check SPEC`: 0 without problems, 1 with, 2 for an unreadable document."""
+    import yaml
+
+    from mocks.contract import prepare
+    from mocks.report import InvalidDocument, check_document, format_report
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            spec = yaml.safe_load(handle)
+        check_document(spec)
+        contract = prepare(spec)
+    except (InvalidDocument, OSError, yaml.YAMLError) as exc:
+        print(f"pwreset mock: {path}: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(contract.problems, str(path)))
+    return 1 if contract.problems else 0
 
 
 def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     import yaml
-    from connexion.exceptions import InvalidSpecification
 
-    from mocks.contract import InvalidExample
     from mocks.preferences import PreferenceError, parse_latency
+    from mocks.report import InvalidDocument
     from mocks.settings import MockSettings
+    from mocks.state import ResourceState, StateFileError
+    from mocks.watch import DocumentError, Watcher, load_document
     from pwreset.app import create_mock_app
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
+    from pwreset.spec import SPEC_PATH
 
+    if args.check is not None:
+        return check_spec(args.check)
     if not 0.0 <= args.fault_rate <= 1.0:
         print("pwreset mock: --fault-rate must be between 0 and 1", file=sys.stderr)
         return 2
@@ -360,28 +434,181 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         cors_origins=() if args.no_cors else tuple(args.cors_origin) or MockSettings.cors_origins,
         dynamic=args.dynamic,
         seed=args.seed,
-        stateful=args.stateful,
+        stateful=args.stateful or args.state_file is not None,
         latency_ms=latency,
         fault_rate=args.fault_rate,
+        strict=args.strict,
     )
+    limits = ConnectionLimits.from_settings(server_settings)
+    spec_path = args.spec or SPEC_PATH
     try:
-        app = create_mock_app(
-            settings,
-            body_timeout=server_settings.body_timeout,
-            max_concurrent_requests=server_settings.max_concurrent_requests,
-            limits=ConnectionLimits.from_settings(server_settings),
-        )
-    except (InvalidExample, InvalidSpecification, OSError, yaml.YAMLError) as exc:
+        document = load_document(spec_path)
+        state = ResourceState.open(args.state_file) if settings.stateful else None
+        # Under --watch the gRPC port outlives each document's app: it is opened once, below.
+        built = replace(settings, grpc_port=-1) if args.watch else settings
+
+        def build(spec: dict) -> Any:
+            return create_mock_app(
+                built,
+                spec=spec,
+                state=state,
+                body_timeout=server_settings.body_timeout,
+                max_concurrent_requests=server_settings.max_concurrent_requests,
+                limits=limits,
+            )
+
+        app = build(document.spec)
+    except (InvalidDocument, DocumentError, OSError, yaml.YAMLError, StateFileError) as exc:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
-    if not _grpc_port_free("pwreset mock", settings.host, settings.grpc_port):
+    if args.watch:
+        app = _watched_mock(app, build, settings, limits, state, Watcher(spec_path, None, document.files))
+    try:
+        _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
+        sock, address = _listen(settings.host, settings.port)
+    except StartupError as exc:
+        print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
-    sock, address = _listen(settings.host, settings.port)
     print(f"pwreset mock listening on {address} (Swagger UI at /ui/)", flush=True)
     if not args.token:
         print(f"pwreset mock: no --token given; use   Authorization: Bearer {tokens[0]}", flush=True)
-    limits = ConnectionLimits.from_settings(server_settings)
-    serve_on_socket(app, sock, limits, log_level=server_settings.log_level.lower())
+    serve_on_socket(
+        app,
+        sock,
+        limits,
+        log_level=server_settings.log_level.lower(),
+        log_format=server_settings.log_format,
+    )
+    return 0
+
+
+def _watched_mock(
+    first: Any, build: Callable[[dict], Any], settings: Any, limits: Any, state: Any, watcher: Any
+) -> Any:
+    """The mock under --watch: each good document's app in turn, with one gRPC port and one
+    state throughout; resources of kinds the new document no longer creates are dropped."""
+    from mocks.state import roles_from_links
+    from mocks.watch import Swappable, Watched, warm_up
+    from pwreset.app import grpc_port
+    from pwreset.transcode import RpcTranscoder
+
+    holder = Swappable(first)
+
+    async def apply(spec: dict) -> None:
+        candidate = build(spec)
+        await warm_up(candidate)
+        holder.current = candidate
+        if state is not None:
+            state.keep_kinds(roles_from_links(spec).kinds)
+
+    async def current_json_app(scope: Any, receive: Any, send: Any) -> None:
+        await holder.current.app(scope, receive, send)
+
+    watcher.apply = apply
+    shim = RpcTranscoder(current_json_app)
+    return Watched(holder, watcher, (lambda: grpc_port(shim, settings.host, settings.grpc_port, limits),))
+
+
+_PROXY_DESCRIPTION = """\
+Forward every request to the upstream server and check the request and the answer against
+the spec: the operation, credentials (present and well-formed; the upstream judges them),
+parameters, content type and body of the request; status, documented headers, content type
+and body of the answer. Each violation is reported in an `sl-violations` answer header (a
+JSON array of {location, severity, code, message}, as Prism's proxy sends it), in the log,
+and in a summary when the proxy stops (--report FILE writes it as JSON).
+
+With --errors, a request that breaks the spec is answered 422 without being forwarded, and an
+answer that breaks it becomes a 502 naming the violations (application/problem+json with a
+`validation` array, as Prism's). An upstream that does not answer gives a 502.
+"""
+
+
+def _add_proxy_parser(commands: argparse._SubParsersAction) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        help="a validating proxy in front of a real server: report where it breaks the spec",
+        description=_PROXY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    proxy.add_argument(
+        "--upstream", required=True, metavar="URL", help="the server, e.g. http://127.0.0.1:8080"
+    )
+    proxy.add_argument(
+        "--spec", type=Path, help="OpenAPI document to check against (default: the packaged openapi.yaml)"
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    proxy.add_argument(
+        "--port", type=int, default=4010, help="port (default 4010; 0: any free port, printed at start)"
+    )
+    proxy.add_argument(
+        "--errors",
+        action="store_true",
+        help="answer a request that breaks the spec 422 unforwarded, and an answer that breaks it 502",
+    )
+    proxy.add_argument(
+        "--report", type=Path, metavar="FILE", help="write the summary of violations as JSON at stop"
+    )
+    proxy.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the spec and every file it references through $ref when one changes",
+    )
+    proxy.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for the upstream (default 30)",
+    )
+    _add_setting_flags(proxy, ("log_level", "log_format", *_CONNECTION_SETTINGS))
+
+
+def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
+    from connexion.exceptions import InvalidSpecification
+
+    from mocks.proxy import Report, ValidatingProxy, request_checker
+    from mocks.watch import DocumentError, Watched, Watcher, load_document, warm_up
+    from pwreset.server import ConnectionLimits, serve_on_socket
+    from pwreset.spec import SPEC_PATH
+
+    if not args.upstream.startswith(("http://", "https://")):
+        print("pwreset proxy: --upstream must be an http:// or https:// URL", file=sys.stderr)
+        return 2
+
+    def write_report(report: Report) -> None:
+        if args.report is not None:
+            args.report.write_bytes(json.dumps(report.to_json(), indent=2).encode() + b"\n")
+
+    spec_path = args.spec or SPEC_PATH
+    try:
+        document = load_document(spec_path)
+        app: Any = ValidatingProxy(
+            document.spec, args.upstream, errors=args.errors, on_stop=write_report, timeout=args.timeout
+        )
+    except (InvalidSpecification, DocumentError, OSError) as exc:
+        print(f"pwreset proxy: {exc}", file=sys.stderr)
+        return 2
+    if args.watch:
+        validating = app
+
+        async def apply(spec: dict) -> None:
+            await warm_up(request_checker(spec))
+            validating.load(spec)
+
+        app = Watched(validating, Watcher(spec_path, apply, document.files), (validating.lifespan,))
+    try:
+        sock, address = _listen(args.host, args.port)
+    except StartupError as exc:
+        print(f"pwreset proxy: {exc}", file=sys.stderr)
+        return 2
+    print(f"pwreset proxy listening on {address}, forwarding to {args.upstream}", flush=True)
+    serve_on_socket(
+        app,
+        sock,
+        ConnectionLimits.from_settings(server_settings),
+        log_level=server_settings.log_level.lower(),
+        log_format=server_settings.log_format,
+    )
     return 0
 
 
@@ -397,7 +624,7 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
             "optional properties present and absent, each enum value) must be readable through "
             "the spec's links to reads with a valid success, and is deleted afterwards. Fails "
             "unless every check passed and every documented response was produced and valid. "
-            "Needs the contract extra: pip install 'pwreset[contract]'."
+            "Needs the contract extra: pip install -e '.[contract]' in the checkout."
         ),
     )
     contract.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8080")
@@ -454,18 +681,94 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env().with_overrides(**overrides)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(level: str, log_format: str) -> None:
+    """One format for every line of every process (see `pwreset.server.log_config`); raises
+    `ValueError` for an unknown format. Like `logging.basicConfig`, it leaves a root logger
+    that already has handlers alone (pwreset run inside another program, or its tests)."""
+    import logging.config
+
+    from pwreset.server import log_config
+
+    config = log_config(level, root=True, log_format=log_format)
+    if not logging.getLogger().handlers:
+        logging.config.dictConfig(config)
     # Connexion logs request bodies at debug level; bodies carry passwords and codes.
     logging.getLogger("connexion").setLevel(max(logging.INFO, logging.getLogger().level))
     # httpx logs every request's URL at info level; an SMS webhook URL may carry a credential.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # watchfiles logs every change it sees, of any file in a watched directory.
+    logging.getLogger("watchfiles").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-async def _prepare(settings: Settings) -> None:
+class StartupError(Exception):
+    """A start-up failure an operator can act on, told in one line without a traceback."""
+
+
+def _is_environment_failure(exc: BaseException) -> bool:
+    """Whether `exc` comes from the machine or the database rather than from a bug: a file or
+    network error, or a database driver's error (SQLAlchemy and asyncpg are imported only for
+    PostgreSQL, so they are looked up only when loaded)."""
+    import sqlite3
+
+    kinds: list[type] = [OSError, sqlite3.Error]
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        kinds.append(SQLAlchemyError)
+    if "asyncpg" in sys.modules:
+        from asyncpg.exceptions import PostgresError
+
+        kinds.append(PostgresError)
+    return isinstance(exc, tuple(kinds))
+
+
+def _startup_message(settings: Settings, exc: BaseException) -> str:
+    """One line naming what could not be used and the setting that chooses it."""
+    filename = getattr(exc, "filename", None)
+    if isinstance(exc, OSError) and filename is not None:
+        data_dir = settings.data_dir.resolve()
+        path = Path(str(filename)).resolve()
+        if path == data_dir or data_dir in path.parents:
+            reason = exc.strerror or str(exc)
+            return (
+                f"cannot use the data directory {settings.data_dir} ({filename}: {reason}); "
+                "choose another with --data-dir"
+            )
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (
+        f"cannot open the database {redact_url(settings.effective_database_url)}: "
+        f"{reason[0] if reason else type(exc).__name__}; check --database-url"
+    )
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by `***`, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+async def _prepare(settings: Settings) -> list[int]:
+    """Prepare the data directory and the database; returns the migrations applied.
+    Raises `StartupError` when either cannot be used, `SecretMismatch` on another secret."""
     from pwreset.app import prepare_database
 
-    boot = await prepare_database(settings)
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        raise StartupError(
+            f"the data directory {settings.data_dir} is not a directory; choose another with --data-dir"
+        )
+    try:
+        boot = await prepare_database(settings)
+    except SecretMismatch:
+        raise
+    except Exception as exc:
+        if not _is_environment_failure(exc):
+            raise
+        raise StartupError(_startup_message(settings, exc)) from None
     if boot.migrations_applied:
         logger.info("database migrated to version %d", boot.migrations_applied[-1])
     if boot.admin_token_file:
@@ -473,64 +776,93 @@ async def _prepare(settings: Settings) -> None:
             "first start: admin token written to %s (readable only by its owner)",
             boot.admin_token_file,
         )
+    return boot.migrations_applied
 
 
-def _listen(host: str, port: int) -> tuple[socket.socket, str]:
+def _listen(host: str, port: int, flag: str = "--port") -> tuple[socket.socket, str]:
     """A listening socket on `host:port` (port 0: any free one) and its URL, bound here so the
-    real port can be printed before uvicorn starts."""
+    real port can be printed before uvicorn starts. Raises `StartupError` naming the port and
+    `flag` when it cannot listen there (in use, not allowed, no such address)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(_bind_message(host, port, flag, exc)) from None
     sock.listen(2048)  # connections made as soon as the address is printed wait for uvicorn
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     return sock, f"http://{shown}:{bound_port}"
 
 
-def _grpc_port_free(program: str, host: str, port: int) -> bool:
-    """False, with one line on stderr, when the gRPC port is taken: checked before the HTTP
-    port opens, as the listener (`pwreset.grpc_port`) starts inside the app."""
-    from pwreset.grpc_port import PortInUse, check_port_free
+def _bind_message(host: str, port: int, flag: str, exc: OSError) -> str:
+    import errno
 
-    try:
-        check_port_free(host, port)
-    except PortInUse as exc:
-        print(f"{program}: {exc}", file=sys.stderr)
-        return False
-    return True
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use ({shown}); choose another with {flag}"
+    if exc.errno == errno.EACCES:
+        return f"port {port} is not allowed for this user ({shown}); choose another with {flag}"
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {shown}: {reason}; check --host and {flag}"
+
+
+def _check_port_free(host: str, port: int, flag: str) -> None:
+    """Raise `StartupError` unless `host:port` can be listened on now. For the ports whose
+    listener is opened later (the gRPC port, inside the app; the HTTP port of `--workers`,
+    by uvicorn), so that a port in use is told in one line before anything starts."""
+    if port <= 0:
+        return
+    sock, _ = _listen(host, port, flag)
+    sock.close()
 
 
 def serve(settings: Settings) -> None:
     from pwreset.server import ConnectionLimits, serve_on_socket, serve_workers
 
     limits = ConnectionLimits.from_settings(settings)
-    if not _grpc_port_free("pwreset serve", settings.host, settings.grpc_port):
-        raise SystemExit(2)
-    asyncio.run(_prepare(settings))
     log_level = settings.log_level.lower()
-    if settings.workers > 1:
-        os.environ.update(settings.to_env())
-        logger.warning(
-            "pwreset listening on http://%s:%d with %d workers",
-            settings.host,
-            settings.port,
-            settings.workers,
-        )
-        serve_workers(
-            "pwreset.app:app_from_environment",
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            limits=limits,
-            log_level=log_level,
-        )
-        return
-    from pwreset.app import create_app
+    from pwreset.metrics import multiprocess_directory
 
-    sock, address = _listen(settings.host, settings.port)
-    logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
-    serve_on_socket(create_app(settings), sock, limits, log_level=log_level)
+    # Ports first: one in use stops the start before the database is touched.
+    _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
+    # Made before the workers start: each of them writes its metrics where the one that
+    # answers a scrape adds them all up.
+    with multiprocess_directory(workers=settings.workers):
+        if settings.workers > 1:
+            _check_port_free(settings.host, settings.port, "--port")
+            asyncio.run(_prepare(settings))
+            os.environ.update(settings.to_env())
+            logger.warning(
+                "pwreset listening on http://%s:%d with %d workers",
+                settings.host,
+                settings.port,
+                settings.workers,
+            )
+            serve_workers(
+                "pwreset.app:app_from_environment",
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                limits=limits,
+                log_level=log_level,
+                log_format=settings.log_format,
+            )
+            return
+        from pwreset.app import create_app
+
+        sock, address = _listen(settings.host, settings.port)
+        try:
+            asyncio.run(_prepare(settings))
+        except BaseException:
+            sock.close()
+            raise
+        logger.warning("pwreset listening on %s (Swagger UI at /ui/)", address)
+        serve_on_socket(
+            create_app(settings), sock, limits, log_level=log_level, log_format=settings.log_format
+        )
 
 
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -662,12 +994,16 @@ async def _worker(settings: Settings) -> int:
     from pwreset.keys import Keys, load_or_create_secret
     from pwreset.notify import build_worker, log_delivery_setup
     from pwreset.store import Store
+    from pwreset.tracing import provider_from_environment, tracer_of
 
     await _prepare(settings)
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
+    provider = provider_from_environment()
     try:
-        worker = build_worker(settings, store, Keys.from_secret(secret), now_us=system_now_us)
+        worker = build_worker(
+            settings, store, Keys.from_secret(secret), now_us=system_now_us, tracer=tracer_of(provider)
+        )
         log_delivery_setup(settings, worker)
         if not worker.media:
             print("pwreset: nothing to deliver with: configure SMTP or an SMS webhook", file=sys.stderr)
@@ -680,6 +1016,8 @@ async def _worker(settings: Settings) -> int:
         await worker.run(stop)
     finally:
         await store.dispose()
+        if provider is not None:
+            provider.shutdown()  # sends the spans still batched
     return 0
 
 
@@ -718,19 +1056,34 @@ async def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings_from(args)
-    _configure_logging(settings.log_level)
-    if args.command in ("serve", "worker"):
-        from pwreset.app import service_settings
-        from pwreset.notify import build_senders, delivery_policy
-
-        try:  # a bad setting is an operator's mistake: say so, no traceback
-            build_senders(settings)
-            delivery_policy(settings)
-            service_settings(settings)
+    try:
+        _configure_logging(settings.log_level, settings.log_format)
+    except ValueError as exc:
+        print(f"pwreset: --log-format: {exc}", file=sys.stderr)
+        return 2
+    if args.command not in ("mock", "contract-test"):
+        try:
+            _check_database_url(settings)
         except ValueError as exc:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2
-    if args.command in ("serve", "mock"):
+    if args.command in ("serve", "worker"):
+        from pwreset.app import service_settings
+        from pwreset.notify import build_senders, delivery_policy
+        from pwreset.served_spec import parse_public_url
+        from pwreset.tracing import check_environment
+
+        try:  # a bad setting is an operator's mistake: say so, no traceback
+            if settings.public_url:
+                parse_public_url(settings.public_url)
+            build_senders(settings)
+            delivery_policy(settings)
+            service_settings(settings)
+            check_environment()
+        except ValueError as exc:
+            print(f"pwreset: {exc}", file=sys.stderr)
+            return 2
+    if args.command in ("serve", "mock", "proxy"):
         from pwreset.server import ConnectionLimits
 
         try:  # a negative timeout or limit is an operator's mistake too
@@ -740,11 +1093,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.command == "mock":
         return mock(args, settings)
+    if args.command == "proxy":
+        return proxy(args, settings)
     try:
         return _run(args, settings)
-    except SecretMismatch as exc:
+    except (SecretMismatch, StartupError) as exc:
         print(f"pwreset: {exc}", file=sys.stderr)
         return 2
+
+
+def _check_database_url(settings: Settings) -> None:
+    """Raise `ValueError` naming `--database-url` when its scheme is not one pwreset uses."""
+    from pwreset.store import parse_database_url
+
+    try:
+        parse_database_url(settings.effective_database_url)
+    except ValueError:
+        url = redact_url(settings.effective_database_url)
+        raise ValueError(
+            f"unsupported database URL {url}: --database-url takes sqlite:///PATH or "
+            "postgresql://USER@HOST/DB"
+        ) from None
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -757,7 +1126,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "outbox":
         return asyncio.run(_outbox_list(settings, args))
     if args.command == "migrate":
-        asyncio.run(_prepare(settings))
+        from pwreset.store.migrations import LATEST
+
+        applied = asyncio.run(_prepare(settings))
+        if applied:
+            versions = ", ".join(str(version) for version in applied)
+            print(f"applied migration{'s' if len(applied) > 1 else ''} {versions}: schema version {LATEST}")
+        else:
+            print(f"already up to date: schema version {LATEST}")
         return 0
     if args.command == "token":
         action = _token_create if args.token_command == "create" else _token_revoke

@@ -30,6 +30,8 @@ class Settings:
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
     log_level: str = "info"
+    log_format: str = "text"
+    public_url: str | None = None
     reset_rate_limit: int = 5
     reset_rate_window: int = 3600
     caller_reset_limit: int = 3
@@ -132,6 +134,9 @@ DESCRIPTIONS = {
     "argon2_memory_kib": "argon2id memory in KiB",
     "argon2_parallelism": "argon2id lanes",
     "log_level": "debug, info, warning or error",
+    "log_format": "text (one line: time, level, logger, message) or json (one object a line, same fields)",
+    "public_url": "the server's URL as clients reach it, e.g. https://pwreset.example, named in the served "
+    "spec's servers (unset: the scheme and Host of each request for the spec)",
     "reset_rate_limit": "reset requests allowed per user per window (0: no limit)",
     "reset_rate_window": "seconds of the window of every reset-request limit",
     "caller_reset_limit": "reset requests for one user from one caller (a token, from one client address) "

@@ -84,6 +84,21 @@ _CODE_FOR_HTTP_STATUS = {
 }
 
 
+class ErrorId(enum.StrEnum):
+    """Ids of the errors raised before any rule runs: by the wire format, authentication,
+    routing and validation. Zitadel sends these without a detail (`auth header missing`, PGV
+    texts); pwreset gives them ids like every other error, so that a client can tell them
+    apart without reading the text. The messages stay Zitadel's where Zitadel has one."""
+
+    INPUT = "PWRESET-Input"  # the body, a parameter or a message fails the spec's schema or its wire format
+    NO_AUTH = "PWRESET-NoAuth"  # no Authorization header (nor any other credential)
+    MEDIA = "PWRESET-Media"  # Content-Type or Accept names a media type the operation has not
+    BODY_SIZE = "PWRESET-BodySize"  # the body is over the server's limit
+    ROUTE = "PWRESET-Route"  # no operation at this path (on a Connect path: no such procedure)
+    METHOD = "PWRESET-Method"  # the path has operations, none for this method
+    INTERNAL = "PWRESET-Internal"  # a fault of the server; the log has the details
+
+
 @dataclass
 class ApiError(Exception):
     """An error with a gRPC code, an optional stable id and an English message."""
@@ -219,8 +234,18 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def invalid_argument(error_id: str | None, message: str) -> ApiError:
+def invalid_argument(error_id: str, message: str) -> ApiError:
     return ApiError(Code.INVALID_ARGUMENT, message, error_id)
+
+
+def invalid_input(message: str) -> ApiError:
+    """400 `PWRESET-Input`: a request the spec's schema or the wire format refuses."""
+    return ApiError(Code.INVALID_ARGUMENT, message, ErrorId.INPUT)
+
+
+def body_too_large() -> ApiError:
+    """413 `PWRESET-BodySize`, code 8 (`resource_exhausted`)."""
+    return ApiError(Code.RESOURCE_EXHAUSTED, "request body too large", ErrorId.BODY_SIZE, http_status=413)
 
 
 def failed_precondition(error_id: str, message: str) -> ApiError:
@@ -235,12 +260,17 @@ def permission_denied() -> ApiError:
     return ApiError(Code.PERMISSION_DENIED, "No matching permissions found", "AUTH-AWfge")
 
 
-def unauthenticated(error_id: str | None, message: str) -> ApiError:
+def unauthenticated(error_id: str, message: str) -> ApiError:
     return ApiError(Code.UNAUTHENTICATED, message, error_id)
 
 
+def auth_missing() -> ApiError:
+    """401 `PWRESET-NoAuth` with Zitadel's text for a request without credentials."""
+    return ApiError(Code.UNAUTHENTICATED, "auth header missing", ErrorId.NO_AUTH)
+
+
 def internal() -> ApiError:
-    return ApiError(Code.INTERNAL, "Internal error")
+    return ApiError(Code.INTERNAL, "Internal error", ErrorId.INTERNAL)
 
 
 def from_exception(exc: BaseException) -> ApiError:
@@ -248,7 +278,7 @@ def from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, UnicodeDecodeError):
-        return invalid_argument(None, "invalid request body: not valid UTF-8")
+        return invalid_input("invalid request body: not valid UTF-8")
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and 400 <= status < 500:
         return _client_error(status, exc)
@@ -263,23 +293,36 @@ def _client_error(status: int, exc: BaseException) -> ApiError:
     if status == 404:
         # No such route. On a Connect path that is an unknown procedure, which Connect
         # clients read as `unimplemented` (the HTTP status stays 404, as connect-go's).
-        return ApiError(Code.NOT_FOUND, "Not Found", http_status=404, connect_code=Code.UNIMPLEMENTED)
+        return ApiError(
+            Code.NOT_FOUND, "Not Found", ErrorId.ROUTE, http_status=404, connect_code=Code.UNIMPLEMENTED
+        )
     if status == 405:
-        return ApiError(Code.UNIMPLEMENTED, "Method Not Allowed", http_status=405, headers=headers)
+        return ApiError(
+            Code.UNIMPLEMENTED, "Method Not Allowed", ErrorId.METHOD, http_status=405, headers=headers
+        )
     if status == 401:
-        return unauthenticated(None, "auth header missing")
+        return auth_missing()
     if status in (406, 415):
         # Connexion's text repeats the header as sent, which may be anything, of any size.
         what = "Accept" if status == 406 else "Content-Type"
-        return ApiError(code, f"invalid request: unsupported media type in {what}", http_status=status)
+        return ApiError(
+            code, f"invalid request: unsupported media type in {what}", ErrorId.MEDIA, http_status=status
+        )
+    if status == 413:
+        return body_too_large()
     message = f"invalid request: {detail}" if detail else "invalid request"
-    return ApiError(code, message, http_status=status, headers=headers)
+    error_id = ErrorId.INPUT if code is Code.INVALID_ARGUMENT else None
+    return ApiError(code, message, error_id, http_status=status, headers=headers)
 
 
 def unknown_procedure(path: str) -> ApiError:
     """No such procedure: UNIMPLEMENTED, in these words on every protocol (HTTP 404)."""
     return ApiError(
-        Code.NOT_FOUND, f"unknown procedure {path}", http_status=404, connect_code=Code.UNIMPLEMENTED
+        Code.NOT_FOUND,
+        f"unknown procedure {path}",
+        ErrorId.ROUTE,
+        http_status=404,
+        connect_code=Code.UNIMPLEMENTED,
     )
 
 

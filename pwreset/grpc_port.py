@@ -49,6 +49,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pwreset import errors
 from pwreset.generated.zitadel import message_pb2
+from pwreset.metrics import TRANSPORT_KEY
 from pwreset.procedures import PROCEDURES, SERVICES, Procedure
 from pwreset.server import MAX_HEAD_BYTES, ConnectionLimits
 from pwreset.transcode import MAX_MESSAGE_BYTES, RequestMessage, call_json_app
@@ -94,14 +95,16 @@ def metadata_size(metadata: Any) -> int:
 class PortInUse(OSError):
     """The gRPC port is taken by another socket."""
 
-    def __init__(self, port: int) -> None:
-        super().__init__(f"port {port} is in use; choose another with --grpc-port")
+    def __init__(self, host: str, port: int) -> None:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        super().__init__(f"port {port} is in use ({shown}); choose another with --grpc-port")
         self.port = port
 
 
 def check_port_free(host: str, port: int) -> None:
     """Raises `PortInUse` when `host:port` (port > 0) cannot be bound without
-    `SO_REUSEPORT`, that is when any socket listens there, one with that option too."""
+    `SO_REUSEPORT`, that is when any socket listens there, one with that option too. (The
+    command line checks the same before it starts, in its own words, `pwreset.cli`.)"""
     if port <= 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -111,7 +114,7 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(port) from None
+                raise PortInUse(host, port) from None
             raise
 
 
@@ -347,7 +350,7 @@ class GrpcPort:
                         "PWRESET-BodyTimeout",
                     ) from None
                 if len(messages) != 1:
-                    raise errors.invalid_argument(None, "invalid request: a unary call sends one message")
+                    raise errors.invalid_input("invalid request: a unary call sends one message")
                 return RequestMessage(messages[0])  # gRPC's core has decompressed it
 
             scope = self._scope(procedure.path, context)
@@ -407,6 +410,7 @@ class GrpcPort:
             "client": client,
             "server": (self.host, self.port),
             "state": {},
+            "extensions": {TRANSPORT_KEY: "grpc"},
         }
 
 

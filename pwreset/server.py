@@ -24,6 +24,7 @@ else's requests into 503s.
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import http
 import logging
@@ -58,6 +59,13 @@ BUSY_RETRY_AFTER_SECONDS = 1
 ALWAYS_ADMITTED = frozenset({"/healthz"})
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ACCESS_LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(client_addr)s - "%(request_line)s" %(status_code)s'
+
+
+class LogFormat(enum.StrEnum):
+    """The forms of log lines (`--log-format`)."""
+
+    TEXT = "text"  # LOG_FORMAT and ACCESS_LOG_FORMAT
+    JSON = "json"  # one object a line: time, level, logger, message
 
 
 @dataclass(frozen=True)
@@ -102,16 +110,28 @@ def uvicorn_options(limits: ConnectionLimits) -> dict[str, Any]:
     }
 
 
-def serve_on_socket(app: ASGIApp, sock: socket.socket, limits: ConnectionLimits, *, log_level: str) -> None:
+def serve_on_socket(
+    app: ASGIApp, sock: socket.socket, limits: ConnectionLimits, *, log_level: str, log_format: str = "text"
+) -> None:
     """Serve `app` in this process on the listening socket `sock` until SIGINT or SIGTERM."""
     config = uvicorn.Config(
-        app, log_level=log_level, log_config=log_config(log_level, root=False), **uvicorn_options(limits)
+        app,
+        log_level=log_level,
+        log_config=log_config(log_level, root=False, log_format=log_format),
+        **uvicorn_options(limits),
     )
     uvicorn.Server(config).run(sockets=[sock])
 
 
 def serve_workers(
-    factory: str, *, host: str, port: int, workers: int, limits: ConnectionLimits, log_level: str
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    limits: ConnectionLimits,
+    log_level: str,
+    log_format: str = "text",
 ) -> None:
     """Serve the app made by the import path `factory` in `workers` processes. Each process
     configures its logging from `log_config` (query strings redacted there too) and gets the
@@ -123,7 +143,7 @@ def serve_workers(
         port=port,
         workers=workers,
         log_level=log_level,
-        log_config=log_config(log_level, root=True),
+        log_config=log_config(log_level, root=True, log_format=log_format),
         **uvicorn_options(limits),
     )
 
@@ -142,12 +162,23 @@ class RedactQueryStrings(logging.Filter):
         return True
 
 
-def log_config(level: str, *, root: bool) -> dict[str, Any]:
+def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str, Any]:
     """`logging.config.dictConfig` settings for uvicorn's loggers, in pwreset's format (access
     lines on standard output, the rest on standard error) with query strings redacted from
-    access lines. `root=True` configures the root logger too, as `pwreset` does at start: for
-    worker processes, whose logging is configured from this alone."""
+    access lines. `root=True` configures the root logger too: `pwreset` at start, and
+    worker processes, whose logging is configured from this alone, so every process of a
+    server logs alike. `log_format` is `text` (`LOG_FORMAT`) or `json`: one object a line
+    with `time` (ISO 8601, UTC), `level`, `logger` and `message` (python-json-logger).
+    Raises `ValueError` for another format."""
+    if log_format not in tuple(LogFormat):
+        raise ValueError(f"log format {log_format!r}: use {' or '.join(LogFormat)}")
     numeric = logging.getLevelName(level.upper())
+    json_formatter = {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(levelname)s %(name)s %(message)s",
+        "rename_fields": {"levelname": "level", "name": "logger"},
+        "timestamp": "time",
+    }
     config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,
@@ -159,7 +190,10 @@ def log_config(level: str, *, root: bool) -> dict[str, Any]:
                 "fmt": ACCESS_LOG_FORMAT,
                 "use_colors": False,
             },
-        },
+        }
+        if log_format == LogFormat.TEXT
+        # An access line's message is uvicorn's: 'CLIENT - "METHOD PATH HTTP/V" STATUS'.
+        else {"default": json_formatter, "access": json_formatter},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",

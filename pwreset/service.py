@@ -19,7 +19,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from pwreset.domain.password_policy import PasswordPolicy
 from pwreset.domain.reset_codes import CodeCheck, StoredCode, check_code, generate_code, hash_code
 from pwreset.domain.url_template import UrlTemplate, check_link, check_url_template, parse_url_template
 from pwreset.keys import Keys
+from pwreset.metrics import Medium, Metrics
 from pwreset.store import ConflictError, Store, Tx, UserRecord
 
 logger = logging.getLogger("pwreset.service")
@@ -149,8 +150,10 @@ class UserService:
         now_us: Callable[[], int],
         rng: random.Random,
         ids: IdGenerator,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._keys = keys
         self._settings = settings
         self._hasher = hasher
@@ -280,6 +283,7 @@ class UserService:
                 hash_code(self._keys.code_hmac_key, user_id, code),
                 now,
                 now + self._settings.code_lifetime_us,
+                Medium.RETURN if medium.return_code else medium.notification,
             )
             await tx.supersede_pending_messages(user_id, now)
             if not medium.return_code:
@@ -293,6 +297,7 @@ class UserService:
                     self._keys.seal(link),
                     now,
                 )
+        self._metrics.reset_requested(Medium.RETURN if medium.return_code else medium.notification)
         details = Details(sequence, now, user.org_id)
         return details, (code if medium.return_code else None)
 
@@ -335,11 +340,13 @@ class UserService:
         code (void at `code_max_attempts`) and against the caller's verification limits; so
         does a code for a user that has none, else asking whether it has one would be free."""
         wrong: errors.ApiError | None = None
+        voided = False
         async with self._store.write() as tx:
             user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
             now = self._now_us()
             buckets = self._verify_buckets(principal, user)
-            await limits.check(tx, buckets, now)
+            with self._counting_refusals():
+                await limits.check(tx, buckets, now)
             record = await tx.get_reset_code(user_id)
             if record is None:
                 await self._take_limits(tx, buckets, now)
@@ -350,11 +357,13 @@ class UserService:
                 )
                 outcome = check_code(stored, self._keys.code_hmac_key, user_id, code, now)
                 if outcome == CodeCheck.EXPIRED:
+                    self._metrics.code_expired(record.medium)
                     raise errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
                 if outcome != CodeCheck.OK:
                     await self._take_limits(tx, buckets, now)
                     attempts = await tx.count_failed_attempt(user_id)
                     if attempts >= self._settings.code_max_attempts:
+                        voided = True
                         await tx.delete_reset_code(user_id)
                         await tx.supersede_pending_messages(user_id, now)
                         logger.warning(
@@ -363,14 +372,19 @@ class UserService:
                     wrong = errors.invalid_argument("CODE-woT0xc", "Code is invalid")
         # Answered after the transaction commits what the failure counted.
         if wrong is not None:
+            self._metrics.wrong_code(record.medium if record is not None else Medium.NONE)
+            if voided and record is not None:
+                self._metrics.code_voided(record.medium)
             raise wrong
         assert record is not None
         # A valid code and a weak password: the code stays valid (Zitadel).
         self._settings.password_policy.check(new_password)
         password_hash = await self._hash(principal, new_password)
-        return await self._store_password(
+        details = await self._store_password(
             principal, user_id, password_hash, False, code_id=record.code_id
         )
+        self._metrics.code_used(record.medium)
+        return details
 
     async def _change_password(
         self, principal: Principal, user_id: str, current: str, new_password: str
@@ -404,6 +418,7 @@ class UserService:
                     await tx.add_failed_password_checks(user_id, 1)
             verified_hash = user.password_hash
             if not await self._verify(verified_hash, current):
+                self._metrics.wrong_password()
                 if lockout:
                     await self._lock_if_due(user_id, lockout)
                 raise _password_invalid()
@@ -458,6 +473,7 @@ class UserService:
                 return
             if await tx.lock_user(user_id):
                 await tx.bump_sequence(user_id, self._now_us())
+                self._metrics.user_locked()
                 logger.warning("user %s locked after %d wrong passwords", user_id, lockout)
 
     # -- queries ----------------------------------------------------------------------------
@@ -511,10 +527,21 @@ class UserService:
     ) -> None:
         """Count one event in each bucket (or refuse with 429); now and then, forget events
         older than every window."""
-        await limits.take(tx, buckets, now, ref=ref)
+        with self._counting_refusals():
+            await limits.take(tx, buckets, now, ref=ref)
         if now >= self._next_rate_purge_us:
             self._next_rate_purge_us = now + 60_000_000
             await tx.purge_rate_events(now - self._settings.rate_limits.longest_window_us)
+
+    @contextlib.contextmanager
+    def _counting_refusals(self) -> Iterator[None]:
+        """Count a rate limit's refusal (429) raised inside."""
+        try:
+            yield
+        except errors.ApiError as exc:
+            if exc.code is errors.Code.RESOURCE_EXHAUSTED:
+                self._metrics.refused_by_limit(exc.error_id)
+            raise
 
     async def _hash(self, principal: Principal, password: str) -> str:
         async with self._argon2_slot(principal):

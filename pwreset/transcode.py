@@ -36,6 +36,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pwreset import errors
+from pwreset.metrics import with_transport
 from pwreset.procedures import PROCEDURES, InvalidMessage, Procedure
 
 # Every request of this API is small; a binary body is refused beyond this, as JSON ones are.
@@ -165,7 +166,7 @@ async def call_json_app(
         try:
             return procedure.request_json(data)
         except InvalidMessage as exc:
-            raise errors.invalid_argument(None, f"invalid request: {exc}") from None
+            raise errors.invalid_input(f"invalid request: {exc}") from None
 
     inner = {**scope, "headers": headers, PROTOBUF_REQUEST: decode}
     delivered = False
@@ -250,10 +251,10 @@ def unframe(data: bytes, encoding: bytes | None) -> RequestMessage:
     encoding or a flag gRPC does not define, as the gRPC spec (PROTOCOL-HTTP2.md,
     "Compressed-Flag") and grpc's own servers have it."""
     if len(data) < 5:
-        raise errors.invalid_argument(None, "invalid request: no message (a unary call sends one)")
+        raise errors.invalid_input("invalid request: no message (a unary call sends one)")
     flags, length = data[0], int.from_bytes(data[1:5], "big")
     if len(data) != 5 + length:
-        raise errors.invalid_argument(None, "invalid request: a unary call sends one whole message")
+        raise errors.invalid_input("invalid request: a unary call sends one whole message")
     if flags & ~_COMPRESSED_FLAG:
         raise errors.ApiError(errors.Code.INTERNAL, f"invalid request: message flags {flags:#04x}")
     compressed = bool(flags & _COMPRESSED_FLAG)
@@ -278,14 +279,10 @@ def _gunzip(data: bytes) -> bytes:
         decompressor = zlib.decompressobj(wbits=31)
         out = decompressor.decompress(data, MAX_MESSAGE_BYTES + 1)
     except zlib.error:
-        raise errors.invalid_argument(None, "invalid request: bad gzip data") from None
+        raise errors.invalid_input("invalid request: bad gzip data") from None
     if len(out) > MAX_MESSAGE_BYTES:
-        raise _too_large()
+        raise errors.body_too_large()
     return out
-
-
-def _too_large() -> errors.ApiError:
-    return errors.ApiError(errors.Code.RESOURCE_EXHAUSTED, "request body too large", http_status=413)
 
 
 def frame(message: bytes, flags: int = 0) -> bytes:
@@ -337,7 +334,9 @@ class RpcTranscoder:
                 return RequestMessage(data, encoding is not None and encoding.lower() == b"gzip")
             return unframe(data, encoding)
 
-        outcome = await call_json_app(self.app, scope, self.procedures.get(scope["path"]), read_message)
+        outcome = await call_json_app(
+            self.app, with_transport(scope, protocol.value), self.procedures.get(scope["path"]), read_message
+        )
         if protocol is Protocol.CONNECT_PROTO:
             await _send_connect_proto(send, scope["path"], outcome)
         else:
@@ -359,7 +358,7 @@ def decode_base64(data: bytes) -> bytes:
             for chunk in re.findall(rb"[^=]+=*", text)
         )
     except (binascii.Error, ValueError):
-        raise errors.invalid_argument(None, "invalid request: not base64") from None
+        raise errors.invalid_input("invalid request: not base64") from None
 
 
 async def _read_body(receive: Receive, max_bytes: int) -> bytes:
@@ -372,7 +371,7 @@ async def _read_body(receive: Receive, max_bytes: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large()
+            raise errors.body_too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -29,6 +29,7 @@ from connexion.validators import (
 from starlette.datastructures import MutableHeaders
 from starlette.types import Receive, Scope
 
+from pwreset.acyclic import acyclic
 from pwreset.protojson import DecodeError, MessageDecoder, duplicate_key
 
 
@@ -46,7 +47,7 @@ class SchemaCache:
         (the field path is appended): the field and the rule, never the value."""
         entry = self._compiled.get(id(schema))
         if entry is None or entry[0] is not schema:
-            entry = (schema, jsonschema_rs.Draft4Validator(schema, validate_formats=True))
+            entry = (schema, jsonschema_rs.Draft4Validator(acyclic(schema), validate_formats=True))
             self._compiled[id(schema)] = entry
         validator = entry[1]
         if validator.is_valid(instance):

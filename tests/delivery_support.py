@@ -25,11 +25,14 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
+from typing import TypeVar
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from pwreset.config import Settings
 from pwreset.store import OutboxMessage, Store
+
+T = TypeVar("T")
 
 # Small intervals so tests wait milliseconds, not the production seconds.
 FAST_DELIVERY = {
@@ -45,14 +48,23 @@ LINK_PATTERN = re.compile(
 )
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
+def wait_until(
+    observe: Callable[[], T],
+    timeout: float = 15.0,
+    what: str = "condition",
+    *,
+    until: Callable[[T], object] = bool,
+) -> T:
+    """Call `observe` until `until` accepts what it returns (by default: until it is truthy),
+    and return that. After `timeout` seconds, fail naming `what` and the value seen last, so
+    that a wait that times out tells what state things were stuck in."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
-        if value:
+        value = observe()
+        if until(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; saw last: {value!r}")
         time.sleep(0.02)
 
 
@@ -194,7 +206,12 @@ class SmtpSink:
         self._thread.join(5)
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
-        wait_until(lambda: len(self.messages) >= count, timeout, f"{count} email(s)")
+        wait_until(
+            lambda: [(mail["To"], mail["Subject"]) for mail in self.messages],
+            timeout,
+            f"{count} email(s)",
+            until=lambda mails: len(mails) >= count,
+        )
         with self._lock:
             return list(self.messages)
 
@@ -243,7 +260,12 @@ class WebhookSink:
         self._server.server_close()
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[tuple[dict, dict]]:
-        wait_until(lambda: len(self.requests) >= count, timeout, f"{count} webhook call(s)")
+        wait_until(
+            lambda: (len(self.requests), self.fail_first),
+            timeout,
+            f"{count} webhook call(s) (answered, failures still to give)",
+            until=lambda seen: seen[0] >= count,
+        )
         return [(headers, json.loads(body)) for headers, body in self.requests]
 
 
@@ -289,12 +311,15 @@ class PwresetProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, pattern: str, timeout: float = 30.0) -> re.Match:
-        def found() -> re.Match | None:
+        def log() -> str:
             if self.process.poll() is not None:
                 raise AssertionError(f"pwreset exited with {self.process.returncode}:\n{self.log}")
-            return re.search(pattern, self.log)
+            return self.log
 
-        return wait_until(found, timeout, f"{pattern!r} in the log")  # type: ignore[return-value]
+        text = wait_until(
+            log, timeout, f"{pattern!r} in the log", until=lambda text: re.search(pattern, text)
+        )
+        return re.search(pattern, text)  # type: ignore[return-value]
 
     def base_url(self) -> str:
         match = self.wait_for_log(r"listening on (http://127\.0\.0\.1:\d+)")

@@ -62,14 +62,17 @@ class PwresetProcess:
 
     def wait_ready(self, path: str = "/readyz", timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
+        seen: object = "no answer yet"
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.base_url + path, timeout=5).status_code == 200:
+                response = httpx.get(self.base_url + path, timeout=5)
+                if response.status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
+                seen = f"{response.status_code} {response.text[:200]}"
+            except httpx.TransportError as exc:
+                seen = repr(exc)
             time.sleep(0.05)
-        raise RuntimeError(f"not ready:\n{self.output}")
+        raise RuntimeError(f"not ready after {timeout:g} s; {path} answered last: {seen}\n{self.output}")
 
     def stop(self) -> str:
         """Stop it (SIGTERM, then SIGKILL after 15 s); returns all it wrote."""

@@ -215,8 +215,10 @@ def running(app, limits: ConnectionLimits | None = None, *, protocol: type | Non
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
+        if not thread.is_alive():
+            raise RuntimeError("test server did not start: its thread ended (see the log above)")
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start within 15 s: uvicorn never reported started")
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -253,9 +255,10 @@ class LiveMock:
 
 @contextmanager
 def live_mock_server(
-    spec: dict | None = None, limits: ConnectionLimits | None = None, **overrides
+    spec: dict | None = None, limits: ConnectionLimits | None = None, *, state: Any = None, **overrides
 ) -> Iterator[LiveMock]:
-    """`pwreset mock` in a thread, its gRPC port on a free port; accepts `MOCK_TOKEN`."""
+    """`pwreset mock` in a thread, its gRPC port on a free port; accepts `MOCK_TOKEN`. `state`:
+    a `mocks.state.ResourceState` to keep (e.g. one with a state file)."""
     from mocks.settings import MockSettings
     from pwreset.app import create_mock_app
 
@@ -264,6 +267,7 @@ def live_mock_server(
     app = create_mock_app(
         settings,
         spec=spec,
+        state=state,
         body_timeout=limits.body_timeout,
         max_concurrent_requests=limits.max_concurrent_requests,
         limits=limits,
@@ -274,11 +278,11 @@ def live_mock_server(
 
 @contextmanager
 def live_mock(
-    spec: dict | None = None, limits: ConnectionLimits | None = None, **overrides
+    spec: dict | None = None, limits: ConnectionLimits | None = None, *, state: Any = None, **overrides
 ) -> Iterator[httpx.Client]:
     """`pwreset mock` in a thread; yields a client carrying the mock's token."""
     with (
-        live_mock_server(spec, limits, **overrides) as mock,
+        live_mock_server(spec, limits, state=state, **overrides) as mock,
         httpx.Client(
             base_url=mock.base_url, headers={"Authorization": f"Bearer {MOCK_TOKEN}"}, timeout=30
         ) as client,

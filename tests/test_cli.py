@@ -49,14 +49,17 @@ class ServeProcess:
             self.log.append(line)
 
     def wait_ready(self) -> None:
+        seen: object = "no answer yet"
         for _ in range(100):
             try:
-                if httpx.get(self.base_url + "/readyz").status_code == 200:
+                response = httpx.get(self.base_url + "/readyz")
+                if response.status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
+                seen = f"{response.status_code} {response.text[:200]}"
+            except httpx.TransportError as exc:
+                seen = repr(exc)
             time.sleep(0.05)
-        raise RuntimeError("not ready")
+        raise RuntimeError(f"not ready; /readyz answered last: {seen}\n{''.join(self.log)}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         self.process.send_signal(sig)

@@ -55,15 +55,12 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
             return value, at
 
 
-def assert_connect_error(response, status: int, code: str, error_id: str | None = None) -> dict:
+def assert_connect_error(response, status: int, code: str, error_id: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     connect_error_schema().validate(body)
     assert body["code"] == code
-    if error_id is None:
-        assert "details" not in body
-        return body
     [detail] = body["details"]
     assert detail["type"] == "zitadel.v1.ErrorDetail"
     assert detail["debug"]["id"] == error_id
@@ -164,7 +161,7 @@ def test_invalid_chunked_body_is_rejected(admin):
         content=iter([b'{"userId": ', b"1"]),
         headers={"Content-Type": "application/json"},
     )
-    assert_connect_error(response, 400, "invalid_argument")
+    assert_connect_error(response, 400, "invalid_argument", "PWRESET-Input")
 
 
 @pytest.mark.parametrize("send_chunked", [False, True])
@@ -178,7 +175,7 @@ def test_oversized_body_is_refused(admin, send_chunked):
         )
     else:
         response = admin.post(CONNECT + "GetUserByID", json=document)
-    assert_connect_error(response, 413, "resource_exhausted")
+    assert_connect_error(response, 413, "resource_exhausted", "PWRESET-BodySize")
 
 
 @pytest.mark.parametrize("version", [None, "1"])
@@ -193,7 +190,7 @@ def test_unknown_connect_protocol_version_is_invalid_argument(admin):
     response = admin.post(
         CONNECT + "GetUserByID", json={"userId": "1"}, headers={"Connect-Protocol-Version": "2"}
     )
-    assert_connect_error(response, 400, "invalid_argument")
+    assert_connect_error(response, 400, "invalid_argument", "PWRESET-Input")
 
 
 def test_unknown_user_is_not_found_on_every_call_that_names_one(admin):
@@ -236,7 +233,7 @@ def test_wrong_code_is_invalid_argument(admin):
 @pytest.mark.parametrize("method", ["GetUserByID", "DeleteUser", "PasswordReset", "SetPassword"])
 def test_missing_user_id_is_invalid_argument(admin, method):
     response = admin.post(CONNECT + method, json={"newPassword": {"password": STRONG_PASSWORD}})
-    body = assert_connect_error(response, 400, "invalid_argument")
+    body = assert_connect_error(response, 400, "invalid_argument", "PWRESET-Input")
     assert "userId" in body["message"]
 
 
@@ -245,14 +242,14 @@ def test_unreadable_body_is_invalid_argument(admin, content):
     response = admin.post(
         CONNECT + "GetUserByID", content=content, headers={"Content-Type": "application/json"}
     )
-    assert_connect_error(response, 400, "invalid_argument")
+    assert_connect_error(response, 400, "invalid_argument", "PWRESET-Input")
 
 
 def test_no_token_is_unauthenticated(server):
     with server.anonymous() as anonymous:
         response = anonymous.post(CONNECT + "GetUserByID", json={"userId": "1"})
-    body = assert_connect_error(response, 401, "unauthenticated")
-    assert body["message"] == "auth header missing"
+    body = assert_connect_error(response, 401, "unauthenticated", "PWRESET-NoAuth")
+    assert body["details"][0]["debug"]["message"] == "auth header missing"
 
 
 def test_bad_token_is_unauthenticated(server):
@@ -273,12 +270,12 @@ def test_low_privilege_token_is_permission_denied(server, admin):
 
 def test_unknown_procedure_is_unimplemented(admin):
     response = admin.post(CONNECT + "ListUsers", json={})
-    assert_connect_error(response, 404, "unimplemented")
+    assert_connect_error(response, 404, "unimplemented", "PWRESET-Route")
 
 
 def test_wrong_method_is_unimplemented(admin):
     response = admin.get(CONNECT + "GetUserByID")
-    assert_connect_error(response, 405, "unimplemented")
+    assert_connect_error(response, 405, "unimplemented", "PWRESET-Method")
     assert response.headers["allow"] == "POST"
 
 

@@ -59,10 +59,11 @@ def test_server_killed_mid_delivery_delivers_once_after_restart(backend, databas
             token = settings.admin_token_file.read_text().strip()
             user_id, _ = request_link(base_url, token)
 
-            def claimed() -> bool:
-                return [m.status for m in outbox(settings)] == ["sending"]
-
-            wait_until(claimed, what="the worker to claim the message")
+            wait_until(
+                lambda: [m.status for m in outbox(settings)],
+                what="the worker to claim the message",
+                until=lambda statuses: statuses == ["sending"],
+            )
             first.kill()
     finally:
         black_hole.close()

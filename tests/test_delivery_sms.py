@@ -64,7 +64,11 @@ def test_failing_webhook_is_retried_and_called_once_it_answers(make_server):
         sink.wait_for(1)
         time.sleep(0.5)
         assert len(sink.requests) == 1
-        wait_until(lambda: message_status(server.settings, user_id) != ["sending"], what="the send recorded")
+        wait_until(
+            lambda: message_status(server.settings, user_id),
+            what="the send recorded",
+            until=lambda statuses: statuses != ["sending"],
+        )
         [message] = [m for m in outbox(server.settings) if m.user_id == user_id]
         assert (message.status, message.attempts, message.medium) == ("sent", 3, "sms")
     finally:

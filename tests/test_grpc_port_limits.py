@@ -117,7 +117,8 @@ def test_a_taken_grpc_port_is_not_shared(server):
         finally:
             await listener.stop(0)
 
-    with pytest.raises(PortInUse, match=f"port {port} is in use; choose another with --grpc-port"):
+    taken = rf"port {port} is in use \(127\.0\.0\.1:{port}\); choose another with --grpc-port"
+    with pytest.raises(PortInUse, match=taken):
         asyncio.run(second_listener())
 
 
@@ -130,7 +131,7 @@ def test_serve_and_mock_refuse_a_taken_grpc_port_in_one_line(server, tmp_path, c
     finished = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert finished.returncode == 2
     assert finished.stderr.strip().splitlines()[-1] == (
-        f"pwreset {command}: port {port} is in use; choose another with --grpc-port"
+        f"pwreset {command}: port {port} is in use (127.0.0.1:{port}); choose another with --grpc-port"
     )
     assert "Traceback" not in finished.stderr
 

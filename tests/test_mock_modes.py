@@ -78,7 +78,8 @@ def test_a_wrong_method_is_405_with_every_documented_method(mock):
     response = mock.put(USER)
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "DELETE"}
-    assert response.json() == {"code": 12, "message": "Method Not Allowed"}
+    assert response.json()["message"] == "Method Not Allowed (PWRESET-Method)"
+    assert response.json()["details"][0]["id"] == "PWRESET-Method"
 
 
 def test_cors_preflight_is_answered_for_any_origin(mock):
@@ -299,7 +300,7 @@ def test_faults_are_documented_error_responses_with_their_examples():
         (403, "AUTH-AWfge"),
         (404, "QUERY-Dfbg2"),
         (404, "AUTHZ-cdgFk"),
-        (400, None),
+        (400, "PWRESET-Input"),
         (401, "AUTH-7fs1e"),
         (401, "PWRESET-QueryToken"),
     }
@@ -337,7 +338,7 @@ def test_command_line_mock_prints_its_token_and_serves_with_it(tmp_path):
         process.wait(timeout=15)
 
 
-def test_command_line_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
+def test_command_line_strict_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text(
         textwrap.dedent(
@@ -359,13 +360,13 @@ def test_command_line_mock_refuses_a_spec_with_an_invalid_example(tmp_path):
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pwreset.cli", "mock", "--spec", str(spec)],
+        [sys.executable, "-m", "pwreset.cli", "mock", "--strict", "--spec", str(spec)],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "getX (GET /x): response 200, example 'bad' does not match its schema" in result.stderr
+    assert "getX (GET /x): response 200, example 'bad' at /n: 'one' is not of type 'integer'" in result.stderr
 
 
 def test_a_spec_without_operation_ids_under_a_base_path():

@@ -16,7 +16,7 @@ from mocks.generate import DataGenerator, GenerationError
 from mocks.preferences import PreferenceError, Preferences, parse
 from mocks.responder import Responder
 from mocks.settings import MockSettings
-from mocks.state import Creates, Uses, roles_from_links
+from mocks.state import Action, Creates, Uses, roles_from_links
 from pwreset.spec import load_spec
 
 
@@ -77,11 +77,22 @@ def test_formats_come_out_in_their_wire_forms():
     Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).validate(value)
 
 
-def test_an_unusual_pattern_without_an_example_cannot_be_generated():
-    with pytest.raises(GenerationError, match="pattern"):
-        DataGenerator().generate({"type": "string", "pattern": "^[a-f]{3}-x$"}, Random(0))
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_any_pattern_is_generated_from_the_expression_itself(seed):
+    schema = {"type": "string", "pattern": "^[a-f]{3}-x(_[0-9]{2})?$", "maxLength": 8}
+    value = DataGenerator().generate(schema, Random(seed))
+    Draft4Validator(schema).validate(value)
+
+
+def test_a_patterns_example_is_preferred_when_it_matches():
     pattern = {"type": "string", "pattern": "^[a-f]{3}-x$", "example": "abc-x"}
     assert DataGenerator().generate(pattern, Random(0)) == "abc-x"
+
+
+def test_a_schema_no_value_satisfies_cannot_be_generated():
+    with pytest.raises(GenerationError):
+        DataGenerator().generate({"type": "integer", "minimum": 5, "maximum": 4}, Random(0))
 
 
 @pytest.mark.parametrize(
@@ -135,10 +146,10 @@ def test_links_make_add_human_user_the_creator_and_the_others_its_users():
     expected = {}
     for prefix in ("UserService_", "UserService_Connect_"):
         expected |= {
-            f"{prefix}GetUserByID": (Uses("userId", "userId", deletes=False),),
-            f"{prefix}PasswordReset": (Uses("userId", "userId", deletes=False),),
-            f"{prefix}SetPassword": (Uses("userId", "userId", deletes=False),),
-            f"{prefix}DeleteUser": (Uses("userId", "userId", deletes=True),),
+            f"{prefix}GetUserByID": (Uses("userId", "userId", Action.READ),),
+            f"{prefix}PasswordReset": (Uses("userId", "userId", Action.CHANGE),),
+            f"{prefix}SetPassword": (Uses("userId", "userId", Action.CHANGE),),
+            f"{prefix}DeleteUser": (Uses("userId", "userId", Action.DELETE),),
         }
     assert roles.uses == expected
 
@@ -156,7 +167,7 @@ def test_links_by_operation_ref_and_post_deletes_named_so():
     }
     roles = roles_from_links(spec)
     assert roles.creates == {"Svc_AddThing": (Creates("id", ("thing", "id")),)}
-    assert roles.uses == {"Svc_RemoveThing": (Uses("id", "thingId", deletes=True),)}
+    assert roles.uses == {"Svc_RemoveThing": (Uses("id", "thingId", Action.DELETE),)}
 
 
 def _responder(**overrides):

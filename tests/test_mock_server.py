@@ -156,26 +156,28 @@ def test_only_configured_tokens_are_accepted():
         missing = httpx.get(url)
         malformed = httpx.get(url, headers={"Authorization": "Basic Zmlyc3Q="})
     assert (bad.status_code, bad.json()["details"][0]["id"]) == (401, "AUTH-7fs1e")
-    assert missing.status_code == 401 and missing.json() == {"code": 16, "message": "auth header missing"}
+    assert (missing.status_code, missing.json()["details"][0]["id"]) == (401, "PWRESET-NoAuth")
+    assert missing.json()["message"] == "auth header missing (PWRESET-NoAuth)"
     assert (malformed.status_code, malformed.json()["details"][0]["id"]) == (401, "AUTH-toLo1")
 
 
-def test_an_invalid_example_stops_the_mock_naming_operation_status_and_example():
+def test_an_invalid_example_stops_the_strict_mock_naming_operation_status_and_example():
     spec = copy.deepcopy(load_spec())
     reset = spec["paths"]["/v2/users/{userId}/password_reset"]["post"]["responses"]["200"]
     reset["content"]["application/json"]["examples"]["sendLink"]["value"]["details"]["sequence"] = 4
     with pytest.raises(InvalidExample) as raised:
-        create_mock_app(MockSettings(tokens=(MOCK_TOKEN,)), spec=spec)
+        create_mock_app(MockSettings(tokens=(MOCK_TOKEN,), strict=True), spec=spec)
     message = str(raised.value)
     assert "UserService_PasswordReset" in message and "response 200" in message and "'sendLink'" in message
 
 
-def test_an_invalid_request_example_stops_the_mock():
+def test_an_invalid_request_example_stops_the_strict_mock():
     spec = copy.deepcopy(load_spec())
     body = spec["paths"]["/v2/users/human"]["post"]["requestBody"]["content"]["application/json"]
     del body["examples"]["minimal"]["value"]["email"]
-    with pytest.raises(InvalidExample, match=r"UserService_AddHumanUser.*request body example 'minimal'"):
-        create_mock_app(MockSettings(tokens=(MOCK_TOKEN,)), spec=spec)
+    expected = r"UserService_AddHumanUser.*request body \(application/json\), example 'minimal'"
+    with pytest.raises(InvalidExample, match=expected):
+        create_mock_app(MockSettings(tokens=(MOCK_TOKEN,), strict=True), spec=spec)
 
 
 def test_health_checks_answer_without_a_token(mock):

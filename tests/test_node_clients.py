@@ -136,7 +136,7 @@ def test_errors_reach_zitadels_npm_client_with_their_code_and_id(server, admin, 
     assert failed(results[4]) == ("FailedPrecondition", "COMMAND-2M9fs")
     assert failed(results[6]) == ("InvalidArgument", "CODE-woT0xc")
     code, error_id = failed(results[7])
-    assert (code, error_id) == ("InvalidArgument", None)
+    assert (code, error_id) == ("InvalidArgument", "PWRESET-Input")
     assert "userId must be at most 200 characters long" in results[7]["message"]
 
 

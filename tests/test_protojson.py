@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import jsonschema_rs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
@@ -231,7 +231,12 @@ def _draw_body(data: st.DataObject, operation_id: str) -> dict:
     case = data.draw(
         operation(operation_id).as_strategy(generation_mode=GenerationMode.POSITIVE), label="case"
     )
-    return case.body if isinstance(case.body, dict) else {}
+    body = case.body if isinstance(case.body, dict) else {}
+    # An "unknown" extra key that is a known field's proto name is not unknown: that body gives
+    # the field twice, which protojson refuses (test_any_field_..._under_both_names_is_an_error).
+    known = properties(request_schema(operation_id))
+    assume(not any(snake(name) in body and name in body for name in known if snake(name) != name))
+    return body
 
 
 @pytest.mark.parametrize("operation_id", OPERATIONS)

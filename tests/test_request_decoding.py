@@ -58,14 +58,18 @@ def error_id_of(response) -> str | None:
 
 
 def assert_invalid(response, transport: str, *words: str) -> str:
-    """A 400 with the API's own error shape; returns the message."""
+    """A 400 `PWRESET-Input` with the API's own error shape; returns the message (without
+    the id)."""
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["code"] == (3 if transport == "rest" else "invalid_argument"), body
     assert body["message"].startswith("invalid request: "), body
+    assert body["message"].endswith(" (PWRESET-Input)"), body
+    [detail] = body["details"]
+    assert (detail.get("id") or detail["debug"]["id"]) == "PWRESET-Input", body
     for word in words:
         assert word in body["message"], body
-    return body["message"]
+    return body["message"].removesuffix(" (PWRESET-Input)")
 
 
 def user_with_password(admin) -> str:

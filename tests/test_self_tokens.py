@@ -178,7 +178,7 @@ def test_tokens_made_before_kinds_keep_self_only_for_a_user_of_their_organizatio
                         )
                     )
                 applied = await tx.migrate()
-                assert applied == [3]
+                assert applied == sorted(v for v in MIGRATIONS if v >= 3)
             async with store.read() as tx:
                 return {
                     token_id: (record.subject_kind, record.org_id)

@@ -48,8 +48,11 @@ def sdk(server) -> Iterator[Zitadel]:
         yield zitadel
 
 
-def add_user(sdk: Zitadel, password: str | None = INITIAL_PASSWORD) -> UserServiceAddHumanUserResponse:
-    unique = uuid.uuid4().hex[:12]
+def add_user(
+    sdk: Zitadel, password: str | None = INITIAL_PASSWORD, unique: str | None = None
+) -> UserServiceAddHumanUserResponse:
+    """Ada Lovelace as `ada-UNIQUE`, email `ada-UNIQUE@example.com` (UNIQUE random by default)."""
+    unique = unique or uuid.uuid4().hex[:12]
     added = sdk.users.add_human_user(
         UserServiceAddHumanUserRequest(
             username=f"ada-{unique}",
@@ -83,13 +86,15 @@ class Flow:
     changed: UserServiceSetPasswordResponse
     read: UserServiceGetUserByIDResponse
     deleted: UserServiceDeleteUserResponse
+    username: str
 
 
 def password_reset_flow(sdk: Zitadel) -> Flow:
     """Create a user with a password, get a reset code returned, set a new password with it,
     read the user back, delete it, and find it gone (404). Asserts only what any compatible
     target must answer, so it runs against the mock as well."""
-    added = add_user(sdk)
+    unique = uuid.uuid4().hex[:12]
+    added = add_user(sdk, unique=unique)
     user_id = added.user_id
     assert isinstance(user_id, str) and user_id
 
@@ -115,11 +120,11 @@ def password_reset_flow(sdk: Zitadel) -> Flow:
     with pytest.raises(ApiError) as gone:
         sdk.users.get_user_by_id(UserServiceGetUserByIDRequest(user_id=user_id))
     assert gone.value.code == 404
-    return Flow(added, reset, changed, read, deleted)
+    return Flow(added, reset, changed, read, deleted, f"ada-{unique}")
 
 
-def test_password_reset_flow_with_the_official_sdk(sdk):
-    flow = password_reset_flow(sdk)
+def assert_read_back(flow: Flow) -> None:
+    """The read returns what was created, and each change moved `details` on by one."""
     created = assert_recent(flow.added.details)
     org = flow.added.details.resource_owner
     assert re.fullmatch(r"[A-Z0-9]{6}", flow.reset.verification_code)
@@ -134,6 +139,13 @@ def test_password_reset_flow_with_the_official_sdk(sdk):
     assert isinstance(user.human.password_changed, datetime)
     assert user.human.password_changed >= flow.added.details.change_date
     assert assert_recent(flow.deleted.details, org) == created + 3
+    assert user.human.profile.family_name == "Lovelace"
+    assert user.username == flow.username
+    assert user.human.email.email == f"{flow.username}@example.com"
+
+
+def test_password_reset_flow_with_the_official_sdk(sdk):
+    assert_read_back(password_reset_flow(sdk))
 
 
 def test_the_new_password_is_in_force(sdk):
@@ -295,8 +307,17 @@ class TestAgainstTheStatefulMock:
         ):
             yield sdk
 
-    def test_password_reset_flow(self, mock_sdk):
-        password_reset_flow(mock_sdk)
+    def test_password_reset_flow_reads_back_what_was_created(self, mock_sdk):
+        assert_read_back(password_reset_flow(mock_sdk))
+
+    def test_two_users_read_back_their_own_values(self, mock_sdk):
+        first, second = add_user(mock_sdk), add_user(mock_sdk)
+        read = [
+            mock_sdk.users.get_user_by_id(UserServiceGetUserByIDRequest(user_id=added.user_id))
+            for added in (first, second)
+        ]
+        assert read[0].user.username != read[1].user.username
+        assert read[0].user.human.email.email.startswith(read[0].user.username)
 
     def test_unknown_user_is_a_404_api_error(self, mock_sdk):
         with pytest.raises(ApiError) as err:

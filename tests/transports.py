@@ -11,6 +11,7 @@ import base64
 import enum
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 import httpx
@@ -170,7 +171,7 @@ class Endpoints:
             assert flags == 0
             return Outcome(0, response=procedure(method).response_json(message))
         assert len(frames) == 1
-        message = httpx.URL("/?m=" + trailer.get("grpc-message", "")).params["m"]  # percent-decoded
+        message = unquote(trailer.get("grpc-message", ""))  # percent-decoded; `+` stays a plus
         error_id = None
         if "grpc-status-details-bin" in trailer:
             status_code, status_message, error_id = error_detail_of_status(

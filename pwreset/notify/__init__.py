@@ -14,12 +14,14 @@ from pathlib import Path
 
 from pwreset.config import Settings
 from pwreset.keys import Keys
+from pwreset.metrics import Metrics
 from pwreset.notify.email import SmtpEmailSender, SmtpSettings
 from pwreset.notify.message import Outgoing, Sender
 from pwreset.notify.sms import WebhookSmsSender
 from pwreset.notify.templates import MessageTemplates
 from pwreset.notify.worker import DeliveryPolicy, DeliveryWorker, new_worker_id
 from pwreset.store import Store
+from pwreset.tracing import SpanStarter
 
 logger = logging.getLogger("pwreset.notify")
 
@@ -90,8 +92,16 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
 
 
 def build_worker(
-    settings: Settings, store: Store, keys: Keys, *, now_us: Callable[[], int]
+    settings: Settings,
+    store: Store,
+    keys: Keys,
+    *,
+    now_us: Callable[[], int],
+    metrics: Metrics | None = None,
+    tracer: SpanStarter | None = None,
 ) -> DeliveryWorker:
+    """The delivery worker the settings describe, counting into `metrics` and tracing each
+    delivery with `tracer` (none: no spans). Raises ValueError for a bad setting."""
     return DeliveryWorker(
         store,
         keys,
@@ -99,6 +109,8 @@ def build_worker(
         policy=delivery_policy(settings),
         now_us=now_us,
         worker_id=new_worker_id(),
+        metrics=metrics,
+        tracer=tracer,
     )
 
 

@@ -21,8 +21,10 @@ import anyio
 from cryptography.fernet import InvalidToken
 
 from pwreset.keys import Keys
+from pwreset.metrics import Metrics
 from pwreset.notify.message import Outgoing, PermanentDeliveryError, Sender
 from pwreset.store import ClaimedMessage, Store
+from pwreset.tracing import SpanStarter, delivery_span
 
 logger = logging.getLogger("pwreset.notify")
 
@@ -57,8 +59,12 @@ class DeliveryWorker:
         policy: DeliveryPolicy,
         now_us: Callable[[], int],
         worker_id: str,
+        metrics: Metrics | None = None,
+        tracer: SpanStarter | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
+        self._tracer = tracer
         self._keys = keys
         self._senders = dict(senders)
         self._policy = policy
@@ -114,39 +120,46 @@ class DeliveryWorker:
     async def _deliver_one(self, claimed: ClaimedMessage) -> None:
         # One message's trouble must not cancel its siblings mid-send; its claim simply
         # runs out and it is tried again.
-        try:
-            await self._deliver(claimed)
-        except Exception as exc:
-            logger.warning(
-                "delivery of message %s interrupted, retried after its lease: %s: %s",
-                claimed.id,
-                type(exc).__name__,
-                exc,
-            )
+        with delivery_span(self._tracer, claimed.medium, claimed.id, claimed.attempts) as span:
+            try:
+                outcome = await self._deliver(claimed)
+            except Exception as exc:
+                outcome = "interrupted"
+                logger.warning(
+                    "delivery of message %s interrupted, retried after its lease: %s: %s",
+                    claimed.id,
+                    type(exc).__name__,
+                    exc,
+                )
+            span.set_attribute("pwreset.delivery.outcome", outcome)
+        if outcome not in ("released", "interrupted"):
+            self._metrics.delivered(claimed.medium, outcome)
 
-    async def _deliver(self, claimed: ClaimedMessage) -> None:
+    async def _deliver(self, claimed: ClaimedMessage) -> str:
+        """Deliver or finish one claimed message; returns the outcome: the status it ended
+        in, `failed` (tried again later) or `released` (no longer this worker's)."""
         now = self._now_us()
         async with self._store.read() as tx:
             held = await tx.message_held(claimed.id, self.worker_id)
             code = await tx.get_reset_code(claimed.user_id)
             user = await tx.get_user(claimed.user_id)
         if not held:  # superseded by a newer code after the claim
-            return
+            return "released"
         if code is None or code.code_id != claimed.code_id or user is None or not user.live:
             # The code was replaced, used or voided, or the user deleted: the link is dead.
-            await self._finish(claimed, "superseded", now)
-            return
+            return await self._finish(claimed, "superseded", now)
         if code.expires_at <= now:
-            await self._finish(claimed, "expired", now)
-            return
+            return await self._finish(claimed, "expired", now)
         if claimed.attempts > self._policy.max_attempts:  # its workers kept dying mid-send
-            await self._finish(claimed, "dead", now, f"no delivery in {self._policy.max_attempts} attempts")
-            return
+            return await self._finish(
+                claimed, "dead", now, f"no delivery in {self._policy.max_attempts} attempts"
+            )
         try:
             link = self._keys.open(claimed.payload or "")
         except InvalidToken:
-            await self._finish(claimed, "dead", now, "cannot decrypt the message: the server secret changed")
-            return
+            return await self._finish(
+                claimed, "dead", now, "cannot decrypt the message: the server secret changed"
+            )
         sender = self._senders[claimed.medium]
         outgoing = Outgoing(claimed.id, claimed.medium, claimed.recipient, link, user, code.expires_at, now)
         try:
@@ -154,18 +167,19 @@ class DeliveryWorker:
         except Exception as exc:
             # A failure's text is kept and logged; make sure the link can never be part of it.
             error = f"{exc}".replace(link, "[link]")[:500] or type(exc).__name__
-            await self._failed(claimed, error, permanent=isinstance(exc, PermanentDeliveryError))
-            return
-        await self._finish(claimed, sender.delivered_status, self._now_us())
-        logger.info(
-            "reset %s for user %s delivered (message %s, attempt %d)",
+            return await self._failed(claimed, error, permanent=isinstance(exc, PermanentDeliveryError))
+        status = await self._finish(claimed, sender.delivered_status, self._now_us())
+        logger.info(  # "sent", or "printed" with --print-links: never "delivered" when it was not
+            "reset %s for user %s %s (message %s, attempt %d)",
             claimed.medium,
             claimed.user_id,
+            sender.delivered_status,
             claimed.id,
             claimed.attempts,
         )
+        return status
 
-    async def _failed(self, claimed: ClaimedMessage, error: str, *, permanent: bool) -> None:
+    async def _failed(self, claimed: ClaimedMessage, error: str, *, permanent: bool) -> str:
         now = self._now_us()
         if permanent or claimed.attempts >= self._policy.max_attempts:
             logger.error(
@@ -176,8 +190,7 @@ class DeliveryWorker:
                 claimed.id,
                 error,
             )
-            await self._finish(claimed, "dead", now, error)
-            return
+            return await self._finish(claimed, "dead", now, error)
         delay = self._policy.retry_delay_us(claimed.attempts)
         logger.warning(
             "reset %s for user %s not delivered (message %s, attempt %d), retry in %.1fs: %s",
@@ -190,7 +203,9 @@ class DeliveryWorker:
         )
         async with self._store.write() as tx:
             await tx.retry_message(claimed.id, self.worker_id, error, now, now + delay)
+        return "failed"
 
-    async def _finish(self, claimed: ClaimedMessage, status: str, now: int, error: str | None = None) -> None:
+    async def _finish(self, claimed: ClaimedMessage, status: str, now: int, error: str | None = None) -> str:
         async with self._store.write() as tx:
             await tx.finish_message(claimed.id, self.worker_id, status, now, error=error)
+        return status

@@ -98,6 +98,7 @@ class ResetCodeRecord:
     created_at: int
     expires_at: int
     failed_attempts: int
+    medium: str = "unknown"  # return, email or sms; unknown for codes issued before it was kept
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,14 @@ _ADD_FAILED_PASSWORD_CHECK_SQL = text(
 )
 _LOCK_USER_SQL = text("UPDATE users SET state = 'locked' WHERE id = :id AND state = 'active'")
 _UPSERT_CODE_SQL = text(
-    "INSERT INTO reset_codes (user_id, code_id, code_hash, created_at, expires_at, failed_attempts) "
-    "VALUES (:user_id, :code_id, :code_hash, :created_at, :expires_at, 0) "
+    "INSERT INTO reset_codes (user_id, code_id, code_hash, created_at, expires_at, failed_attempts, medium) "
+    "VALUES (:user_id, :code_id, :code_hash, :created_at, :expires_at, 0, :medium) "
     "ON CONFLICT (user_id) DO UPDATE SET code_id = excluded.code_id, "
     "code_hash = excluded.code_hash, created_at = excluded.created_at, "
-    "expires_at = excluded.expires_at, failed_attempts = 0"
+    "expires_at = excluded.expires_at, failed_attempts = 0, medium = excluded.medium"
 )
 _SELECT_CODE_SQL = text(
-    "SELECT code_id, code_hash, created_at, expires_at, failed_attempts FROM reset_codes "
+    "SELECT code_id, code_hash, created_at, expires_at, failed_attempts, medium FROM reset_codes "
     "WHERE user_id = :user_id"
 )
 _COUNT_FAILED_ATTEMPT_SQL = text(
@@ -214,6 +215,10 @@ _CLAIM_OUTBOX = (
     "RETURNING id, user_id, code_id, medium, recipient, payload, attempts"
 )
 MEDIA = ("email", "sms")
+_OUTBOX_BACKLOG_SQL = text(
+    "SELECT medium, status, COUNT(*), MIN(created_at) FROM outbox "
+    "WHERE status IN ('pending', 'sending') GROUP BY medium, status"
+)
 
 
 def _claim_outbox_sql(dialect: str, media: tuple[str, ...]) -> SQL:
@@ -385,10 +390,14 @@ class _SqlitePool:
         self._synchronous = synchronous
         self._keep = keep
         self._idle: list[sqlite3.Connection] = []
+        self.in_use = 0
 
     def acquire(self) -> sqlite3.Connection:
-        if self._idle:
-            return self._idle.pop()
+        conn = self._idle.pop() if self._idle else self._open()
+        self.in_use += 1
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
         # isolation_level=None: we emit BEGIN ourselves (deferred for reads, IMMEDIATE for writes).
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -399,6 +408,7 @@ class _SqlitePool:
         return conn
 
     def release(self, conn: sqlite3.Connection) -> None:
+        self.in_use -= 1
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if len(self._idle) < self._keep:
@@ -480,6 +490,14 @@ class Store:
             yield Tx(_LoopConnection(raw), self.dialect)
         finally:
             self._sqlite.release(raw)
+
+    @property
+    def connections_in_use(self) -> int:
+        """Connections of this process's pool checked out now."""
+        if self.dialect == "sqlite":
+            return self._sqlite.in_use
+        pool: Any = self._engine.sync_engine.pool  # a QueuePool
+        return int(pool.checkedout())
 
     async def ping(self) -> None:
         async with self.read() as tx:
@@ -683,9 +701,16 @@ class Tx:
     # -- reset codes ------------------------------------------------------------------------
 
     async def put_reset_code(
-        self, user_id: str, code_id: str, code_hash: str, created_at: int, expires_at: int
+        self,
+        user_id: str,
+        code_id: str,
+        code_hash: str,
+        created_at: int,
+        expires_at: int,
+        medium: str = "unknown",
     ) -> None:
-        """Store the user's one live code, replacing any earlier one."""
+        """Store the user's one live code, replacing any earlier one; `medium` is how it
+        travels (return, email, sms), kept for the metrics."""
         await self.conn.execute(
             _UPSERT_CODE_SQL,
             {
@@ -694,6 +719,7 @@ class Tx:
                 "code_hash": code_hash,
                 "created_at": created_at,
                 "expires_at": expires_at,
+                "medium": medium,
             },
         )
 
@@ -790,6 +816,12 @@ class Tx:
                 "next_attempt_at": next_attempt_at,
             },
         )
+
+    async def outbox_backlog(self) -> list[tuple[str, str, int, int]]:
+        """(medium, status, count, oldest creation time in µs) of the messages not finished
+        (pending or sending), per medium and status: one query on the status index."""
+        rows = await self._all(_OUTBOX_BACKLOG_SQL)
+        return [(str(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in rows]
 
     async def purge_finished_messages(self, before: int) -> int:
         """Delete messages that were done before `before`; returns how many."""

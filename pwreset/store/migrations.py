@@ -152,6 +152,11 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         "SELECT 'reset:user:' || user_id, requested_at FROM reset_requests",
         "DROP TABLE reset_requests",
     ),
+    4: (
+        # How each code travels (return, email, sms), so that the metrics can tell the uses,
+        # expiries and wrong guesses of each medium apart.
+        "ALTER TABLE reset_codes ADD COLUMN medium TEXT NOT NULL DEFAULT 'unknown'",
+    ),
 }
 
 LATEST = max(MIGRATIONS)
