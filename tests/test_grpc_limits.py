@@ -136,7 +136,7 @@ def test_grpc_web_frame_flags_are_read_as_the_grpc_spec_says(server, protocol):
     "encode",
     [
         lambda body: base64.b64encode(body).rstrip(b"="),  # unpadded
-        lambda body: base64.b64encode(body[:3]) + base64.b64encode(body[3:]),  # padded chunks
+        lambda body: base64.b64encode(body[:4]) + base64.b64encode(body[4:]),  # padded chunks
         lambda body: base64.urlsafe_b64encode(body[:4]) + b"\r\n" + base64.b64encode(body[4:]),
     ],
     ids=["unpadded", "chunks", "url-safe-lines"],
