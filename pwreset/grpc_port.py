@@ -86,6 +86,17 @@ def parse_peer(peer: str) -> tuple[str, int] | None:
     return (host, int(port)) if port.isdigit() else None
 
 
+async def abort(context: grpc.aio.ServicerContext, error: errors.ApiError) -> None:
+    """End the call with `error`: its code, message, `retry-after` and ErrorDetail."""
+    trailers: list[tuple[str, str | bytes]] = [
+        (name, value) for name, value in error.headers.items() if name.lower() == "retry-after"
+    ]
+    details = error.grpc_status_details()
+    if details is not None:
+        trailers.append(("grpc-status-details-bin", details))
+    await context.abort(_STATUS[int(error.grpc_code)], error.full_message, tuple(trailers))
+
+
 def metadata_size(metadata: Any) -> int:
     """The size of call metadata as HTTP/2 counts a header list: name, value and 32 bytes a
     field (RFC 7541, 4.1)."""
@@ -378,13 +389,7 @@ class GrpcPort:
                 status,
             )
             if isinstance(outcome, errors.ApiError):
-                trailers: list[tuple[str, str | bytes]] = [
-                    (name, value) for name, value in outcome.headers.items() if name.lower() == "retry-after"
-                ]
-                details = outcome.grpc_status_details()
-                if details is not None:
-                    trailers.append(("grpc-status-details-bin", details))
-                await context.abort(_STATUS[int(outcome.grpc_code)], outcome.full_message, tuple(trailers))
+                await abort(context, outcome)
             return outcome[0]  # type: ignore[index]
 
         return call
@@ -433,7 +438,7 @@ class _UnknownMethod(grpc.GenericRpcHandler):
         path = handler_call_details.method
 
         async def unknown(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, errors.unknown_procedure(path).message)
+            await abort(context, errors.unknown_procedure(path))
             return b""
 
         return grpc.stream_unary_rpc_method_handler(unknown)

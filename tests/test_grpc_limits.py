@@ -85,10 +85,13 @@ _CONNECT_CODES = {
 def test_without_credentials_a_message_is_not_decoded(server, protocol):
     """Authentication comes before decoding, as for JSON: bytes that are no message, or a
     small gzip message that would cost much to decode, get UNAUTHENTICATED."""
-    assert call(server, protocol, "GetUserByID", b"\x0a\xff", None) == (16, "auth header missing")
+    assert call(server, protocol, "GetUserByID", b"\x0a\xff", None) == (
+        16,
+        "auth header missing (PWRESET-NoAuth)",
+    )
     assert call(server, protocol, "AddHumanUser", MANY_ELEMENTS, None, gzip=True) == (
         16,
-        "auth header missing",
+        "auth header missing (PWRESET-NoAuth)",
     )
 
 
@@ -97,7 +100,7 @@ def test_a_message_with_too_many_repeated_elements_is_refused_before_it_becomes_
     code, message = call(server, protocol, "AddHumanUser", MANY_ELEMENTS, server.admin_token, gzip=True)
     assert (code, message) == (
         3,
-        f"invalid request: more than {MAX_REPEATED_ELEMENTS} elements in repeated fields",
+        f"invalid request: more than {MAX_REPEATED_ELEMENTS} elements in repeated fields (PWRESET-Input)",
     )
 
 
@@ -117,7 +120,7 @@ def test_bytes_that_are_no_message_are_refused_in_our_words(server):
     for protocol in BINARY:
         assert call(server, protocol, "GetUserByID", b"\x0a\xff", server.admin_token) == (
             3,
-            "invalid request: the bytes are not a zitadel.user.v2.GetUserByIDRequest message",
+            "invalid request: the bytes are not a zitadel.user.v2.GetUserByIDRequest message (PWRESET-Input)",
         )
 
 
@@ -257,7 +260,7 @@ def test_two_members_of_a_oneof_or_an_enum_beyond_int32_are_refused_as_over_json
     )
     assert call(server, protocol, "PasswordReset", both, token) == (
         3,
-        "invalid request: returnCode: oneof {sendLink | returnCode} is already set",
+        "invalid request: returnCode: oneof {sendLink | returnCode} is already set (PWRESET-Input)",
     )
     secrets = to_message("SetPassword", {"userId": "1", "currentPassword": "a"}) + to_message(
         "SetPassword", {"verificationCode": "b"}
@@ -267,7 +270,7 @@ def test_two_members_of_a_oneof_or_an_enum_beyond_int32_are_refused_as_over_json
     beyond = to_message("PasswordReset", {"userId": "1"}) + b"\x12" + _varint(len(link)) + link
     assert call(server, protocol, "PasswordReset", beyond, token) == (
         3,
-        "invalid request: sendLink.notificationType: 4294967296 is not a number of this enum",
+        "invalid request: sendLink.notificationType: 4294967296 is not a number of this enum (PWRESET-Input)",
     )
     # One member given twice is protobuf's merge (the last wins), as Zitadel reads it.
     twice = to_message("PasswordReset", {"userId": "nosuch", "returnCode": {}}) * 2

