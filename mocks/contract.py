@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +25,7 @@ from mocks.generate import REF_KEY, DataGenerator, GenerationError
 from mocks.openapi31 import is_openapi_31
 from mocks.report import InvalidDocument, Problem, format_report, pointer, shorten
 from mocks.wire import FORM_MEDIA_TYPES, form_value, parameter_value
-from pwreset.errors import Code
+from pwreset.errors import ApiError, Code
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nullable"}
@@ -205,6 +205,17 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool 
             if shapes:
                 operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
             operations[operation_id] = operation
+    for path, item in (resolved.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            twin = (item.get(method) or {}).get(EXAMPLES_FROM)
+            if twin is None:
+                continue
+            operation_id = item[method].get("operationId") or f"{method.upper()} {path}"
+            if twin in operations:
+                _take_examples(operations[operation_id], operations[twin])
+            else:
+                label = f"{operation_id} ({method.upper()} {path})"
+                problems.append(Problem(label, EXAMPLES_FROM, None, "", f"names no operation: {twin!r}"))
     if strict and problems:
         raise InvalidExample(format_report(problems))
     return Contract(operations, base_path, id_names, tuple(problems), generator)
@@ -261,6 +272,56 @@ def mark_refs(node: Any) -> Any:
     if isinstance(reference, str) and reference.startswith("#/components/schemas/"):
         marked[REF_KEY] = reference
     return marked
+
+
+# An operation that is another's over another protocol (Connect's form of a REST call) names
+# it here, and the mock offers it the other's examples too: the same `Prefer: example=` names
+# and the same pairing of request and response examples, whichever protocol is used.
+EXAMPLES_FROM = "x-mock-examples-from"
+
+
+def _take_examples(operation: Operation, twin: Operation) -> None:
+    """Give `operation` the examples of `twin`: the twin's come first and win on a name both
+    have, so the first example of each status is the same; the operation's own others stay.
+    Error examples in the REST error shape are given in Connect's (`pwreset.errors`)."""
+    for key, response in list(operation.responses.items()):
+        theirs = twin.responses.get(key)
+        if theirs is None or response.media_type is None:
+            continue
+        taken = [
+            replace(e, value=(v := _connect_error(e.value)), payload=orjson.dumps(v)) for e in theirs.examples
+        ]
+        names = {example.name for example in taken}
+        own = [example for example in response.examples if example.name not in names]
+        operation.responses[key] = replace(response, examples=(*taken, *own))
+    names = {example.name for example in twin.request_examples}
+    operation.request_examples = (
+        *twin.request_examples,
+        *(example for example in operation.request_examples if example.name not in names),
+    )
+    operation.success = _success(operation)
+    operation.faults = tuple(_faults(operation))
+    operation.pairable = bool(operation.request_examples) and operation.success is not None
+    shapes = [example.key_paths for example in operation.request_examples]
+    if shapes:
+        operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
+
+
+def _connect_error(value: Any) -> Any:
+    """A REST error body (`{"code": 3, "message", "details": [{"id", "message"}]}`) as the
+    same error's Connect body; any other value as it is."""
+    if not isinstance(value, dict) or not isinstance(value.get("code"), int) or "message" not in value:
+        return value
+    try:
+        code = Code(value["code"])
+    except ValueError:
+        return value
+    details = [d for d in value.get("details") or () if isinstance(d, dict) and "id" in d]
+    if details:
+        error = ApiError(code, str(details[0].get("message", "")), str(details[0]["id"]))
+    else:
+        error = ApiError(code, str(value["message"]))
+    return error.connect_body()
 
 
 def _response(

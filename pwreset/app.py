@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.low_level import Type as Argon2Type
 from connexion import ConnexionMiddleware
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,7 +54,7 @@ from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
 from pwreset.tracing import provider_from_environment, traced, tracer_of
-from pwreset.transcode import RpcTranscoder
+from pwreset.transcode import ProtobufRequests, RpcTranscoder
 from pwreset.validation import SchemaCache, reads_protojson, validator_map
 
 if TYPE_CHECKING:
@@ -420,12 +421,17 @@ _FROM_ENVIRONMENT: Any = object()
 
 
 def create_app(
-    settings: Settings, *, runtime: Runtime | None = None, tracer_provider: Any = _FROM_ENVIRONMENT
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    tracer_provider: Any = _FROM_ENVIRONMENT,
+    grpc_reuse_port: bool = False,
 ) -> RpcTranscoder:
     """The real server as an ASGI app, REST, Connect and gRPC-web, that also runs the native
     gRPC port (`settings.grpc_port`, unless -1; its port is `app.grpc.port` once started),
     with `/metrics` (`pwreset.metrics`) and, given an OpenTelemetry `tracer_provider` (by
-    default one from the `OTEL_*` environment, if any), tracing (`pwreset.tracing`).
+    default one from the `OTEL_*` environment, if any), tracing (`pwreset.tracing`). The gRPC
+    port is shared with other processes only when `grpc_reuse_port` (the workers of one parent).
     The database must be prepared (`prepare_database`). Raises ValueError for tracing asked
     for without its packages."""
     runtime = runtime or build_runtime(settings)
@@ -444,7 +450,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         log_delivery_setup(runtime.settings, worker)
-        async with running_worker(worker), grpc_port(outer, settings.host, settings.grpc_port, limits):
+        async with (
+            running_worker(worker),
+            grpc_port(
+                outer,
+                settings.host,
+                settings.grpc_port,
+                limits,
+                ready=runtime.store.ping,
+                reuse_port=grpc_reuse_port,
+            ),
+        ):
             yield
         await runtime.store.dispose()
         if provider is not None and tracer_provider is _FROM_ENVIRONMENT:
@@ -465,6 +481,7 @@ def create_app(
         validator_map=validator_map(),
     )
     install_error_handlers(app, RouteTable(spec).allow)
+    app.add_middleware(ProtobufRequests, position=MiddlewarePosition.BEFORE_VALIDATION)
     operations = OperationNames(spec)
     # Every transport meets here, as JSON: the native gRPC port calls `outer.app`.
     json_app = RequestMetrics(
@@ -502,16 +519,22 @@ async def _outbox_backlog(store: Store) -> list[tuple[str, str, int, int]]:
 
 @contextlib.asynccontextmanager
 async def grpc_port(
-    app: RpcTranscoder, host: str, port: int, limits: ConnectionLimits
+    app: RpcTranscoder,
+    host: str,
+    port: int,
+    limits: ConnectionLimits,
+    *,
+    ready: Callable[[], Awaitable[None]] | None = None,
+    reuse_port: bool = False,
 ) -> AsyncIterator[None]:
     """The native gRPC port (`pwreset.grpc_port`) for the life of the app, answering through
-    the app's JSON app; none for port -1."""
+    the app's JSON app, its health following `ready`; none for port -1."""
     if port < 0:
         yield
         return
     from pwreset.grpc_port import GrpcPort
 
-    listener = GrpcPort(app.app, host, port, limits)
+    listener = GrpcPort(app.app, host, port, limits, ready=ready, reuse_port=reuse_port)
     await listener.start()
     app.grpc = listener
     logger.warning("pwreset gRPC (HTTP/2 without TLS) listening on %s", listener.address)
@@ -523,8 +546,9 @@ async def grpc_port(
 
 
 def app_from_environment() -> ASGIApp:
-    """Factory for uvicorn worker processes: settings from `PWRESET_*` variables."""
-    return create_app(Settings.from_env())
+    """Factory for uvicorn worker processes: settings from `PWRESET_*` variables; the
+    workers share the gRPC port, which their parent checked was free."""
+    return create_app(Settings.from_env(), grpc_reuse_port=True)
 
 
 class StaticTokens:
@@ -656,6 +680,7 @@ def create_mock_app(
     except InvalidSpecification as exc:
         raise InvalidDocument(describe_invalid_document(exc)) from None
     install_error_handlers(app, endpoint.allow_header)
+    app.add_middleware(ProtobufRequests, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(
         ServedDocument, position=MiddlewarePosition.BEFORE_SWAGGER, spec=spec, base_path=contract.base_path
     )
@@ -666,10 +691,12 @@ def create_mock_app(
         headers=headers,
         schemas=schemas,
     )
+    cors = None
     if mock.cors_origins:
-        app.add_middleware(
+        # Outermost, so that every answer has the headers, the errors of each protocol too:
+        # a browser hides an answer without them from the page, status and all.
+        cors = partial(
             CORSMiddleware,
-            position=MiddlewarePosition.BEFORE_EXCEPTION,
             allow_origins=list(mock.cors_origins),
             allow_methods=["*"],
             allow_headers=["*"],
@@ -698,6 +725,7 @@ def create_mock_app(
             ),
             allowed_names=declared_query_names(spec),
             known_tokens=mock.tokens,
-        )
+        ),
+        edge=cors,
     )
     return outer

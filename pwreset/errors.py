@@ -315,8 +315,21 @@ def _client_error(status: int, exc: BaseException) -> ApiError:
     return ApiError(code, message, error_id, http_status=status, headers=headers)
 
 
+def unknown_procedure(path: str) -> ApiError:
+    """No such procedure: UNIMPLEMENTED, in these words on every protocol (HTTP 404)."""
+    return ApiError(
+        Code.NOT_FOUND,
+        f"unknown procedure {path}",
+        ErrorId.ROUTE,
+        http_status=404,
+        connect_code=Code.UNIMPLEMENTED,
+    )
+
+
 def render(error: ApiError, path: str) -> tuple[int, bytes, dict[str, str]]:
     """Status, JSON body and headers for `error` on a route at `path`."""
     connect = path.startswith(CONNECT_PATH_PREFIX)
+    if connect and error.http_status == 404 and error.connect_code is Code.UNIMPLEMENTED:
+        error = unknown_procedure(path)
     body = error.connect_body() if connect else error.rest_body()
     return error.status_code, orjson.dumps(body), dict(error.headers)

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import enum
+import logging
+import re
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,8 +54,34 @@ _BODY_HEADERS = frozenset(
         b"accept-encoding",
     }
 )
+# A grpc-web-text body of a message at the limit: base64, with room for line breaks.
+_MAX_TEXT_BYTES = (MAX_MESSAGE_BYTES + 5) * 4 // 3 + 4 + 4096
+_URL_SAFE = bytes.maketrans(b"-_", b"+/")
 _TRAILER_FLAG = 0x80
 _COMPRESSED_FLAG = 0x01
+
+
+# The gRPC status of the gRPC-web answer being sent, for its access-log line (HTTP says 200).
+_GRPC_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("grpc_status", default=None)
+
+
+class GrpcStatusInAccessLog(logging.Filter):
+    """Appends `grpc-status N` to uvicorn's access line of a gRPC-web call, whose HTTP status
+    is 200 whatever happened. uvicorn writes that line inside the app's `send` of the answer's
+    start, in the request's own task, where `_GRPC_STATUS` is set."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = _GRPC_STATUS.get()
+        if status is not None and isinstance(record.args, tuple):
+            record.msg = f"{record.msg} grpc-status %d"
+            record.args = (*record.args, status)
+        return True
+
+
+def log_grpc_status(logger: logging.Logger) -> None:
+    """Install `GrpcStatusInAccessLog` on `logger` (uvicorn's access log), once."""
+    if not any(isinstance(f, GrpcStatusInAccessLog) for f in logger.filters):
+        logger.addFilter(GrpcStatusInAccessLog())
 
 
 class Protocol(enum.StrEnum):
@@ -96,45 +125,60 @@ class Answer:
         return next((value for key, value in self.headers if key == name), None)
 
 
-def _unimplemented(path: str) -> errors.ApiError:
-    return errors.ApiError(
-        errors.Code.NOT_FOUND,
-        f"unknown procedure {path}",
-        errors.ErrorId.ROUTE,
-        http_status=404,
-        connect_code=errors.Code.UNIMPLEMENTED,
-    )
+# The scope key under which a translated call carries its request decoder (see
+# `ProtobufRequests`): the JSON app reads the request message as bytes and turns it into JSON
+# only after authentication.
+PROTOBUF_REQUEST = "pwreset.protobuf_request"
+
+
+@dataclass(frozen=True)
+class RequestMessage:
+    """A request message as it came: its bytes, and whether they are gzip-compressed."""
+
+    data: bytes
+    gzip: bool = False
 
 
 async def call_json_app(
     app: ASGIApp,
     scope: Scope,
     procedure: Procedure | None,
-    read_message: Callable[[], Awaitable[bytes]],
+    read_message: Callable[[], Awaitable[RequestMessage]],
 ) -> tuple[bytes, Answer] | errors.ApiError:
     """Call `procedure` through the JSON app: `scope` is the call's HTTP scope (path, headers,
     client), `read_message` gives the request message when the app reads the body (inside
     its body deadline). Returns the response message and the app's answer, or the error.
 
+    The message reaches the app as it came, compressed or not, and is decompressed and
+    decoded by `ProtobufRequests` after authentication, as a JSON body is parsed: a caller
+    without credentials costs a read of at most `MAX_MESSAGE_BYTES`, nothing more.
     `read_message` may raise `errors.ApiError`; a body that is no request message is
     INVALID_ARGUMENT."""
     if procedure is None:
-        return _unimplemented(scope["path"])
+        return errors.unknown_procedure(scope["path"])
     headers = [(name, value) for name, value in scope["headers"] if name not in _BODY_HEADERS]
     headers.append((b"content-type", b"application/json"))
-    inner = {**scope, "headers": headers}
+    compressed = False
+
+    def decode(data: bytes) -> bytes:
+        if compressed:
+            data = _gunzip(data)
+        try:
+            return procedure.request_json(data)
+        except InvalidMessage as exc:
+            raise errors.invalid_input(f"invalid request: {exc}") from None
+
+    inner = {**scope, "headers": headers, PROTOBUF_REQUEST: decode}
     delivered = False
 
-    async def receive_json() -> Message:
-        nonlocal delivered
+    async def receive_message() -> Message:
+        nonlocal delivered, compressed
         if delivered:
             return {"type": "http.disconnect"}
         delivered = True
-        try:
-            body = procedure.request_json(await read_message())
-        except InvalidMessage as exc:
-            raise errors.invalid_input(f"invalid request: {exc}") from None
-        return {"type": "http.request", "body": body, "more_body": False}
+        message = await read_message()
+        compressed = message.gzip
+        return {"type": "http.request", "body": message.data, "more_body": False}
 
     answer = Answer()
 
@@ -146,7 +190,7 @@ async def call_json_app(
             answer.body += message.get("body", b"")
 
     try:
-        await app(inner, receive_json, keep)
+        await app(inner, receive_message, keep)
     except errors.ApiError as exc:
         return exc
     if answer.status != 200:
@@ -158,28 +202,79 @@ async def call_json_app(
         return errors.from_exception(exc)
 
 
+class ProtobufRequests:
+    """Inside Connexion, after its security and before its validation: the request message
+    of a translated call (`call_json_app`) becomes its JSON body here, so authentication
+    comes first, as for JSON, and what decoding costs is paid only by authenticated callers.
+    Every other request passes unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        decode = scope.get(PROTOBUF_REQUEST)
+        if scope["type"] != "http" or decode is None:
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more_body = message.get("more_body", False)
+        body = decode(b"".join(chunks))
+        headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        replayed = False
+
+        async def receive_json() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, receive_json, send)
+
+
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers of an error answer worth passing on (`Retry-After`, `Allow`)."""
     return {name: value for name, value in headers.items() if name.lower() in ("retry-after", "allow")}
 
 
-def unframe(data: bytes, encoding: bytes | None) -> bytes:
+def unframe(data: bytes, encoding: bytes | None) -> RequestMessage:
     """The one message of a gRPC or gRPC-web request body: a 5-byte prefix (flags, length)
-    and the message, gzip-compressed when the flag says so. Raises `errors.ApiError`."""
+    and the message, gzip-compressed when the flag says so (it is decompressed later, see
+    `call_json_app`). Raises `errors.ApiError`: INTERNAL for a compressed flag without an
+    encoding or a flag gRPC does not define, as the gRPC spec (PROTOCOL-HTTP2.md,
+    "Compressed-Flag") and grpc's own servers have it."""
     if len(data) < 5:
         raise errors.invalid_input("invalid request: no message (a unary call sends one)")
     flags, length = data[0], int.from_bytes(data[1:5], "big")
     if len(data) != 5 + length:
         raise errors.invalid_input("invalid request: a unary call sends one whole message")
-    message = data[5:]
-    if flags & _COMPRESSED_FLAG:
-        if (encoding or b"identity").lower() != b"gzip":
-            raise errors.ApiError(errors.Code.UNIMPLEMENTED, "compression other than gzip is not supported")
-        message = _gunzip(message)
-    return message
+    if flags & ~_COMPRESSED_FLAG:
+        raise errors.ApiError(errors.Code.INTERNAL, f"invalid request: message flags {flags:#04x}")
+    compressed = bool(flags & _COMPRESSED_FLAG)
+    if compressed:
+        if (encoding or b"identity").lower() == b"identity":
+            raise errors.ApiError(
+                errors.Code.INTERNAL, "invalid request: compressed flag set but no grpc-encoding"
+            )
+        _check_encoding(encoding)
+    return RequestMessage(data[5:], compressed)
+
+
+def _check_encoding(encoding: bytes | None) -> None:
+    if encoding is not None and encoding.lower() not in (b"gzip", b"identity"):
+        raise errors.ApiError(errors.Code.UNIMPLEMENTED, "compression other than gzip is not supported")
 
 
 def _gunzip(data: bytes) -> bytes:
+    """`data` gunzipped, refused (RESOURCE_EXHAUSTED) once it passes `MAX_MESSAGE_BYTES`:
+    zlib stops there (`max_length`), so a bomb costs no more than a message at the limit."""
     try:
         decompressor = zlib.decompressobj(wbits=31)
         out = decompressor.decompress(data, MAX_MESSAGE_BYTES + 1)
@@ -198,12 +293,25 @@ class RpcTranscoder:
     """Serves gRPC-web and Connect's binary form (`application/proto`) for the app's Connect
     procedures (see the module); every other request goes to the app unchanged."""
 
-    def __init__(self, app: ASGIApp, procedures: Mapping[str, Procedure] = PROCEDURES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        procedures: Mapping[str, Procedure] = PROCEDURES,
+        *,
+        edge: Callable[[ASGIApp], ASGIApp] | None = None,
+    ) -> None:
+        """`edge` wraps the whole, translated answers included: a middleware that must see
+        every answer, errors of any protocol too (the mock's CORS)."""
         self.app = app
         self.procedures = procedures
         self.grpc: Any = None  # the process's native gRPC port (`pwreset.grpc_port`), if any
+        self._entry: ASGIApp = edge(self._translate) if edge is not None else self._translate
+        log_grpc_status(logging.getLogger("uvicorn.access"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _translate(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = (
             protocol_of(scope["headers"]) if scope["type"] == "http" and scope["method"] == "POST" else None
         )
@@ -217,21 +325,13 @@ class RpcTranscoder:
             scope, b"grpc-encoding" if protocol is not Protocol.CONNECT_PROTO else b"content-encoding"
         )
 
-        async def read_message() -> bytes:
-            data = await _read_body(receive)
+        async def read_message() -> RequestMessage:
             if protocol is Protocol.GRPC_WEB_TEXT:
-                try:
-                    data = base64.b64decode(data, validate=False)
-                except (binascii.Error, ValueError):
-                    raise errors.invalid_input("invalid request: not base64") from None
+                return unframe(decode_base64(await _read_body(receive, _MAX_TEXT_BYTES)), encoding)
+            data = await _read_body(receive, MAX_MESSAGE_BYTES + 5)
             if protocol is Protocol.CONNECT_PROTO:
-                if encoding is not None and encoding.lower() == b"gzip":
-                    return _gunzip(data)
-                if encoding is not None and encoding.lower() != b"identity":
-                    raise errors.ApiError(
-                        errors.Code.UNIMPLEMENTED, "compression other than gzip is not supported"
-                    )
-                return data
+                _check_encoding(encoding)
+                return RequestMessage(data, encoding is not None and encoding.lower() == b"gzip")
             return unframe(data, encoding)
 
         outcome = await call_json_app(
@@ -247,7 +347,21 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return next((value for key, value in scope["headers"] if key == name), None)
 
 
-async def _read_body(receive: Receive) -> bytes:
+def decode_base64(data: bytes) -> bytes:
+    """A grpc-web-text body: base64, standard or url-safe, in one block or in padded chunks
+    one after the other (as gRPC-web's spec lets a sender reset the encoding at frame
+    boundaries), padding optional at the end, whitespace ignored. Raises `errors.ApiError`."""
+    text = re.sub(rb"\s+", b"", data).translate(_URL_SAFE)
+    try:
+        return b"".join(
+            base64.b64decode(chunk + b"=" * (-len(chunk) % 4), validate=True)
+            for chunk in re.findall(rb"[^=]+=*", text)
+        )
+    except (binascii.Error, ValueError):
+        raise errors.invalid_input("invalid request: not base64") from None
+
+
+async def _read_body(receive: Receive, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -256,7 +370,7 @@ async def _read_body(receive: Receive) -> bytes:
             raise errors.ApiError(errors.Code.INVALID_ARGUMENT, "the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_MESSAGE_BYTES + 5:
+        if size > max_bytes:
             raise errors.body_too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
@@ -286,6 +400,7 @@ async def _send_grpc_web(
     send: Send, media_type: bytes, protocol: Protocol, outcome: tuple[bytes, Answer] | errors.ApiError
 ) -> None:
     """gRPC-web: always HTTP 200; the status in a trailer frame after the message, if any."""
+    _GRPC_STATUS.set(int(outcome.grpc_code) if isinstance(outcome, errors.ApiError) else 0)
     if isinstance(outcome, errors.ApiError):
         body = b""
         trailers = outcome.grpc_trailers()
