@@ -1,8 +1,13 @@
-"""Requests per second of `pwreset mock` and of Connexion's own mock (`MockResolver(mock_all=True)`,
-what `connexion run --mock=all` builds) on the same spec, side by side in one run.
+"""Requests per second of `pwreset mock` and of its peers on the same spec, side by side in one
+run: Connexion's own mock (`MockResolver(mock_all=True)`, what `connexion run --mock=all`
+builds) and Prism 5 (`@stoplight/prism-cli`, with its default logging and run quiet with
+`-v warn`).
 
-Both run as one uvicorn process with the same bearer-token check; the load comes from `wrk`
-(`apt-get install wrk`). Usage: python bench/mock_rps.py [--duration 10] [--connections 32]
+pwreset and Connexion run as one uvicorn process with the same bearer-token check; Prism as
+one Node process (it checks that a bearer token is present). The load comes from `wrk`
+(`apt-get install wrk`). Prism comes from npm: `npm ci --prefix bench/peers` (without it,
+its rows are left out, and the run says so).
+Usage: python bench/mock_rps.py [--duration 10] [--connections 32]
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ SCENARIOS = {
     "POST human (validated body)": (
         "POST",
         "/v2/users/human",
-        '{"profile": {"givenName": "Minnie", "familyName": "Mouse"}, "email": {"email": "m@mouse.com"}}',
+        '{"profile": {"givenName": "Minnie", "familyName": "Mouse"}, "email": {"email": "m@example.com"}}',
     ),
 }
-SERVERS = ("pwreset mock", "connexion --mock=all")
+SERVERS = ("pwreset mock", "connexion --mock=all", "prism", "prism -v warn")
+PRISM = Path(__file__).resolve().parent / "peers" / "node_modules" / ".bin" / "prism"
+SPEC = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
 
 def build(kind: str):
@@ -41,7 +48,7 @@ def build(kind: str):
     from pwreset.spec import load_spec
 
     if kind == "pwreset mock":
-        return create_mock_app(MockSettings(tokens=(TOKEN,), cors_origins=()))
+        return create_mock_app(MockSettings(tokens=(TOKEN,), cors_origins=(), grpc_port=-1))
     from connexion import AsyncApp
     from connexion.mock import MockResolver
 
@@ -100,17 +107,20 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    servers = SERVERS if PRISM.exists() else SERVERS[:2]
+    if not PRISM.exists():
+        print("Prism is not installed (npm ci --prefix bench/peers): its rows are left out", file=sys.stderr)
     results: dict[tuple[str, str], tuple[float, dict]] = {}
-    for kind in SERVERS:
+    for kind in servers:
         with tempfile.TemporaryDirectory() as tmp:
             port_file = Path(tmp) / "port"
-            process = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port_file)])
+            process = start(kind, port_file)
             try:
-                deadline = time.monotonic() + 30
-                while not port_file.exists() or not port_file.read_text():
-                    if time.monotonic() > deadline:
+                deadline = time.monotonic() + 60
+                while not port_file.exists() or not port_file.read_text() or not answers(port_file):
+                    if time.monotonic() > deadline or process.poll() is not None:
                         raise RuntimeError(f"{kind} did not start")
-                    time.sleep(0.05)
+                    time.sleep(0.1)
                 base = f"http://127.0.0.1:{port_file.read_text()}"
                 time.sleep(1)
                 for name, (method, path, body) in SCENARIOS.items():
@@ -119,18 +129,49 @@ def main() -> int:
             finally:
                 process.terminate()
                 process.wait(timeout=15)
-    print(f"\n{'scenario':30} " + " ".join(f"{kind:>24}" for kind in SERVERS) + f" {'ratio':>7}")
+    peers = servers[1:]
+    print(
+        f"\n{'scenario':28} "
+        + " ".join(f"{kind:>22}" for kind in servers)
+        + " "
+        + " ".join(f"{'× ' + kind:>24}" for kind in peers)
+    )
     for name in SCENARIOS:
         cells = []
-        for kind in SERVERS:
+        for kind in servers:
             rps, errors = results[kind, name]
-            cells.append(
-                f"{rps:>14.0f} req/s"
-                + (f" ({errors['non-2xx']} non-2xx)" if errors["non-2xx"] else "").rjust(4)
-            )
-        ratio = results[SERVERS[0], name][0] / results[SERVERS[1], name][0]
-        print(f"{name:30} " + " ".join(f"{cell:>24}" for cell in cells) + f" {ratio:>6.2f}x")
+            failed = f" ({errors['non-2xx']} non-2xx)" if errors["non-2xx"] else ""
+            cells.append(f"{rps:>8.0f} req/s{failed}")
+        ours = results[servers[0], name][0]
+        ratios = [f"{ours / results[kind, name][0]:>23.2f}x" for kind in peers]
+        print(f"{name:28} " + " ".join(f"{cell:>22}" for cell in cells) + " " + " ".join(ratios))
     return 0
+
+
+def start(kind: str, port_file: Path) -> subprocess.Popen:
+    """Start `kind` on a free loopback port, written to `port_file` once known."""
+    if not kind.startswith("prism"):
+        return subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port_file)])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    quiet = ["-v", "warn"] if kind.endswith("warn") else []
+    process = subprocess.Popen(
+        [str(PRISM), "mock", str(SPEC), "-h", "127.0.0.1", "-p", str(port), *quiet],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    port_file.write_text(str(port))
+    return process
+
+
+def answers(port_file: Path) -> bool:
+    """Whether something accepts connections on the port in `port_file`."""
+    try:
+        with socket.create_connection(("127.0.0.1", int(port_file.read_text())), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":
