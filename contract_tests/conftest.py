@@ -7,6 +7,7 @@ at a live server instead (what `pwreset contract-test` does).
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--contract-max-examples", type=int, default=DEFAULT_MAX_EXAMPLES)
     group.addoption("--contract-seed", type=int, help="seed for generated data (default: random, printed)")
+    # How a rerun names the seed: `pwreset contract-test` passes its own flag, `--seed`.
+    group.addoption("--contract-seed-flag", default="--contract-seed", help=argparse.SUPPRESS)
     group.addoption("--contract-report", help="write the status coverage as JSON to this path")
     group.addoption(
         "--contract-allow-unreached",
@@ -80,7 +83,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     where = settings.base_url or "in-process " + ", ".join(settings.targets)
     return [
         f"contract target: {where}; max examples: {settings.max_examples}; "
-        f"seed: {settings.seed} (rerun with --contract-seed {settings.seed})"
+        f"seed: {settings.seed} (rerun with {config.getoption('contract_seed_flag')} {settings.seed})"
     ]
 
 
@@ -103,7 +106,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line(f"{coverage.responses_recorded()} validated responses")
         for line in coverage.missing_tokens_summary():
             terminalreporter.write_line(f"missing token: give {line}")
-    terminalreporter.write_line(f"seed {settings.seed} (rerun with --contract-seed {settings.seed})")
+    flag = config.getoption("contract_seed_flag")
+    terminalreporter.write_line(f"seed {settings.seed} (rerun with {flag} {settings.seed})")
     if settings.report:
         path = Path(settings.report)
         path.parent.mkdir(parents=True, exist_ok=True)

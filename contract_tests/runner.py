@@ -32,6 +32,7 @@ def pytest_arguments(
         "-v" if verbose else "-q",
         f"--contract-max-examples={settings.max_examples}",
         f"--contract-seed={settings.seed}",
+        "--contract-seed-flag=--seed",
     ]
     if settings.base_url:
         args.append(f"--contract-base-url={settings.base_url}")

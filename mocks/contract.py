@@ -163,13 +163,19 @@ class Contract:
     generator: DataGenerator = field(default_factory=DataGenerator)
 
 
-def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool = False) -> Contract:
+def prepare(
+    spec: dict,
+    *,
+    generator: DataGenerator | None = None,
+    strict: bool = False,
+    source: str = "the document",
+) -> Contract:
     """Check every example against its schema and index the spec for the mock.
 
     Every problem is collected (`Contract.problems`); an invalid response example is replaced
     by generated data under the same name. With `strict`, any problem raises InvalidExample
-    with the whole report. OpenAPI 3.0 schemas are checked as Draft 4 with `nullable`, 3.1
-    schemas as JSON Schema 2020-12."""
+    with the whole report, naming the document as `source`. OpenAPI 3.0 schemas are checked
+    as Draft 4 with `nullable`, 3.1 schemas as JSON Schema 2020-12."""
     version = str(spec.get("openapi", spec.get("swagger", "")))
     if not version.startswith(("3.0", "3.1")):
         raise InvalidDocument(
@@ -217,7 +223,7 @@ def prepare(spec: dict, *, generator: DataGenerator | None = None, strict: bool 
                 label = f"{operation_id} ({method.upper()} {path})"
                 problems.append(Problem(label, EXAMPLES_FROM, None, "", f"names no operation: {twin!r}"))
     if strict and problems:
-        raise InvalidExample(format_report(problems))
+        raise InvalidExample(format_report(problems, source, strict=True))
     return Contract(operations, base_path, id_names, tuple(problems), generator)
 
 

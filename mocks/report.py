@@ -44,12 +44,14 @@ def shorten(text: str, limit: int = _REASON_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_report(problems: Sequence[Problem], source: str = "the document") -> str:
-    """The report printed at start and by `--check`: a count, then one problem a line."""
+def format_report(problems: Sequence[Problem], source: str = "the document", *, strict: bool = False) -> str:
+    """The report printed at start and by `--check`: a count, then one problem a line; with
+    `strict`, as the reason the mock does not start."""
     if not problems:
         return f"{source}: no problems found"
     noun = "problem" if len(problems) == 1 else "problems"
-    lines = [f"{source}: {len(problems)} {noun} (generated data is served in place of invalid examples)"]
+    outcome = "--strict: not started" if strict else "generated data is served in place of invalid examples"
+    lines = [f"{source}: {len(problems)} {noun} ({outcome})"]
     lines += [f"  {problem}" for problem in problems]
     return "\n".join(lines)
 

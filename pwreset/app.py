@@ -641,9 +641,10 @@ def create_mock_app(
     from mocks.validation31 import validator_map_31
 
     spec = spec if spec is not None else load_spec(mock.spec_path)
-    contract = prepare(spec, strict=mock.strict)
+    source = str(mock.spec_path or "the spec")
+    contract = prepare(spec, strict=mock.strict, source=source)
     if contract.problems:
-        logger.warning("%s", format_report(contract.problems, str(mock.spec_path or "the spec")))
+        logger.warning("%s", format_report(contract.problems, source))
     # The caller may keep a handle on `state`, to reset it between tests or keep it on reload.
     responder = Responder(
         contract,

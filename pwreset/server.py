@@ -166,6 +166,12 @@ class RedactQueryStrings(logging.Filter):
 OPERATION_LOGGER = "connexion.operations.openapi3"
 
 
+def _json_reserved_attributes() -> list[str]:
+    from pythonjsonlogger.core import RESERVED_ATTRS
+
+    return list(RESERVED_ATTRS)
+
+
 def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str, Any]:
     """`logging.config.dictConfig` settings for uvicorn's loggers, in pwreset's format (access
     lines on standard output, the rest on standard error) with query strings redacted from
@@ -182,6 +188,8 @@ def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str,
         "fmt": "%(levelname)s %(name)s %(message)s",
         "rename_fields": {"levelname": "level", "name": "logger"},
         "timestamp": "time",
+        # uvicorn's ANSI-coloured copy of each message
+        "reserved_attrs": [*_json_reserved_attributes(), "color_message"],
     }
     config: dict[str, Any] = {
         "version": 1,

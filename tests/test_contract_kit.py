@@ -272,7 +272,7 @@ def test_kit_reports_a_field_of_the_wrong_type(tmp_path: Path) -> None:
     assert "ST108" in output and "Response violates schema" in output
     assert "Reproduce with" in output
     assert re.search(r"curl -X GET .*http://127\.0\.0\.1:\d+/v2/users/\S+", output)
-    assert f"--contract-seed {SEED}" in output
+    assert f"(rerun with --seed {SEED})" in output
 
 
 def test_kit_reports_an_undocumented_status(tmp_path: Path) -> None:

@@ -366,6 +366,7 @@ def test_command_line_strict_mock_refuses_a_spec_with_an_invalid_example(tmp_pat
         timeout=60,
     )
     assert result.returncode == 2
+    assert f"{spec}: 1 problem (--strict: not started)" in result.stderr
     assert "getX (GET /x): response 200, example 'bad' at /n: 'one' is not of type 'integer'" in result.stderr
 
 
