@@ -959,15 +959,20 @@ async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
     await _prepare(settings)
     store = Store(settings.effective_database_url)
     org_id = IdGenerator(system_now_us).new_id()
+    domain = args.domain or f"{args.name}.localhost"
     try:
         async with store.write() as tx:
-            await tx.insert_organization(
-                org_id, args.name, args.domain or f"{args.name}.localhost", system_now_us()
-            )
+            await tx.insert_organization(org_id, args.name, domain, system_now_us())
             if origins:
                 await tx.set_link_origins(org_id, origins)
     except ConflictError:
-        print("pwreset: an organization with that domain exists", file=sys.stderr)
+        async with store.read() as tx:
+            existing = await tx.organization_by_domain(domain)
+        print(
+            f"pwreset: the organization with domain {domain} exists already, id {existing}; "
+            "give another name or --domain for a new one",
+            file=sys.stderr,
+        )
         return 2
     finally:
         await store.dispose()

@@ -178,3 +178,13 @@ def test_a_process_with_another_secret_refuses_to_start(tmp_path, capsys, monkey
     assert "Traceback" not in err
     monkeypatch.delenv("PWRESET_SECRET")
     assert pwreset(["migrate", *data]) == 0
+
+
+def test_an_organization_made_twice_names_the_one_that_exists(tmp_path, capsys):
+    flags = ["--data-dir", str(tmp_path / "data")]
+    assert pwreset(["org", "create", "elsewhere", *flags]) == 0
+    first = capsys.readouterr().out.strip()
+    assert pwreset(["org", "create", "elsewhere", *flags]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"domain elsewhere.localhost exists already, id {first}" in captured.err
