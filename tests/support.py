@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import io
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -288,3 +291,19 @@ def live_mock(
         ) as client,
     ):
         yield client
+
+
+ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
+
+
+def run_schemathesis(spec: Path | str, url: str, *options: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Schemathesis's command line (`st run SPEC --url URL OPTIONS --seed 1 --no-color`) in
+    `cwd`, its output captured; callers skip when `ST` is None."""
+    assert ST is not None, "the Schemathesis command line (st) is not installed"
+    return subprocess.run(
+        [ST, "run", str(spec), "--url", url, *options, "--seed", "1", "--no-color"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

@@ -4,46 +4,28 @@ content types, schemas, auth, negative data, unsupported methods, use after free
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from pwreset.spec import SPEC_PATH
-from tests.support import MOCK_TOKEN, live_mock
-
-ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
+from tests.support import MOCK_TOKEN, ST, live_mock, run_schemathesis
 
 
 @pytest.mark.skipif(ST is None, reason="the Schemathesis command line (st) is not installed")
 @pytest.mark.parametrize("dynamic", [False, True], ids=["examples", "dynamic"])
 def test_mock_passes_every_schemathesis_check_on_its_own_spec(tmp_path, dynamic):
     with live_mock(stateful=True, dynamic=dynamic) as client:
-        result = subprocess.run(
-            [
-                ST,
-                "run",
-                str(SPEC_PATH),
-                "--url",
-                str(client.base_url),
-                "--header",
-                f"Authorization: Bearer {MOCK_TOKEN}",
-                "--checks",
-                "all",
-                "--mode",
-                "all",
-                "--max-examples",
-                "40",
-                "--seed",
-                "1",
-                "--no-color",
-            ],
+        result = run_schemathesis(
+            str(SPEC_PATH),
+            str(client.base_url),
+            "--header",
+            f"Authorization: Bearer {MOCK_TOKEN}",
+            "--checks",
+            "all",
+            "--mode",
+            "all",
+            "--max-examples",
+            "40",
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
         )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout

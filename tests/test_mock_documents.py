@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +27,9 @@ from mocks.generate import DataGenerator
 from mocks.openapi31 import connexion_view
 from mocks.report import InvalidDocument
 from pwreset.spec import SPEC_PATH
-from tests.support import MOCK_TOKEN, live_mock
+from tests.support import MOCK_TOKEN, ST, live_mock, run_schemathesis
 
 SPECS = Path(__file__).parent / "specs"
-ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
 PWRESET_MOCK = [sys.executable, "-m", "pwreset.cli", "mock"]
 
 
@@ -221,10 +219,14 @@ def test_discriminators_name_the_branch_chosen():
 
 def test_a_discriminator_mapping_key_is_the_value_when_the_property_is_free_text():
     pet = {"type": "object", "required": ["petType"], "properties": {"petType": {"type": "string"}}}
-    cat = {"allOf": [pet, {"required": ["meows"], "properties": {"meows": {"type": "boolean"}}}],
-           "x-pwreset-ref": "#/components/schemas/Cat"}
-    dog = {"allOf": [pet, {"required": ["barks"], "properties": {"barks": {"type": "boolean"}}}],
-           "x-pwreset-ref": "#/components/schemas/Dog"}
+    cat = {
+        "allOf": [pet, {"required": ["meows"], "properties": {"meows": {"type": "boolean"}}}],
+        "x-pwreset-ref": "#/components/schemas/Cat",
+    }
+    dog = {
+        "allOf": [pet, {"required": ["barks"], "properties": {"barks": {"type": "boolean"}}}],
+        "x-pwreset-ref": "#/components/schemas/Dog",
+    }
     schema = {"oneOf": [cat, dog], "discriminator": {"propertyName": "petType", "mapping": {"kitty": "Cat"}}}
     values = [DataGenerator().generate(schema, Random(seed)) for seed in range(20)]
     assert {value["petType"] for value in values} == {"kitty", "Dog"}
@@ -349,18 +351,17 @@ AUTH = {
 @pytest.mark.parametrize("name", sorted(EXPECTED_PROBLEMS))
 def test_schemathesis_with_every_check_gets_no_server_error(tmp_path, name, dynamic):
     with live_mock(spec=load(name), grpc_port=-1, stateful=True, dynamic=dynamic) as client:
-        result = subprocess.run(
-            [
-                ST, "run", str(SPECS / name),
-                "--url", str(client.base_url) + BASE_PATHS[name],
-                "--header", AUTH[name],
-                "--checks", "all",
-                "--max-examples", "30",
-                "--seed", "1",
-                "--no-color",
-            ],
-            cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+        result = run_schemathesis(
+            str(SPECS / name),
+            str(client.base_url) + BASE_PATHS[name],
+            "--header",
+            AUTH[name],
+            "--checks",
+            "all",
+            "--max-examples",
+            "30",
+            cwd=tmp_path,
+        )
     out = result.stdout
     assert "Test cases:" in out, out[-4000:] + result.stderr[-2000:]
     assert "Server error" not in out and "ST101" not in out, out[-6000:]

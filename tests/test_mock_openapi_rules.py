@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from hypothesis import strategies as st
 
 from pwreset.openapi_schema import Direction, to_json_schema
 from pwreset.paths import RouteTable, by_specificity, specificity
-from tests.support import MOCK_TOKEN, live_mock
+from tests.support import MOCK_TOKEN, ST, live_mock, run_schemathesis
 
 SPECS = Path(__file__).parent / "specs"
 WS = "WS" + "0" * 32
@@ -444,7 +441,6 @@ def test_retry_after_comes_with_the_rate_limit_answers_of_pwresets_own_spec(mock
 
 # --- Schemathesis, every check, on each document -------------------------------------------
 
-ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
 SCHEMATHESIS_RUNS = {
     "routing.yaml": ("/v1", ["--header", f"Authorization: Bearer {MOCK_TOKEN}"]),
     "bodies.yaml": ("/2010-04-01", ["--auth", f"AC{'0' * 32}:{MOCK_TOKEN}"]),
@@ -469,28 +465,17 @@ def test_the_mock_passes_every_schemathesis_check_on_each_document(tmp_path, nam
     a request the mock refuses as a server of that document would."""
     base_path, auth = SCHEMATHESIS_RUNS[name]
     with live_mock(spec=load(name)) as client:
-        result = subprocess.run(
-            [
-                ST,
-                "run",
-                str(SPECS / name),
-                "--url",
-                f"{client.base_url}{base_path}",
-                *auth,
-                "--checks",
-                "all",
-                "--mode",
-                "all",
-                "--max-examples",
-                "30",
-                "--seed",
-                "1",
-                "--no-color",
-            ],
+        result = run_schemathesis(
+            str(SPECS / name),
+            f"{client.base_url}{base_path}",
+            *auth,
+            "--checks",
+            "all",
+            "--mode",
+            "all",
+            "--max-examples",
+            "30",
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
         )
     output = result.stdout
     assert "Examples" in output and "Fuzzing" in output, output[-3000:] + result.stderr[-2000:]

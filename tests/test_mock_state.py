@@ -4,7 +4,6 @@ times move on; `POST /__mock/reset` and `--state-file` work; nothing here is pwr
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mocks.state import ResourceState, StateFileError
-from tests.support import MOCK_TOKEN, live_mock, new_user_body
+from tests.support import MOCK_TOKEN, ST, live_mock, new_user_body, run_schemathesis
 
 PETS_PATH = Path(__file__).parent / "specs" / "pets.yaml"
 PETS = yaml.safe_load(PETS_PATH.read_text())
@@ -192,35 +191,21 @@ def test_a_broken_state_file_stops_the_start_with_its_reason(tmp_path):
     assert path.read_text() == "[]"  # left as it was
 
 
-ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
-
-
 @pytest.mark.skipif(ST is None, reason="the Schemathesis command line (st) is not installed")
 def test_the_stateful_mock_passes_every_schemathesis_check_on_a_generic_document(tmp_path):
     with live_mock(spec=PETS, stateful=True) as client:
-        result = subprocess.run(
-            [
-                ST,
-                "run",
-                str(PETS_PATH),
-                "--url",
-                str(client.base_url),
-                "--checks",
-                "all",
-                # The coverage and fuzzing phases send ids the path's schema refuses, whose
-                # answers belong to the document's error shape, not to state.
-                "--phases",
-                "examples,stateful",
-                "--max-examples",
-                "30",
-                "--seed",
-                "1",
-                "--no-color",
-            ],
+        result = run_schemathesis(
+            str(PETS_PATH),
+            str(client.base_url),
+            "--checks",
+            "all",
+            # The coverage and fuzzing phases send ids the path's schema refuses, whose
+            # answers belong to the document's error shape, not to state.
+            "--phases",
+            "examples,stateful",
+            "--max-examples",
+            "30",
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
         )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Stateful" in result.stdout

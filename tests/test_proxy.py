@@ -6,13 +6,11 @@ upstream (a Starlette app on loopback), whose every kind of drift is named in
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +21,7 @@ from starlette.routing import Route
 
 from mocks.proxy import MAX_BODY_BYTES, Report, Routes, ValidatingProxy, check_response
 from pwreset.spec import SPEC_PATH, load_spec
-from tests.support import MOCK_TOKEN, live_mock, new_user_body, running
+from tests.support import MOCK_TOKEN, ST, live_mock, new_user_body, run_schemathesis, running
 
 USER_BODY = {
     "details": {"sequence": "3", "changeDate": "2025-03-05T21:29:22.155Z", "resourceOwner": "1"},
@@ -275,9 +273,6 @@ def test_an_undocumented_status_and_a_missing_required_header_are_named():
     assert check_response(route, 200, {"x-rate-limit": "5"}, b"") == []
 
 
-ST = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
-
-
 @pytest.mark.skipif(ST is None, reason="the Schemathesis command line (st) is not installed")
 def test_schemathesis_passes_through_the_proxy_which_finds_nothing_wrong_in_a_keeping_server(tmp_path):
     """Transparent (every check passes through it) and no false alarms: the stateful mock
@@ -286,27 +281,16 @@ def test_schemathesis_passes_through_the_proxy_which_finds_nothing_wrong_in_a_ke
     with live_mock(stateful=True) as mock:
         app = ValidatingProxy(load_spec(), str(mock.base_url), on_stop=reports.append)
         with running(app) as base_url:
-            result = subprocess.run(
-                [
-                    ST,
-                    "run",
-                    str(SPEC_PATH),
-                    "--url",
-                    base_url,
-                    "--header",
-                    f"Authorization: Bearer {MOCK_TOKEN}",
-                    "--checks",
-                    "all",
-                    "--max-examples",
-                    "10",
-                    "--seed",
-                    "1",
-                    "--no-color",
-                ],
+            result = run_schemathesis(
+                str(SPEC_PATH),
+                base_url,
+                "--header",
+                f"Authorization: Bearer {MOCK_TOKEN}",
+                "--checks",
+                "all",
+                "--max-examples",
+                "10",
                 cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=600,
             )
     assert result.returncode == 0, result.stdout[-6000:]
     report = reports[0].to_json()
