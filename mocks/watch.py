@@ -163,7 +163,8 @@ class Watcher:
             return False
         self.files = document.files
         self.reloads += 1
-        logger.warning("%s reloaded (%d files)", self.path, len(self.files))
+        count = len(self.files)
+        logger.warning("%s reloaded (%d file%s)", self.path, count, "" if count == 1 else "s")
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
