@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import uvicorn
+import uvicorn.logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol as _UvicornH11Protocol
@@ -166,6 +167,21 @@ class RedactQueryStrings(logging.Filter):
 OPERATION_LOGGER = "connexion.operations.openapi3"
 
 
+class AccessFormatter(uvicorn.logging.AccessFormatter):
+    """uvicorn's access-line formatter, which takes exactly uvicorn's five arguments (client,
+    method, path, HTTP version, status), also for the lines of gRPC and gRPC-web calls, whose
+    sixth argument is the gRPC status (`pwreset.transcode.GrpcStatusInAccessLog`,
+    `pwreset.grpc_port`): it ends the line as `200 grpc-status N`."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if not (isinstance(args, tuple) and len(args) == 6):
+            return super().formatMessage(record)
+        shown = logging.makeLogRecord(record.__dict__)
+        shown.args = args[:5]
+        return f"{super().formatMessage(shown)} grpc-status {args[5]}"
+
+
 def _json_reserved_attributes() -> list[str]:
     from pythonjsonlogger.core import RESERVED_ATTRS
 
@@ -198,7 +214,7 @@ def log_config(level: str, *, root: bool, log_format: str = "text") -> dict[str,
         "formatters": {
             "default": {"format": LOG_FORMAT},
             "access": {
-                "()": "uvicorn.logging.AccessFormatter",
+                "()": f"{__name__}.AccessFormatter",
                 "fmt": ACCESS_LOG_FORMAT,
                 "use_colors": False,
             },

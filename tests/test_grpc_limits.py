@@ -287,3 +287,17 @@ def test_access_log_lines_of_grpc_calls_show_the_grpc_status(server, caplog):
     lines = [r.getMessage() for r in caplog.records if SERVICE + "GetUserByID" in r.getMessage()]
     assert len(lines) == 2
     assert all(line.endswith(" 200 grpc-status 5") for line in lines), lines
+
+
+def test_access_lines_of_grpc_calls_are_written_by_the_text_format_too():
+    import logging
+
+    from pwreset.server import ACCESS_LOG_FORMAT, AccessFormatter
+
+    formatter = AccessFormatter(fmt=ACCESS_LOG_FORMAT, use_colors=False)
+    line = '%s - "%s %s HTTP/%s" %d grpc-status %d'
+    args = ("127.0.0.1:5", "POST", SERVICE + "GetUserByID", "2", 200, 5)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line, args, None)
+    assert formatter.format(record).endswith(f'"POST {SERVICE}GetUserByID HTTP/2" 200 OK grpc-status 5')
+    plain = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line[:-15], args[:5], None)
+    assert formatter.format(plain).endswith(" 200 OK")
