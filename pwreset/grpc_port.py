@@ -351,9 +351,13 @@ class GrpcPort:
             body_timeout = self.limits.body_timeout
 
             async def read_message() -> RequestMessage:
+                messages: list[bytes] = []
                 try:
                     async with asyncio.timeout(body_timeout or None):
-                        messages = [message async for message in requests]
+                        async for message in requests:
+                            messages.append(message)
+                            if len(messages) > 1:  # refused at once, not after every frame sent
+                                break
                 except TimeoutError:
                     raise errors.ApiError(
                         errors.Code.DEADLINE_EXCEEDED,

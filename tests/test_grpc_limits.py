@@ -301,3 +301,22 @@ def test_access_lines_of_grpc_calls_are_written_by_the_text_format_too():
     assert formatter.format(record).endswith(f'"POST {SERVICE}GetUserByID HTTP/2" 200 OK grpc-status 5')
     plain = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line[:-15], args[:5], None)
     assert formatter.format(plain).endswith(" 200 OK")
+
+
+def test_a_second_message_of_a_unary_grpc_call_is_refused_without_reading_the_rest(server):
+    """Frames after the second are not read: a call of many tiny messages costs no more."""
+    sent = 0
+
+    def many():
+        nonlocal sent
+        for _ in range(100_000):
+            sent += 1
+            yield b""
+
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stream = channel.stream_unary(SERVICE + "GetUserByID")
+        with pytest.raises(grpc.RpcError) as refused:
+            stream(many(), metadata=(("authorization", f"Bearer {server.admin_token}"),), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "one message" in refused.value.details()
+    assert sent < 100_000  # the answer came before the client was done
