@@ -18,7 +18,8 @@ What the HTTP port's slow-client limits become here (`ConnectionLimits`):
 - keep-alive: a connection without calls is closed after `keep_alive_timeout` (gRPC's
   maximum idle time, at least 1 s);
 - streams that never end (health `Watch`, reflection): at most `MAX_STREAMING_CALLS` at once
-  in the process (more get RESOURCE_EXHAUSTED), and every connection is closed after
+  in the process and `MAX_STREAMING_CALLS_PER_ADDRESS` from one client address (more get
+  RESOURCE_EXHAUSTED), and every connection is closed after
   `MAX_CONNECTION_AGE_MS` plus `MAX_CONNECTION_AGE_GRACE_MS`, open streams or not, so no
   connection outlives that (clients reconnect: gRPC's GOAWAY says so);
 - the port is this process's alone (no `SO_REUSEPORT`, but between the workers of one
@@ -49,6 +50,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pwreset import errors
 from pwreset.generated.zitadel import message_pb2
+from pwreset.limits import address_key
 from pwreset.metrics import TRANSPORT_KEY
 from pwreset.procedures import PROCEDURES, SERVICES, Procedure
 from pwreset.server import MAX_HEAD_BYTES, ConnectionLimits
@@ -60,6 +62,7 @@ access_logger = logging.getLogger("uvicorn.access")
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
 # Streams that may last (health Watch, reflection) open at once in the process.
 MAX_STREAMING_CALLS = 100
+MAX_STREAMING_CALLS_PER_ADDRESS = 10  # so one client cannot take every place
 # Every connection is told to go away (GOAWAY) after this long, and closed after the grace.
 MAX_CONNECTION_AGE_MS = 5 * 60 * 1000
 MAX_CONNECTION_AGE_GRACE_MS = 30 * 1000
@@ -130,13 +133,17 @@ def check_port_free(host: str, port: int) -> None:
 
 
 class StreamingCallLimit:
-    """At most `limit` streaming calls (health Watch, reflection) at once; one more is
-    RESOURCE_EXHAUSTED. Such a stream holds its connection open, so this bounds the
-    connections (and descriptors) a client can hold without credentials."""
+    """At most `limit` streaming calls (health Watch, reflection) at once, and at most
+    `per_address` from one client address (`pwreset.limits.address_key`: an IPv6 client
+    counts as its /64); one more is RESOURCE_EXHAUSTED. Such a stream holds its connection
+    open, so this bounds the connections (and descriptors) a client can hold without
+    credentials, and keeps places for the others."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_address: int = MAX_STREAMING_CALLS_PER_ADDRESS) -> None:
         self.limit = limit
+        self.per_address = per_address
         self.active = 0
+        self._by_address: dict[str, int] = {}
 
     def bound(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """`handler` itself if it answers once, else the same method, counted."""
@@ -152,15 +159,24 @@ class StreamingCallLimit:
 
     @contextlib.asynccontextmanager
     async def _slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        if self.active >= self.limit:
+        client = parse_peer(context.peer() or "")
+        address = address_key(client[0] if client else None)
+        mine = self._by_address.get(address, 0)
+        if self.active >= self.limit or mine >= self.per_address:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, "too many streaming calls; try again later"
             )
         self.active += 1
+        self._by_address[address] = mine + 1
         try:
             yield
         finally:
             self.active -= 1
+            left = self._by_address[address] - 1
+            if left:
+                self._by_address[address] = left
+            else:
+                del self._by_address[address]
 
     def _limited(self, behavior: Any) -> Any:
         if inspect.isasyncgenfunction(behavior):
@@ -258,10 +274,11 @@ class GrpcPort:
         reuse_port: bool = False,
         max_connection_age_ms: int = MAX_CONNECTION_AGE_MS,
         max_streaming_calls: int = MAX_STREAMING_CALLS,
+        max_streaming_calls_per_address: int = MAX_STREAMING_CALLS_PER_ADDRESS,
     ) -> None:
         """`ready` raises while the service cannot serve (the store's `ping`); `reuse_port`
         shares the port with the other workers of one parent (see `check_port_free`); the
-        last two are for tests."""
+        last three are for tests."""
         trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
         self.app = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
         self.host = host
@@ -272,6 +289,7 @@ class GrpcPort:
         self.reuse_port = reuse_port
         self.max_connection_age_ms = max_connection_age_ms
         self.max_streaming_calls = max_streaming_calls
+        self.max_streaming_calls_per_address = max_streaming_calls_per_address
         self._server: grpc.aio.Server | None = None
         self._follow: asyncio.Task[None] | None = None
 
@@ -303,7 +321,7 @@ class GrpcPort:
         names = [service.full_name for service in SERVICES]
         health_servicer = ReadinessHealth(["", *names], self.ready)
         await health_servicer.publish(True)
-        limit = StreamingCallLimit(self.max_streaming_calls)
+        limit = StreamingCallLimit(self.max_streaming_calls, self.max_streaming_calls_per_address)
         registration: Any = _BoundedRegistration(server, limit)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registration)
         reflected = [*names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 
 import grpc
 import httpx
@@ -15,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from pwreset.grpc_port import MAX_STREAMING_CALLS, GrpcPort, PortInUse
+from pwreset.grpc_port import GrpcPort, PortInUse
 from pwreset.server import ConnectionLimits
 from tests.support import live_server, postgres_admin, postgres_database, settings_for_test
 from tests.transports import SERVICE, to_message
@@ -55,33 +56,67 @@ def test_many_small_headers_count_as_much_as_one_big_one(server):
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_streaming_calls_are_bounded_in_number(server):
-    """Health Watch (no credentials needed) holds its connection while it lasts: beyond
-    MAX_STREAMING_CALLS at once, one more is refused."""
-    # Each its own connection: channels alike share one by default.
-    local = [("grpc.use_local_subchannel_pool", 1)]
-    channels = [grpc.insecure_channel(server.grpc_target, options=local) for _ in range(3)]
-    watches = []
+def _watches_until_refused(port: int, most: int) -> int:
+    """Open health Watches, each on its own connection, until one is refused; how many were
+    served (at most `most`, then stop)."""
+
+    async def scenario() -> int:
+        channels, watches = [], []
+        try:
+            for _ in range(most + 1):
+                channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+                channels.append(channel)
+                watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=60)
+                try:
+                    assert (await watch.read()).status == HEALTH.SERVING
+                except grpc.aio.AioRpcError as exc:
+                    assert exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+                    break
+                watches.append(watch)
+            served = len(watches)
+            if watches:  # a place freed is a place taken again
+                watches.pop().cancel()
+                again = health_pb2_grpc.HealthStub(channels[0]).Watch(
+                    health_pb2.HealthCheckRequest(), timeout=60
+                )
+                assert (await again.read()).status == HEALTH.SERVING
+                again.cancel()
+            return served
+        finally:
+            for watch in watches:
+                watch.cancel()
+            for channel in channels:
+                await channel.close()
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("limits", "served"),
+    [
+        ({"max_streaming_calls": 5, "max_streaming_calls_per_address": 100}, 5),
+        ({"max_streaming_calls": 100, "max_streaming_calls_per_address": 3}, 3),
+    ],
+    ids=["in-all", "per-address"],
+)
+def test_streaming_calls_are_bounded_in_all_and_per_client_address(limits, served):
+    """Health Watch (no credentials needed) holds its connection while it lasts: beyond the
+    bound in all, or from one address, one more is refused."""
+
+    async def start() -> tuple[GrpcPort, int]:
+        listener = GrpcPort(_noop_app, "127.0.0.1", 0, ConnectionLimits(), **limits)
+        return listener, await listener.start()
+
+    loop = asyncio.new_event_loop()
+    listener, port = loop.run_until_complete(start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
     try:
-        for i in range(MAX_STREAMING_CALLS):
-            stub = health_pb2_grpc.HealthStub(channels[i % 2])
-            watch = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=60)
-            assert next(watch).status == HEALTH.SERVING
-            watches.append(watch)
-        one_more = health_pb2_grpc.HealthStub(channels[2]).Watch(health_pb2.HealthCheckRequest(), timeout=60)
-        with pytest.raises(grpc.RpcError) as refused:
-            next(one_more)
-        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        watches.pop().cancel()
-        # A place freed is a place taken again.
-        again = health_pb2_grpc.HealthStub(channels[2]).Watch(health_pb2.HealthCheckRequest(), timeout=60)
-        assert next(again).status == HEALTH.SERVING
-        again.cancel()
+        assert _watches_until_refused(port, 20) == served
     finally:
-        for watch in watches:
-            watch.cancel()
-        for channel in channels:
-            channel.close()
+        asyncio.run_coroutine_threadsafe(listener.stop(0), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 async def _noop_app(scope, receive, send):  # the health service needs no app
