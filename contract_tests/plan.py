@@ -24,10 +24,16 @@ def notice(settings: KitSettings) -> str:
         "generated phases create are left behind. Run it against a test deployment; --dry-run "
         "lists what it sends."
     ]
-    for token in Token:
-        if not getattr(settings, token.value):
-            lines.append(f"pwreset contract-test: no {token.flag}: {_reaches(token)} cannot be produced.")
+    lines += _missing_tokens(settings)
     return "\n".join(lines)
+
+
+def _missing_tokens(settings: KitSettings) -> list[str]:
+    return [
+        f"pwreset contract-test: no {token.flag}: {_reaches(token)} cannot be produced."
+        for token in Token
+        if not getattr(settings, token.value)
+    ]
 
 
 def _reaches(token: Token) -> str:
@@ -67,6 +73,7 @@ def dry_run(settings: KitSettings, spec: Mapping[str, Any]) -> str:
         "(+1 NXX 555 01xx, +44 7700 900xxx), every link to a reserved host such as https://example.com;",
         "a request that would name anything else is rewritten before it is sent.",
         f"seed {settings.seed}; tokens are sent as Authorization: Bearer headers.",
+        *_missing_tokens(settings),
         "",
         "Operations, each with its documented examples as they would be sent:",
     ]

@@ -385,6 +385,7 @@ def test_dry_run_lists_what_it_would_send_and_sends_nothing(tmp_path: Path) -> N
     assert any("sendLink" in body for body in bodies)  # the link example is among them
     assert [line for body in bodies for line in unreserved(body)] == []
     assert "pwr_dry-run-secret" not in output
+    assert "no --low-privilege-token" in output and "no --foreign-token" in output
 
 
 # --- the kit passes against the real server, over HTTP ------------------------------------
