@@ -173,6 +173,28 @@ def _parse_json(body: bytes) -> Any:
     return orjson.loads(body)
 
 
+class KnownMediaTypes(MediaTypeDict):
+    """Connexion's `MediaTypeDict` that remembers what each media type matched: Connexion sorts
+    the keys and tries them with `fnmatch` on every lookup, two or three per request. The
+    keys are fixed once built; at most `LIMIT` media types are remembered (clients choose
+    them). Raises `KeyError` for a media type no key matches, as Connexion's does."""
+
+    LIMIT = 64
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._matched: dict[str, Any] = {}
+
+    def __getitem__(self, media_type: str) -> Any:
+        try:
+            return self._matched[media_type]
+        except KeyError:
+            value = super().__getitem__(media_type)
+            if len(self._matched) < self.LIMIT:
+                self._matched[media_type] = value
+            return value
+
+
 PROTOJSON_EXTENSION = "x-json-bodies"
 
 
@@ -304,7 +326,7 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             subject = f"{parameter_type} parameter {param['name']}"
             return schemas.first_error(param.get("schema", param), value, subject)
 
-    body = MediaTypeDict(
+    body = KnownMediaTypes(
         {
             **VALIDATOR_MAP["body"],
             "*/*json": RequestBody,
@@ -313,5 +335,5 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             "text/plain": TextBody,
         }
     )
-    response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": ResponseBody})
+    response = KnownMediaTypes({**VALIDATOR_MAP["response"], "*/*json": ResponseBody})
     return {"parameter": Parameters, "body": body, "response": response}
