@@ -46,6 +46,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mocks.contract import HTTP_METHODS
+from pwreset.server import replay_body
 
 logger = logging.getLogger("pwreset.proxy")
 
@@ -489,14 +490,11 @@ class ValidatingProxy:
 
     async def _check_request(self, scope: Scope, body: bytes) -> list[Violation]:
         sent: list[Message] = []
-        replayed = False
 
-        async def receive() -> Message:
-            nonlocal replayed
-            if replayed:
-                return {"type": "http.disconnect"}
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        async def disconnected() -> Message:
+            return {"type": "http.disconnect"}
+
+        receive = replay_body(body, disconnected)
 
         async def send(message: Message) -> None:
             sent.append(message)

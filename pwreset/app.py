@@ -49,7 +49,7 @@ from pwreset.private_files import (
 )
 from pwreset.query_credentials import RefuseQueryCredentials, declared_query_names
 from pwreset.served_spec import ServedSpec
-from pwreset.server import Admission, ConnectionLimits
+from pwreset.server import Admission, ConnectionLimits, replay_body
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
 from pwreset.store import Store, TokenRecord
@@ -375,16 +375,7 @@ class WholeBodies:
             headers = [(name, value) for name, value in scope["headers"] if name != b"transfer-encoding"]
             headers.append((b"content-length", str(len(body)).encode()))
             scope = {**scope, "headers": headers}
-        replayed = False
-
-        async def receive_whole() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, receive_whole, send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 async def _send_too_large(send: Send, path: str) -> None:

@@ -167,6 +167,22 @@ class RedactQueryStrings(logging.Filter):
 OPERATION_LOGGER = "connexion.operations.openapi3"
 
 
+def replay_body(body: bytes, then: Receive) -> Receive:
+    """A `receive` that gives `body` whole, in one message, once, and then hands over to
+    `then` (the connection's own, for its disconnect): for layers that read a request's
+    body before the app does."""
+    given = False
+
+    async def receive() -> Message:
+        nonlocal given
+        if given:
+            return await then()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
 class AccessFormatter(uvicorn.logging.AccessFormatter):
     """uvicorn's access-line formatter, which takes exactly uvicorn's five arguments (client,
     method, path, HTTP version, status), also for the lines of gRPC and gRPC-web calls, whose

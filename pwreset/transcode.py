@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pwreset import errors
 from pwreset.metrics import with_transport
 from pwreset.procedures import PROCEDURES, InvalidMessage, Procedure
+from pwreset.server import replay_body
 
 # Every request of this API is small; a binary body is refused beyond this, as JSON ones are.
 MAX_MESSAGE_BYTES = 1 << 20
@@ -227,16 +228,7 @@ class ProtobufRequests:
         body = decode(b"".join(chunks))
         headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
-        replayed = False
-
-        async def receive_json() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app({**scope, "headers": headers}, receive_json, send)
+        await self.app({**scope, "headers": headers}, replay_body(body, receive), send)
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
