@@ -418,8 +418,12 @@ def _head_too_large_response() -> bytes:
     return head.encode("ascii") + body
 
 
-class H11Protocol(_UvicornH11Protocol):
-    """uvicorn's h11 protocol with the head deadline (h11 bounds head size)."""
+class _Deadlines:
+    """What both of uvicorn's HTTP/1.1 protocols get: the head deadline from the connection's
+    start, and the send watch that drops a client which stops reading. Placed before the
+    uvicorn protocol in the bases, so `super()` is uvicorn's."""
+
+    loop: asyncio.AbstractEventLoop
 
     def __init__(
         self,
@@ -430,26 +434,30 @@ class H11Protocol(_UvicornH11Protocol):
         *,
         limits: ConnectionLimits = ConnectionLimits(),
     ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
         self.head = _HeadWatch(self.loop, limits.header_timeout)
         self.sending = _SendWatch(self.loop, limits.body_timeout, functools.partial(_drop_slow_reader, self))
 
     def pause_writing(self) -> None:
-        super().pause_writing()
+        super().pause_writing()  # type: ignore[misc]
         self.sending.paused()
 
     def resume_writing(self) -> None:
         self.sending.resumed()
-        super().resume_writing()
+        super().resume_writing()  # type: ignore[misc]
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         self.head.start(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.head.stop()
         self.sending.resumed()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class H11Protocol(_Deadlines, _UvicornH11Protocol):
+    """uvicorn's h11 protocol with the head deadline (h11 bounds head size)."""
 
     def handle_events(self) -> None:
         cycle = self.cycle
@@ -466,39 +474,8 @@ class H11Protocol(_UvicornH11Protocol):
 
 if _UvicornHttpToolsProtocol is not None:
 
-    class HttpToolsProtocol(_UvicornHttpToolsProtocol):
+    class HttpToolsProtocol(_Deadlines, _UvicornHttpToolsProtocol):
         """uvicorn's httptools protocol with the head deadline and head size limit."""
-
-        def __init__(
-            self,
-            config: Config,
-            server_state: ServerState,
-            app_state: dict[str, Any],
-            _loop: asyncio.AbstractEventLoop | None = None,
-            *,
-            limits: ConnectionLimits = ConnectionLimits(),
-        ) -> None:
-            super().__init__(config, server_state, app_state, _loop)
-            self.head = _HeadWatch(self.loop, limits.header_timeout)
-            drop = functools.partial(_drop_slow_reader, self)
-            self.sending = _SendWatch(self.loop, limits.body_timeout, drop)
-
-        def pause_writing(self) -> None:
-            super().pause_writing()
-            self.sending.paused()
-
-        def resume_writing(self) -> None:
-            self.sending.resumed()
-            super().resume_writing()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self.head.start(transport)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.head.stop()
-            self.sending.resumed()
-            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if self.head.over_size(data):
