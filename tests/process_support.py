@@ -38,7 +38,9 @@ class PwresetProcess:
                 stdout=out,
                 stderr=err,
                 env={**os.environ, **CHEAP_ARGON2, "PYTHONUNBUFFERED": "1"},
-                preexec_fn=lambda: os.umask(0o022),
+                # Set by the C code between fork and exec: a Python preexec_fn can deadlock the
+                # child when gRPC's threads run in this process (subprocess's own warning).
+                umask=0o022,
             )
         match = self.wait_for(listening)
         self.base_url = match.group(1)
