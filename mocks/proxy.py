@@ -440,7 +440,7 @@ class ValidatingProxy:
         body = await _read_body(receive)
         if body is None:
             await _send_problem(
-                send, 413, "PAYLOAD_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes", []
+                scope, send, 413, "PAYLOAD_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes", []
             )
             return
         route = self.routes.find(scope["method"], scope["path"])
@@ -449,7 +449,7 @@ class ValidatingProxy:
         violations = [] if preflight else await self._check_request(scope, body)
         if self.errors and any(v.severity is Severity.ERROR for v in violations):
             self._record(scope, operation, violations)
-            await _send_problem(send, 422, "UNPROCESSABLE_ENTITY", "Invalid request", violations)
+            await _send_problem(scope, send, 422, "UNPROCESSABLE_ENTITY", "Invalid request", violations)
             return
         try:
             answer = await self._forward(scope, body)
@@ -459,7 +459,7 @@ class ValidatingProxy:
             )
             self._record(scope, operation, violations)
             await _send_problem(
-                send, 502, "UPSTREAM", f"the upstream did not answer: {exc.__class__.__name__}", []
+                scope, send, 502, "UPSTREAM", f"the upstream did not answer: {exc.__class__.__name__}", []
             )
             return
         headers = {k.lower(): v for k, v in answer.headers.items()}
@@ -473,7 +473,7 @@ class ValidatingProxy:
         violations += response_violations
         self._record(scope, operation, violations)
         if self.errors and any(v.severity is Severity.ERROR for v in response_violations):
-            await _send_problem(send, 502, "VIOLATIONS", "Invalid response", violations)
+            await _send_problem(scope, send, 502, "VIOLATIONS", "Invalid response", violations)
             return
         out = [
             (k.encode("latin-1"), v.encode("latin-1"))
@@ -580,7 +580,13 @@ def _header_value(violations: list[Violation]) -> bytes:
     return json.dumps(shown, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-async def _send_problem(send: Send, status: int, kind: str, title: str, violations: list[Violation]) -> None:
+async def _send_problem(
+    scope: Scope, send: Send, status: int, kind: str, title: str, violations: list[Violation]
+) -> None:
+    """The proxy's own answer (413, 422, 502) as a problem document, with Prism's
+    `sl-violations`. A browser's request (one with an `Origin`) gets CORS headers for it too,
+    as the upstream would have given: without them the page sees a network error, not the
+    answer."""
     detail = "; ".join(f"{'/'.join(v.location)}: {v.message}" for v in violations[:5]) or title
     body = orjson.dumps(
         {
@@ -594,6 +600,14 @@ async def _send_problem(send: Send, status: int, kind: str, title: str, violatio
     headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
     if violations:
         headers.append((VIOLATIONS_HEADER.encode(), _header_value(violations)))
+    origin = _header(scope, b"origin")
+    if origin is not None:
+        headers += [
+            (b"access-control-allow-origin", origin),
+            (b"access-control-allow-credentials", b"true"),
+            (b"access-control-expose-headers", VIOLATIONS_HEADER.encode()),
+            (b"vary", b"Origin"),
+        ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

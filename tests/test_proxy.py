@@ -179,6 +179,24 @@ def test_an_unreachable_upstream_is_a_502(unused_port):
     assert answer.status_code == 502 and "upstream" in answer.json()["detail"]
 
 
+def test_the_proxys_own_answers_reach_a_browser(upstream, unused_port):
+    """A page reads a 422 or 502 the proxy makes only with CORS headers on it."""
+    origin = {"Origin": "http://localhost:3000"}
+    with proxy_to(upstream[0], errors=True) as (client, _):
+        refused = client.post(
+            "/v2/users/1/password_reset", json={"sendLink": {"notificationType": "FAX"}}, headers={**AUTH, **origin}
+        )
+        plain = client.post("/v2/users/1/password_reset", json={"sendLink": {"notificationType": "FAX"}}, headers=AUTH)
+    with proxy_to(f"http://127.0.0.1:{unused_port}") as (client, _):
+        unreachable = client.get("/v2/users/1", headers={**AUTH, **origin})
+    for answer in (refused, unreachable):
+        assert answer.status_code in (422, 502)
+        assert answer.headers["access-control-allow-origin"] == "http://localhost:3000"
+        assert answer.headers["access-control-allow-credentials"] == "true"
+        assert "sl-violations" in answer.headers["access-control-expose-headers"]
+    assert plain.status_code == 422 and "access-control-allow-origin" not in plain.headers
+
+
 @pytest.fixture
 def unused_port() -> int:
     import socket
