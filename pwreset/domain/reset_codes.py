@@ -12,9 +12,24 @@ CODE_ALPHABET = string.ascii_uppercase + string.digits
 CODE_LENGTH = 6
 
 
+# The largest multiple of the alphabet's size that fits a byte: bytes at or above it are
+# skipped, so every character stays equally likely.
+_BYTE_LIMIT = 256 - 256 % len(CODE_ALPHABET)
+
+
 def generate_code(rng: random.Random, length: int = CODE_LENGTH) -> str:
-    """A code of `length` characters from A–Z0–9, each equally likely (no modulo bias)."""
-    return "".join(rng.choice(CODE_ALPHABET) for _ in range(length))
+    """A code of `length` characters from A–Z0–9, each equally likely (no modulo bias).
+
+    Drawn from `rng.randbytes` in one call as a rule (for `random.SystemRandom`, one read of
+    the OS's CSPRNG), not one call a character."""
+    chars: list[str] = []
+    while len(chars) < length:
+        for byte in rng.randbytes(2 * length):
+            if byte < _BYTE_LIMIT:
+                chars.append(CODE_ALPHABET[byte % len(CODE_ALPHABET)])
+                if len(chars) == length:
+                    break
+    return "".join(chars)
 
 
 def hash_code(secret: bytes, user_id: str, code: str) -> str:
