@@ -161,8 +161,9 @@ def _insert_json(validator: Any, receive: Receive, body: Any, scope: Scope) -> t
     with `json`, and drops an absent body, which would leave the next app waiting on a
     channel already read.)"""
     payload = b"" if body is None else orjson.dumps(body)
-    new_scope = {**scope, "headers": list(scope["headers"])}
-    MutableHeaders(scope=new_scope)["content-length"] = str(len(payload))
+    headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
+    headers.append((b"content-length", str(len(payload)).encode()))
+    new_scope = {**scope, "headers": headers}
     message = {"type": "http.request", "body": payload, "more_body": False}
     return validator._insert_messages(receive, messages=[message]), new_scope
 
@@ -232,7 +233,7 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             if not protojson:
                 return body
             if isinstance(body, dict | list):
-                repeated = duplicate_key(raw)
+                repeated = duplicate_key(raw, body)
                 if repeated is not None:
                     raise BadRequestProblem(detail=f"a JSON object has the key {repeated!r} twice")
             try:

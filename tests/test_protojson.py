@@ -4,6 +4,7 @@ driven by: proto names, enum numbers, oneofs, refused fields, nullable optional 
 from __future__ import annotations
 
 import jsonschema_rs
+import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -218,10 +219,55 @@ def test_a_schema_may_contain_itself_and_lists_are_decoded_item_by_item():
         decode({"childNodes": [None]})
 
 
+def _repeated(raw: bytes) -> str | None:
+    return duplicate_key(raw, orjson.loads(raw))
+
+
 def test_a_repeated_key_is_found_at_any_depth():
-    assert duplicate_key(b'{"a": 1, "b": {"c": [{"d": 1, "d": 2}]}}') == "d"
-    assert duplicate_key(b'{"a": {"a": {"a": 1}}, "verificationCode": "x"}') is None
-    assert duplicate_key('{"k\\u00e9": 1, "ké": 2}'.encode()) == "ké"
+    assert _repeated(b'{"a": 1, "b": {"c": [{"d": 1, "d": 2}]}}') == "d"
+    assert _repeated(b'{"a": {"a": {"a": 1}}, "verificationCode": "x"}') is None
+    assert _repeated('{"k\\u00e9": 1, "ké": 2}'.encode()) == "ké"
+    # a ':' inside a string or a key does not hide a repeated key, nor make one
+    assert _repeated(b'{"url": "https://a:8080/{{.Code}}", "b": 1}') is None
+    assert _repeated(b'{"a:b": 1, "a:b": 2}') == "a:b"
+    assert _repeated(b'{"x": "::", "y": {"z": 1, "z": 2}}') == "z"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet=":{}\\\"ab ", max_size=4),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.lists(st.tuples(st.text(alphabet=":ab", max_size=2), inner), max_size=3),
+    max_leaves=8,
+)
+
+
+def _encode(value: object) -> str:
+    """JSON text of a value whose objects are lists of pairs, so a key may come twice."""
+    if isinstance(value, list) and value and all(isinstance(p, tuple) for p in value):
+        return "{" + ", ".join(f"{orjson.dumps(k).decode()}: {_encode(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_encode(v) for v in value) + "]"
+    return orjson.dumps(value).decode()
+
+
+def _first_repeat(value: object) -> str | None:
+    if isinstance(value, list) and value and all(isinstance(p, tuple) for p in value):
+        keys = [k for k, _ in value]
+        for _, item in value:  # the standard library's parser finishes inner objects first
+            found = _first_repeat(item)
+            if found is not None:
+                return found
+        return next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    if isinstance(value, list):
+        return next((f for f in map(_first_repeat, value) if f is not None), None)
+    return None
+
+
+@given(_JSON)
+def test_a_repeated_key_is_found_whatever_the_strings_hold(value):
+    expected = _first_repeat(value)
+    found = _repeated(_encode(value).encode())
+    assert (found is None) == (expected is None)
 
 
 # --- properties over bodies generated from the spec ---------------------------------------
