@@ -183,10 +183,9 @@ def test_the_proxys_own_answers_reach_a_browser(upstream, unused_port):
     """A page reads a 422 or 502 the proxy makes only with CORS headers on it."""
     origin = {"Origin": "http://localhost:3000"}
     with proxy_to(upstream[0], errors=True) as (client, _):
-        refused = client.post(
-            "/v2/users/1/password_reset", json={"sendLink": {"notificationType": "FAX"}}, headers={**AUTH, **origin}
-        )
-        plain = client.post("/v2/users/1/password_reset", json={"sendLink": {"notificationType": "FAX"}}, headers=AUTH)
+        fax = {"sendLink": {"notificationType": "FAX"}}
+        refused = client.post("/v2/users/1/password_reset", json=fax, headers={**AUTH, **origin})
+        plain = client.post("/v2/users/1/password_reset", json=fax, headers=AUTH)
     with proxy_to(f"http://127.0.0.1:{unused_port}") as (client, _):
         unreachable = client.get("/v2/users/1", headers={**AUTH, **origin})
     for answer in (refused, unreachable):
