@@ -18,6 +18,7 @@ from mocks.headers import DocumentedHeaders
 from mocks.responder import Responder
 from pwreset import errors
 from pwreset.paths import RouteTable
+from pwreset.validation import MAX_JSON_DEPTH, nested_too_deep
 
 ROUTING_CONTEXT = "connexion_routing"
 
@@ -109,6 +110,9 @@ async def _json_body(receive: Receive) -> object:
     if not raw.strip():
         return None
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.invalid_input("invalid request body: not JSON") from None
+    if nested_too_deep(body):
+        raise errors.invalid_input(f"invalid request body: nested more than {MAX_JSON_DEPTH} levels deep")
+    return body

@@ -174,6 +174,28 @@ def _parse_json(body: bytes) -> Any:
     return orjson.loads(body)
 
 
+# Protocol Buffers' default recursion limit for decoding a message (Python's and C++'s).
+MAX_JSON_DEPTH = 100
+
+
+def nested_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a parsed JSON value has arrays or objects nested more than `limit` levels
+    (`{}` is one level). Walked level by level, without recursion: a body deeper than
+    Python's recursion limit, or than orjson's for encoding (255), is refused before anything
+    recurses into it."""
+    level = [value]
+    depth = 0
+    while level:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return False
+        depth += 1
+        if depth > limit:
+            return True
+        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
+    return False
+
+
 class KnownMediaTypes(MediaTypeDict):
     """Connexion's `MediaTypeDict` that remembers what each media type matched: Connexion sorts
     the keys and tries them with `fnmatch` on every lookup, two or three per request. The
@@ -230,6 +252,8 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
                 body = _parse_json(raw)
             except orjson.JSONDecodeError as exc:
                 raise BadRequestProblem(detail=f"body is not valid JSON: {exc}") from None
+            if nested_too_deep(body):
+                raise BadRequestProblem(detail=f"body is nested more than {MAX_JSON_DEPTH} levels deep")
             if not protojson:
                 return body
             if isinstance(body, dict | list):

@@ -234,7 +234,7 @@ def test_a_repeated_key_is_found_at_any_depth():
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(alphabet=":{}\\\"ab ", max_size=4),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(alphabet=":{}\\\"ab ", max_size=4),
     lambda inner: st.lists(inner, max_size=3)
     | st.lists(st.tuples(st.text(alphabet=":ab", max_size=2), inner), max_size=3),
     max_leaves=8,

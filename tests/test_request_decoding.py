@@ -289,6 +289,35 @@ def test_a_repeated_key_is_refused_rather_than_the_last_one_taken(admin, transpo
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("depth", [101, 300, 1000], ids=["just-over", "over-orjson", "over-python"])
+@pytest.mark.parametrize("where", ["top", "in-sendLink"])
+def test_a_body_nested_too_deep_is_refused_and_issues_no_code(server, admin, transport, depth, where):
+    """Deeper than protobuf's limit of 100 is a 400, wherever the nesting is, unknown fields
+    too: it once was a 500 past orjson's encoding limit (255) and Python's recursion limit."""
+    user_id = user_with_password(admin)
+    code = reset_code(admin, user_id)
+    deep = "[" * depth + "]" * depth
+    if where == "top":
+        raw = f'{{"sendLink": {{}}, "extra": {deep}}}'
+    else:
+        raw = f'{{"sendLink": {{"notificationType": "NOTIFICATION_TYPE_Email", "extra": {deep}}}}}'
+    response = call(admin, transport, "PasswordReset", None, user_id, raw=raw.encode())
+    assert_invalid(response, transport, "nested more than 100 levels")
+    assert [m for m in outbox(server.settings) if m.user_id == user_id] == []
+    set_password = {"newPassword": {"password": STRONG_PASSWORD}, "verificationCode": code}
+    assert call(admin, "rest", "SetPassword", set_password, user_id).status_code == 200
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_body_nested_up_to_the_limit_is_read(admin, transport):
+    user_id = create_user(admin)
+    allowed = "[" * 99 + "]" * 99  # inside the body's own object: 100 levels
+    raw = f'{{"returnCode": {{}}, "x": {allowed}}}'.encode()
+    response = call(admin, transport, "PasswordReset", None, user_id, raw=raw)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
     "body",
     [
@@ -377,6 +406,10 @@ def test_the_mock_reads_requests_the_same_way():
         assert_invalid(both, "rest", "oneof")
         hashed = client.post("/v2/users/human", json=new_user_body(hashed_password={"hash": "x"}))
         assert_invalid(hashed, "rest", "hashedPassword is not supported by pwreset")
+        deep = b'{"returnCode": {}, "x": ' + b"[" * 300 + b"]" * 300 + b"}"
+        json_type = {"Content-Type": "application/json"}
+        nested = client.post("/v2/users/42/password_reset", content=deep, headers=json_type)
+        assert_invalid(nested, "rest", "nested more than 100 levels")
 
 
 # --- the property: a proto name is the JSON name -----------------------------------------
