@@ -193,6 +193,9 @@ def _exclusive_sets(negated: Any) -> list[Exclusive]:
 
 
 def _decode_message(message: Message, body: dict[str, Any], path: str) -> dict[str, Any]:
+    for key in getattr(body, "repeated", ()):
+        if key in message.fields:
+            raise DecodeError(f"a JSON object has the key {key!r} twice ({path}{message.fields[key].name})")
     out: dict[str, Any] = {}
     given: dict[str, str] = {}  # JSON name → the spelling it was given under
     for key, value in body.items():
@@ -238,22 +241,26 @@ def _decode_value(spec: Field, value: Any, path: str) -> Any:
     return value
 
 
-class _RepeatedKey(Exception):
-    pass
+class _Object(dict):  # type: ignore[type-arg]
+    """A JSON object as the standard library's parser read it, with the keys it was given
+    more than once, in order (`repeated`)."""
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.repeated: tuple[str, ...] = ()
+        if len(self) != len(pairs):
+            seen: set[str] = set()
+            repeated = []
+            for key, _ in pairs:
+                if key in seen:
+                    repeated.append(key)
+                seen.add(key)
+            self.repeated = tuple(dict.fromkeys(repeated))
 
 
-def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _RepeatedKey(key)
-            seen.add(key)
-    return result
-
-
-_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_repeated_keys)
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_Object)
 
 
 def _count_keys(value: Any) -> int:
@@ -265,19 +272,18 @@ def _count_keys(value: Any) -> int:
     return 0
 
 
-def duplicate_key(raw: bytes, parsed: Any) -> str | None:
-    """The first key some JSON object in `raw` has twice, or None. protojson refuses such a
-    body; orjson keeps the last value. `raw` is valid UTF-8 JSON and `parsed` what it parsed
-    to.
+def with_repeated_keys(raw: bytes, parsed: Any) -> Any:
+    """`parsed` (what the UTF-8 JSON `raw` parsed to), its objects telling which keys they
+    were given twice, for `MessageDecoder.decode`: protojson refuses a field of the message
+    given twice, where orjson keeps the last value (google.golang.org/protobuf
+    encoding/protojson/decode.go, `unmarshalMessage`: "duplicate field"). Repeated unknown
+    keys are skipped with the rest of an unknown field, as there.
 
     Every key of `raw` is followed by one `:` outside strings, so when `raw` has no more `:`
-    bytes than `parsed` has keys, no key was given twice, and that is the answer. Otherwise
-    (a key twice, or a `:` inside a string) `raw` is read a second time with the standard
-    library, whose parser hands each object's pairs over."""
+    bytes than `parsed` has keys, no key was given twice, and `parsed` is the answer.
+    Otherwise (a key twice, or a `:` inside a string) `raw` is read a second time with the
+    standard library, whose parser hands each object's pairs over. `parsed` must be nested
+    no deeper than `MAX_JSON_DEPTH` of `pwreset.validation` (both walks recurse)."""
     if raw.count(b":") <= _count_keys(parsed):
-        return None
-    try:
-        _PAIRS_DECODER.decode(raw.decode())
-    except _RepeatedKey as repeated:
-        return str(repeated.args[0])
-    return None
+        return parsed
+    return _PAIRS_DECODER.decode(raw.decode())

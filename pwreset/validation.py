@@ -33,7 +33,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Receive, Scope
 
 from pwreset.openapi_schema import Direction, to_json_schema
-from pwreset.protojson import DecodeError, MessageDecoder, duplicate_key
+from pwreset.protojson import DecodeError, MessageDecoder, with_repeated_keys
 
 
 class SchemaCache:
@@ -257,9 +257,7 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             if not protojson:
                 return body
             if isinstance(body, dict | list):
-                repeated = duplicate_key(raw, body)
-                if repeated is not None:
-                    raise BadRequestProblem(detail=f"a JSON object has the key {repeated!r} twice")
+                body = with_repeated_keys(raw, body)
             try:
                 return schemas.decoder(self._schema).decode(body)
             except DecodeError as exc:

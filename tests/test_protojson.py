@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from pwreset.protojson import DecodeError, MessageDecoder, duplicate_key, proto_name
+from pwreset.protojson import DecodeError, MessageDecoder, proto_name, with_repeated_keys
 from tests.request_bodies import (
     RESOLVED,
     SPEC,
@@ -220,7 +220,15 @@ def test_a_schema_may_contain_itself_and_lists_are_decoded_item_by_item():
 
 
 def _repeated(raw: bytes) -> str | None:
-    return duplicate_key(raw, orjson.loads(raw))
+    """The first key found twice in some object of `raw`, as `with_repeated_keys` marks it."""
+    pending = [with_repeated_keys(raw, orjson.loads(raw))]
+    while pending:
+        value = pending.pop(0)
+        if getattr(value, "repeated", ()):
+            return value.repeated[0]
+        if isinstance(value, dict | list):
+            pending.extend(value.values() if isinstance(value, dict) else value)
+    return None
 
 
 def test_a_repeated_key_is_found_at_any_depth():
@@ -231,6 +239,34 @@ def test_a_repeated_key_is_found_at_any_depth():
     assert _repeated(b'{"url": "https://a:8080/{{.Code}}", "b": 1}') is None
     assert _repeated(b'{"a:b": 1, "a:b": 2}') == "a:b"
     assert _repeated(b'{"x": "::", "y": {"z": 1, "z": 2}}') == "z"
+
+
+def test_a_repeated_known_field_is_refused_and_a_repeated_unknown_key_skipped():
+    """As protojson: "duplicate field" for a field of the message, while an unknown field is
+    skipped whole, repeated or not (encoding/protojson/decode.go, unmarshalMessage)."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "verificationCode": {"type": "string"},
+            "newPassword": {"type": "object", "properties": {"password": {"type": "string"}}},
+        },
+    }
+    decode = MessageDecoder(schema).decode
+
+    def read(raw: bytes):
+        return decode(with_repeated_keys(raw, orjson.loads(raw)))
+
+    for raw in (
+        b'{"verificationCode": "A", "verificationCode": "B"}',
+        b'{"verification_code": "A", "verification_code": "B"}',
+        b'{"newPassword": {"password": "a", "password": "b"}}',
+    ):
+        with pytest.raises(DecodeError, match="twice"):
+            read(raw)
+    assert read(b'{"zz": 1, "zz": 2, "verificationCode": "A"}') == {"zz": 2, "verificationCode": "A"}
+    assert read(b'{"newPassword": {"x": [1], "x": {"y": 1, "y": 2}, "password": "p"}}') == {
+        "newPassword": {"x": {"y": 2}, "password": "p"}
+    }
 
 
 _JSON = st.recursive(

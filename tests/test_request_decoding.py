@@ -289,6 +289,14 @@ def test_a_repeated_key_is_refused_rather_than_the_last_one_taken(admin, transpo
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_repeated_unknown_key_is_skipped_as_protojson_skips_it(admin, transport):
+    user_id = create_user(admin)
+    raw = b'{"returnCode": {}, "zz": 1, "zz": {"a": 1, "a": 2}, "sendLink_": [{"b": 1, "b": 1}]}'
+    response = call(admin, transport, "PasswordReset", None, user_id, raw=raw)
+    assert response.status_code == 200 and response.json()["verificationCode"], response.text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("depth", [101, 300, 1000], ids=["just-over", "over-orjson", "over-python"])
 @pytest.mark.parametrize("where", ["top", "in-sendLink"])
 def test_a_body_nested_too_deep_is_refused_and_issues_no_code(server, admin, transport, depth, where):
