@@ -260,8 +260,20 @@ def unframe(data: bytes, encoding: bytes | None) -> RequestMessage:
 
 
 def _check_encoding(encoding: bytes | None) -> None:
+    """Raises UNIMPLEMENTED (HTTP 501, `PWRESET-Media`, `Accept-Encoding: gzip`) for a
+    compression other than gzip: Connect's answer to an encoding the server does not take
+    (connectrpc.com/docs/protocol, "Unary-Request")."""
     if encoding is not None and encoding.lower() not in (b"gzip", b"identity"):
-        raise errors.ApiError(errors.Code.UNIMPLEMENTED, "compression other than gzip is not supported")
+        raise _unsupported_encoding()
+
+
+def _unsupported_encoding() -> errors.ApiError:
+    return errors.ApiError(
+        errors.Code.UNIMPLEMENTED,
+        "compression other than gzip is not supported",
+        errors.ErrorId.MEDIA,
+        headers={"Accept-Encoding": "gzip"},
+    )
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -304,12 +316,13 @@ class RpcTranscoder:
         await self._entry(scope, receive, send)
 
     async def _translate(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = (
-            protocol_of(scope["headers"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        )
+        post = scope["type"] == "http" and scope["method"] == "POST"
+        found = protocol_of(scope["headers"]) if post else None
         if found is None or found[0] is Protocol.GRPC:
             # gRPC itself needs HTTP/2 trailers: it has its own port. Here it is unsupported
             # media, answered by the app as before.
+            if post and found is None and scope["path"] in self.procedures:
+                scope = _compressed_connect_json(scope)
             await self.app(scope, receive, send)
             return
         protocol, media_type = found
@@ -333,6 +346,24 @@ class RpcTranscoder:
             await _send_connect_proto(send, scope["path"], outcome)
         else:
             await _send_grpc_web(send, media_type, protocol, outcome)
+
+
+def _compressed_connect_json(scope: Scope) -> Scope:
+    """The scope of a Connect JSON call whose body is gzip-compressed (`Content-Encoding`),
+    with the body left to `ProtobufRequests` to decompress after authentication, as a
+    binary message is (at most `MAX_MESSAGE_BYTES`, decompressed). Another scope is
+    returned as it is; an encoding other than gzip is answered UNIMPLEMENTED by the app."""
+    encoding = _header(scope, b"content-encoding")
+    if encoding is None or encoding.strip().lower() == b"identity":
+        return scope
+    headers = [(name, value) for name, value in scope["headers"] if name != b"content-encoding"]
+    if encoding.strip().lower() != b"gzip":
+
+        def refuse(_data: bytes) -> bytes:
+            raise _unsupported_encoding()
+
+        return {**scope, "headers": headers, PROTOBUF_REQUEST: refuse}
+    return {**scope, "headers": headers, PROTOBUF_REQUEST: _gunzip}
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

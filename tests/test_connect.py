@@ -8,6 +8,7 @@ HTTP status of the code.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 import uuid
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from pwreset.errors import Code, encode_error_detail
 from pwreset.spec import load_spec
-from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user, make_token
+from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user, live_mock, make_token
 
 CONNECT = "/zitadel.user.v2.UserService/"
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
@@ -110,6 +111,50 @@ def test_the_whole_flow_over_connect(admin):
     assert_connect_error(gone, 404, "not_found", "QUERY-Dfbg2")
     again = admin.post(CONNECT + "DeleteUser", json={"userId": user_id})
     assert_connect_error(again, 404, "not_found", "COMMAND-bd4ir1mblj")
+
+
+def _gzip_json(admin, document: dict | bytes, encoding: str = "gzip", **headers: str):
+    raw = document if isinstance(document, bytes) else gzip.compress(json.dumps(document).encode())
+    return admin.post(
+        CONNECT + "PasswordReset",
+        content=raw,
+        headers={"Content-Type": "application/json", "Content-Encoding": encoding, **headers},
+    )
+
+
+def test_a_gzip_compressed_connect_request_is_read_as_connect_go_reads_it(admin):
+    user_id = create_user(admin)
+    answered = _gzip_json(admin, {"userId": user_id, "returnCode": {}})
+    assert answered.status_code == 200, answered.text
+    assert re.fullmatch(r"[A-Z0-9]{6}", answered.json()["verificationCode"])
+    plain = admin.post(
+        CONNECT + "GetUserByID", json={"userId": user_id}, headers={"Content-Encoding": "identity"}
+    )
+    assert plain.status_code == 200, plain.text
+
+
+def test_the_mock_reads_a_gzip_compressed_connect_request_too():
+    with live_mock() as client:
+        answered = _gzip_json(client, {"userId": "42", "returnCode": {}})
+        assert answered.status_code == 200 and "verificationCode" in answered.json(), answered.text
+        assert_connect_error(_gzip_json(client, b"{}", "br"), 501, "unimplemented", "PWRESET-Media")
+
+
+def test_another_compression_is_unimplemented_with_the_one_taken(admin):
+    user_id = create_user(admin)
+    refused = _gzip_json(admin, json.dumps({"userId": user_id, "returnCode": {}}).encode(), "br")
+    assert_connect_error(refused, 501, "unimplemented", "PWRESET-Media")
+    assert refused.headers["accept-encoding"] == "gzip"
+
+
+def test_compressed_bodies_are_bounded_and_decompressed_only_for_a_caller_with_credentials(admin):
+    bomb = gzip.compress(b'{"userId": "' + b"1" * (2 << 20) + b'"}')
+    assert len(bomb) < 10_000
+    assert_connect_error(_gzip_json(admin, bomb), 413, "resource_exhausted", "PWRESET-BodySize")
+    assert_connect_error(_gzip_json(admin, b"not gzip"), 400, "invalid_argument", "PWRESET-Input")
+    # Without credentials, nothing is decompressed: the answer is the missing token's.
+    anonymous = _gzip_json(admin, b"not gzip", Authorization="")
+    assert anonymous.status_code == 401, anonymous.text
 
 
 def chunked(document: dict, piece: int = 7):
