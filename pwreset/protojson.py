@@ -260,7 +260,14 @@ class _Object(dict):  # type: ignore[type-arg]
             self.repeated = tuple(dict.fromkeys(repeated))
 
 
-_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_Object)
+def _integer_as_orjson_reads_it(text: str) -> int | float:
+    """orjson reads an integer outside [-2**63, 2**64) as a float; the second reading must
+    give the very values of the first."""
+    value = int(text)
+    return value if -(1 << 63) <= value < (1 << 64) else float(text)
+
+
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_Object, parse_int=_integer_as_orjson_reads_it)
 
 
 def _count_keys(value: Any) -> int:
@@ -282,7 +289,8 @@ def with_repeated_keys(raw: bytes, parsed: Any) -> Any:
     Every key of `raw` is followed by one `:` outside strings, so when `raw` has no more `:`
     bytes than `parsed` has keys, no key was given twice, and `parsed` is the answer.
     Otherwise (a key twice, or a `:` inside a string) `raw` is read a second time with the
-    standard library, whose parser hands each object's pairs over. `parsed` must be nested
+    standard library, whose parser hands each object's pairs over, with orjson's values
+    (equal to `parsed` but for the repeated keys' earlier values). `parsed` must be nested
     no deeper than `MAX_JSON_DEPTH` of `pwreset.validation` (both walks recurse)."""
     if raw.count(b":") <= _count_keys(parsed):
         return parsed
