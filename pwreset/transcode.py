@@ -251,6 +251,7 @@ def unframe(data: bytes, encoding: bytes | None) -> RequestMessage:
         raise errors.ApiError(errors.Code.INTERNAL, f"invalid request: message flags {flags:#04x}")
     compressed = bool(flags & _COMPRESSED_FLAG)
     if compressed:
+        encoding = encoding.strip() if encoding is not None else None
         if (encoding or b"identity").lower() == b"identity":
             raise errors.ApiError(
                 errors.Code.INTERNAL, "invalid request: compressed flag set but no grpc-encoding"
@@ -276,17 +277,46 @@ def _unsupported_encoding() -> errors.ApiError:
     )
 
 
+def _content_coding_is_gzip(scope: Scope) -> bool:
+    """Whether a Connect request's body is gzip-compressed, by its `Content-Encoding`
+    headers, read as RFC 9110 (8.4) has them: every such header, each a comma-separated list,
+    in order, case-insensitive; `identity` and empty members are no coding. Raises
+    UNIMPLEMENTED (`_unsupported_encoding`) for any other coding, gzip twice included."""
+    codings = [
+        part.strip().lower()
+        for name, value in scope["headers"]
+        if name == b"content-encoding"
+        for part in value.split(b",")
+    ]
+    codings = [coding for coding in codings if coding and coding != b"identity"]
+    if not codings:
+        return False
+    if codings == [b"gzip"]:
+        return True
+    raise _unsupported_encoding()
+
+
 def _gunzip(data: bytes) -> bytes:
     """`data` gunzipped, refused (RESOURCE_EXHAUSTED) once it passes `MAX_MESSAGE_BYTES`:
-    zlib stops there (`max_length`), so a bomb costs no more than a message at the limit."""
-    try:
+    zlib stops there (`max_length`), so a bomb costs no more than a message at the limit.
+    Members one after the other are read as one stream, as Go's `compress/gzip` reads them
+    (connect-go, grpc-go); a member cut short, a bad checksum or bytes after the last member
+    that start no member are INVALID_ARGUMENT, never a part of the data taken."""
+    out = bytearray()
+    rest = data
+    while True:
         decompressor = zlib.decompressobj(wbits=31)
-        out = decompressor.decompress(data, MAX_MESSAGE_BYTES + 1)
-    except zlib.error:
-        raise errors.invalid_input("invalid request: bad gzip data") from None
-    if len(out) > MAX_MESSAGE_BYTES:
-        raise errors.body_too_large()
-    return out
+        try:
+            out += decompressor.decompress(rest, MAX_MESSAGE_BYTES + 1 - len(out))
+        except zlib.error:
+            raise errors.invalid_input("invalid request: bad gzip data") from None
+        if len(out) > MAX_MESSAGE_BYTES or decompressor.unconsumed_tail:
+            raise errors.body_too_large()
+        if not decompressor.eof:
+            raise errors.invalid_input("invalid request: gzip data cut short")
+        rest = decompressor.unused_data
+        if not rest:
+            return bytes(out)
 
 
 def frame(message: bytes, flags: int = 0) -> bytes:
@@ -322,7 +352,11 @@ class RpcTranscoder:
             # gRPC itself needs HTTP/2 trailers: it has its own port. Here it is unsupported
             # media, answered by the app as before.
             if post and found is None and scope["path"] in self.procedures:
-                scope = _compressed_connect_json(scope)
+                try:
+                    scope = _compressed_connect_json(scope)
+                except errors.ApiError as exc:  # a coding not read, told before anything, as below
+                    await _send_connect_proto(send, scope["path"], exc)
+                    return
             await self.app(scope, receive, send)
             return
         protocol, media_type = found
@@ -335,8 +369,7 @@ class RpcTranscoder:
                 return unframe(decode_base64(await _read_body(receive, _MAX_TEXT_BYTES)), encoding)
             data = await _read_body(receive, MAX_MESSAGE_BYTES + 5)
             if protocol is Protocol.CONNECT_PROTO:
-                _check_encoding(encoding)
-                return RequestMessage(data, encoding is not None and encoding.lower() == b"gzip")
+                return RequestMessage(data, _content_coding_is_gzip(scope))
             return unframe(data, encoding)
 
         outcome = await call_json_app(
@@ -351,19 +384,14 @@ class RpcTranscoder:
 def _compressed_connect_json(scope: Scope) -> Scope:
     """The scope of a Connect JSON call whose body is gzip-compressed (`Content-Encoding`),
     with the body left to `ProtobufRequests` to decompress after authentication, as a
-    binary message is (at most `MAX_MESSAGE_BYTES`, decompressed). Another scope is
-    returned as it is; an encoding other than gzip is answered UNIMPLEMENTED by the app."""
-    encoding = _header(scope, b"content-encoding")
-    if encoding is None or encoding.strip().lower() == b"identity":
+    binary message is (at most `MAX_MESSAGE_BYTES`, decompressed); any other scope as it is.
+    Raises UNIMPLEMENTED for a coding other than gzip, before authentication, as for
+    Connect's binary form and gRPC-web: what the server reads says nothing about a caller."""
+    if not any(name == b"content-encoding" for name, _ in scope["headers"]):
         return scope
+    gzip = _content_coding_is_gzip(scope)
     headers = [(name, value) for name, value in scope["headers"] if name != b"content-encoding"]
-    if encoding.strip().lower() != b"gzip":
-
-        def refuse(_data: bytes) -> bytes:
-            raise _unsupported_encoding()
-
-        return {**scope, "headers": headers, PROTOBUF_REQUEST: refuse}
-    return {**scope, "headers": headers, PROTOBUF_REQUEST: _gunzip}
+    return {**scope, "headers": headers, **({PROTOBUF_REQUEST: _gunzip} if gzip else {})}
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -142,9 +142,52 @@ def test_the_mock_reads_a_gzip_compressed_connect_request_too():
 
 def test_another_compression_is_unimplemented_with_the_one_taken(admin):
     user_id = create_user(admin)
-    refused = _gzip_json(admin, json.dumps({"userId": user_id, "returnCode": {}}).encode(), "br")
-    assert_connect_error(refused, 501, "unimplemented", "PWRESET-Media")
-    assert refused.headers["accept-encoding"] == "gzip"
+    document = json.dumps({"userId": user_id, "returnCode": {}}).encode()
+    for encoding in ("br", "deflate", "x-gzip", "gzip, gzip"):
+        refused = _gzip_json(admin, document, encoding)
+        assert_connect_error(refused, 501, "unimplemented", "PWRESET-Media")
+        assert refused.headers["accept-encoding"] == "gzip"
+    # told before the credentials, on every form, as the binary forms always did
+    anonymous = _gzip_json(admin, document, "br", Authorization="")
+    assert_connect_error(anonymous, 501, "unimplemented", "PWRESET-Media")
+
+
+def _post_gzip(admin, method: str, content: bytes, content_type: str, encodings: list[str]):
+    headers = [("Content-Type", content_type), *(("Content-Encoding", e) for e in encodings)]
+    return admin.post(CONNECT + method, content=content, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "encodings",
+    [["GZip"], ["gzip ,identity"], ["gzip", "identity"], ["identity", "gzip"], [",gzip,"], ["", "gzip"]],
+)
+@pytest.mark.parametrize("content_type", ["application/json", "application/proto"])
+def test_content_encoding_is_read_as_http_lists_it(admin, encodings, content_type):
+    """Every Content-Encoding header, each a comma-separated list, `identity` no coding."""
+    user_id = create_user(admin)
+    if content_type == "application/json":
+        message = json.dumps({"userId": user_id}).encode()
+    else:
+        message = b"\x0a" + bytes([len(user_id)]) + user_id.encode()  # GetUserByIDRequest.user_id
+    answered = _post_gzip(admin, "GetUserByID", gzip.compress(message), content_type, encodings)
+    assert answered.status_code == 200, answered.text
+    twice = _post_gzip(admin, "GetUserByID", gzip.compress(message), content_type, ["gzip", "gzip"])
+    assert_connect_error(twice, 501, "unimplemented", "PWRESET-Media")
+
+
+def test_gzip_members_are_one_stream_and_a_damaged_stream_is_refused(admin):
+    """As Go's compress/gzip reads a body: members in a row are one stream; a member cut
+    short or bytes after the last that start no member are refused, never half taken."""
+    user_id = create_user(admin)
+    document = json.dumps({"userId": user_id, "returnCode": {}}).encode()
+    whole = gzip.compress(document)
+    members = gzip.compress(document[:10]) + gzip.compress(document[10:])
+    assert _gzip_json(admin, members).status_code == 200
+    for damaged in (whole[:-8], whole[:-1], whole + b"XXXX", whole + b"\0" * 20):
+        assert_connect_error(_gzip_json(admin, damaged), 400, "invalid_argument", "PWRESET-Input")
+    corrupt = bytearray(whole)
+    corrupt[-5] ^= 0xFF  # the length in the trailer
+    assert_connect_error(_gzip_json(admin, bytes(corrupt)), 400, "invalid_argument", "PWRESET-Input")
 
 
 def test_compressed_bodies_are_bounded_and_decompressed_only_for_a_caller_with_credentials(admin):
