@@ -313,6 +313,10 @@ class GrpcPort:
                 min(MAX_CONNECTION_AGE_GRACE_MS, self.max_connection_age_ms),
             ),
             ("grpc.so_reuseport", int(self.reuse_port)),
+            # Only gzip, as on every other form: grpc's core decompresses before any handler
+            # runs, and refuses a disabled algorithm UNIMPLEMENTED (bits: 1 << the
+            # algorithm, identity 0, deflate 1, gzip 2; grpc/impl/compression_types.h).
+            ("grpc.compression_enabled_algorithms_bitset", 1 << 0 | 1 << 2),
         ]
         if self.limits.header_timeout:
             options.append(("grpc.server_handshake_timeout_ms", int(self.limits.header_timeout * 1000)))

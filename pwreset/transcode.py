@@ -163,7 +163,7 @@ async def call_json_app(
 
     def decode(data: bytes) -> bytes:
         if compressed:
-            data = _gunzip(data)
+            data = gunzip(data)
         try:
             return procedure.request_json(data)
         except InvalidMessage as exc:
@@ -296,27 +296,43 @@ def _content_coding_is_gzip(scope: Scope) -> bool:
     raise _unsupported_encoding()
 
 
-def _gunzip(data: bytes) -> bytes:
+# At most this many gzip members in one body: clients send one; each costs a pass here.
+MAX_GZIP_MEMBERS = 1000
+# Compressed bytes are handed to zlib in pieces growing from the first size to the last, so
+# that what follows a member's end (copied out by zlib as `unused_data`) stays small for
+# small members, and a large member is read in few pieces.
+_FIRST_PIECE, _LAST_PIECE = 256, 64 * 1024
+
+
+def gunzip(data: bytes) -> bytes:
     """`data` gunzipped, refused (RESOURCE_EXHAUSTED) once it passes `MAX_MESSAGE_BYTES`:
     zlib stops there (`max_length`), so a bomb costs no more than a message at the limit.
     Members one after the other are read as one stream, as Go's `compress/gzip` reads them
-    (connect-go, grpc-go); a member cut short, a bad checksum or bytes after the last member
-    that start no member are INVALID_ARGUMENT, never a part of the data taken."""
+    (connect-go, grpc-go), up to `MAX_GZIP_MEMBERS`, in time linear in the body; a member
+    cut short, a bad checksum or bytes after the last member that start no member are
+    INVALID_ARGUMENT, never a part of the data taken."""
     out = bytearray()
-    rest = data
-    while True:
+    view = memoryview(data)
+    at = 0
+    for _ in range(MAX_GZIP_MEMBERS):
         decompressor = zlib.decompressobj(wbits=31)
-        try:
-            out += decompressor.decompress(rest, MAX_MESSAGE_BYTES + 1 - len(out))
-        except zlib.error:
-            raise errors.invalid_input("invalid request: bad gzip data") from None
-        if len(out) > MAX_MESSAGE_BYTES or decompressor.unconsumed_tail:
-            raise errors.body_too_large()
-        if not decompressor.eof:
-            raise errors.invalid_input("invalid request: gzip data cut short")
-        rest = decompressor.unused_data
-        if not rest:
+        size = _FIRST_PIECE
+        while not decompressor.eof:
+            if at >= len(data):
+                raise errors.invalid_input("invalid request: gzip data cut short")
+            piece = view[at : at + size]
+            at += len(piece)
+            size = min(2 * size, _LAST_PIECE)
+            try:
+                out += decompressor.decompress(piece, MAX_MESSAGE_BYTES + 1 - len(out))
+            except zlib.error:
+                raise errors.invalid_input("invalid request: bad gzip data") from None
+            if len(out) > MAX_MESSAGE_BYTES or decompressor.unconsumed_tail:
+                raise errors.body_too_large()
+        at -= len(decompressor.unused_data)
+        if at == len(data):
             return bytes(out)
+    raise errors.invalid_input(f"invalid request: more than {MAX_GZIP_MEMBERS} gzip members")
 
 
 def frame(message: bytes, flags: int = 0) -> bytes:
@@ -391,7 +407,7 @@ def _compressed_connect_json(scope: Scope) -> Scope:
         return scope
     gzip = _content_coding_is_gzip(scope)
     headers = [(name, value) for name, value in scope["headers"] if name != b"content-encoding"]
-    return {**scope, "headers": headers, **({PROTOBUF_REQUEST: _gunzip} if gzip else {})}
+    return {**scope, "headers": headers, **({PROTOBUF_REQUEST: gunzip} if gzip else {})}
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

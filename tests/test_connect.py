@@ -15,11 +15,12 @@ import uuid
 
 import jsonschema
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pwreset.errors import Code, encode_error_detail
+from pwreset.errors import ApiError, Code, encode_error_detail
 from pwreset.spec import load_spec
+from pwreset.transcode import gunzip
 from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, create_user, live_mock, make_token
 
 CONNECT = "/zitadel.user.v2.UserService/"
@@ -188,6 +189,25 @@ def test_gzip_members_are_one_stream_and_a_damaged_stream_is_refused(admin):
     corrupt = bytearray(whole)
     corrupt[-5] ^= 0xFF  # the length in the trailer
     assert_connect_error(_gzip_json(admin, bytes(corrupt)), 400, "invalid_argument", "PWRESET-Input")
+    # tens of thousands of empty members (1 MB) once took a second of the event loop
+    padded = whole + gzip.compress(b"", mtime=0) * 50_000
+    refused = assert_connect_error(_gzip_json(admin, padded), 400, "invalid_argument", "PWRESET-Input")
+    assert "more than 1000 gzip members" in refused["message"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.binary(max_size=3000) | st.just(b"a" * 70_000), min_size=1, max_size=5),
+    st.integers(min_value=1, max_value=40),
+)
+def test_gzip_reads_members_as_pythons_own_reader_does(payloads, cut):
+    """The body as `gzip.decompress` (the standard library's, which reads every member)
+    reads it; cut short anywhere, refused."""
+    body = b"".join(gzip.compress(payload) for payload in payloads)
+    assert gunzip(body) == gzip.decompress(body) == b"".join(payloads)
+    with pytest.raises(ApiError) as refused:
+        gunzip(body[:-cut])
+    assert refused.value.code is Code.INVALID_ARGUMENT
 
 
 def test_compressed_bodies_are_bounded_and_decompressed_only_for_a_caller_with_credentials(admin):

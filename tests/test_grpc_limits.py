@@ -116,6 +116,20 @@ def test_the_one_mib_limit_is_the_protobuf_messages(server, protocol):
     assert call(server, protocol, "GetUserByID", beyond, server.admin_token)[0] == 8
 
 
+def test_only_gzip_is_read_on_the_grpc_port_as_on_every_form(server):
+    """grpc's core would take deflate too; it is switched off, as the other forms refuse it."""
+    message = b"\x0a\x07missing"  # GetUserByIDRequest.user_id
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        rpc = channel.unary_unary(SERVICE + "GetUserByID")
+        metadata = (("authorization", f"Bearer {server.admin_token}"),)
+        with pytest.raises(grpc.RpcError) as deflated:
+            rpc(message, metadata=metadata, timeout=30, compression=grpc.Compression.Deflate)
+        with pytest.raises(grpc.RpcError) as gzipped:
+            rpc(message, metadata=metadata, timeout=30, compression=grpc.Compression.Gzip)
+    assert deflated.value.code() is grpc.StatusCode.UNIMPLEMENTED, deflated.value.details()
+    assert gzipped.value.code() is grpc.StatusCode.NOT_FOUND, gzipped.value.details()
+
+
 def test_bytes_that_are_no_message_are_refused_in_our_words(server):
     for protocol in BINARY:
         assert call(server, protocol, "GetUserByID", b"\x0a\xff", server.admin_token) == (
