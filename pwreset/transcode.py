@@ -241,7 +241,8 @@ def unframe(data: bytes, encoding: bytes | None) -> RequestMessage:
     and the message, gzip-compressed when the flag says so (it is decompressed later, see
     `call_json_app`). Raises `errors.ApiError`: INTERNAL for a compressed flag without an
     encoding or a flag gRPC does not define, as the gRPC spec (PROTOCOL-HTTP2.md,
-    "Compressed-Flag") and grpc's own servers have it."""
+    "Compressed-Flag") and grpc's own servers have it; UNIMPLEMENTED for a `grpc-encoding`
+    other than gzip, compressed flag or not."""
     if len(data) < 5:
         raise errors.invalid_input("invalid request: no message (a unary call sends one)")
     flags, length = data[0], int.from_bytes(data[1:5], "big")
@@ -249,14 +250,15 @@ def unframe(data: bytes, encoding: bytes | None) -> RequestMessage:
         raise errors.invalid_input("invalid request: a unary call sends one whole message")
     if flags & ~_COMPRESSED_FLAG:
         raise errors.ApiError(errors.Code.INTERNAL, f"invalid request: message flags {flags:#04x}")
+    encoding = encoding.strip() if encoding is not None else None
+    # A compression not read is refused whether or not this message uses it, as grpc-go and
+    # connect-go refuse it before they read a message.
+    _check_encoding(encoding)
     compressed = bool(flags & _COMPRESSED_FLAG)
-    if compressed:
-        encoding = encoding.strip() if encoding is not None else None
-        if (encoding or b"identity").lower() == b"identity":
-            raise errors.ApiError(
-                errors.Code.INTERNAL, "invalid request: compressed flag set but no grpc-encoding"
-            )
-        _check_encoding(encoding)
+    if compressed and (encoding or b"identity").lower() == b"identity":
+        raise errors.ApiError(
+            errors.Code.INTERNAL, "invalid request: compressed flag set but no grpc-encoding"
+        )
     return RequestMessage(data[5:], compressed)
 
 

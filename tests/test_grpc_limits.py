@@ -149,6 +149,21 @@ def test_grpc_web_frame_flags_are_read_as_the_grpc_spec_says(server, protocol):
     assert call(server, "grpc", "GetUserByID", message, server.admin_token)[0] == 5
 
 
+@pytest.mark.parametrize("encoding", ["deflate", "br", "gzip, deflate"])
+def test_grpc_web_refuses_a_compression_it_does_not_read_even_for_a_plain_message(server, encoding):
+    """As grpc-go and connect-go: UNIMPLEMENTED before any message is read, flag or not."""
+    message = to_message("PasswordReset", {"userId": "nosuch", "returnCode": {}})
+    headers = {
+        "content-type": "application/grpc-web+proto",
+        "grpc-encoding": encoding,
+        "authorization": f"Bearer {server.admin_token}",
+    }
+    url = server.base_url + SERVICE + "PasswordReset"
+    response = httpx.post(url, content=frame(message), headers=headers)
+    trailer = parse_trailer(split_frames(response.content)[-1][1])
+    assert trailer["grpc-status"] == "12", trailer
+
+
 @pytest.mark.parametrize(
     "encode",
     [
