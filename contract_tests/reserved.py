@@ -92,9 +92,15 @@ def _domains(text: str) -> list[str]:
 
 
 def _link_hosts(text: str) -> list[tuple[re.Match[str], str]]:
+    """Each URL authority in `text` and its host. An empty authority that no slash follows
+    (`//'@example.com`, an email's local part) names no host and is left out; one that a
+    slash follows is kept with an empty host, since browsers skip extra slashes
+    (`///evil.com` goes to `evil.com`)."""
     found = []
     for match in _LINK_AUTHORITY.finditer(text):
         authority = match.group(1)
+        if not authority and text[match.end(1) : match.end(1) + 1] not in ("/", "\\"):
+            continue
         host = authority.rpartition("@")[2]
         host = host[1 : host.find("]")] if host.startswith("[") else host.partition(":")[0]
         found.append((match, host))

@@ -9,7 +9,7 @@ from typing import Any
 
 import hypothesis
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
@@ -119,6 +119,7 @@ def test_a_rewritten_address_keeps_its_length_when_its_domain_can(address: str) 
 
 
 @given(reserved_emails())
+@example("//'@example.com")  # `//` before a quote once read as a link to no host, and rewritten
 def test_generated_emails_are_reserved_and_accepted(address: str) -> None:
     assert is_reserved_email(address)
     assert reserve(address) == address
