@@ -263,14 +263,17 @@ def unframe(data: bytes, encoding: bytes | None) -> RequestMessage:
 
 
 def _check_encoding(encoding: bytes | None) -> None:
-    """Raises UNIMPLEMENTED (HTTP 501, `PWRESET-Media`, `Accept-Encoding: gzip`) for a
-    compression other than gzip: Connect's answer to an encoding the server does not take
-    (connectrpc.com/docs/protocol, "Unary-Request")."""
+    """Raises UNIMPLEMENTED (`_unsupported_encoding`) for a gRPC-web `grpc-encoding` other
+    than gzip or identity (one value, as grpc-go reads it; Connect's `Content-Encoding`
+    lists are read by `_content_coding_is_gzip`)."""
     if encoding is not None and encoding.lower() not in (b"gzip", b"identity"):
         raise _unsupported_encoding()
 
 
 def _unsupported_encoding() -> errors.ApiError:
+    """Connect's answer to a compression the server does not read: UNIMPLEMENTED (HTTP 501),
+    `PWRESET-Media`, with `Accept-Encoding: gzip` (connectrpc.com/docs/protocol,
+    "Unary-Request")."""
     return errors.ApiError(
         errors.Code.UNIMPLEMENTED,
         "compression other than gzip is not supported",
