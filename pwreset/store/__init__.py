@@ -444,6 +444,16 @@ class Store:
             self._integrity_errors = (IntegrityError, IntegrityConstraintViolationError)
             self._clauses: dict[str, _AsyncpgStatement] = {}
 
+    @classmethod
+    @asynccontextmanager
+    async def opened(cls, url: str, **options: Any) -> AsyncIterator[Store]:
+        """An open store, disposed of on leaving: how the CLI, bootstrap and the kit open one."""
+        store = cls(url, **options)
+        try:
+            yield store
+        finally:
+            await store.dispose()
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """A transaction that may change data; commits on success, rolls back on error."""
