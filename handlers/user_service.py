@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pwreset.domain.records import UserRecord
 from pwreset.domain.timestamps import format_timestamp
 from pwreset.service import Details, NewHuman, ResetMedium, UserService
-from pwreset.store import UserRecord
 
 _NOTIFICATION = {"NOTIFICATION_TYPE_SMS": "sms"}  # Unspecified and Email both mean email
 

@@ -34,6 +34,7 @@ from pwreset.auth import PERMISSIONS, Authenticator, create_token, hash_token, s
 from pwreset.config import Settings
 from pwreset.dispatch import OperationDispatcher
 from pwreset.domain.ids import IdGenerator
+from pwreset.domain.records import TokenRecord
 from pwreset.domain.timestamps import system_now_us
 from pwreset.domain.url_template import check_link, check_url_template, parse_origin
 from pwreset.keys import Keys, SecretMismatch, load_or_create_secret, secret_fingerprint
@@ -52,7 +53,7 @@ from pwreset.served_spec import ServedSpec
 from pwreset.server import Admission, ConnectionLimits, replay_body
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.spec import load_spec
-from pwreset.store import Store, TokenRecord
+from pwreset.store import Store
 from pwreset.tracing import provider_from_environment, traced, tracer_of
 from pwreset.transcode import ProtobufRequests, RpcTranscoder
 from pwreset.validation import SchemaCache, reads_protojson, validator_map

@@ -951,7 +951,8 @@ def _origins(values: Sequence[str]) -> list[str] | None:
 
 
 async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
-    from pwreset.store import ConflictError, Store
+    from pwreset.store import Store
+    from pwreset.unit_of_work import ConflictError
 
     origins = _origins(args.link_origin)
     if origins is None:

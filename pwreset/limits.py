@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pwreset import errors
-from pwreset.store import Tx, UserRecord
+from pwreset.domain.records import UserRecord
+from pwreset.store import Tx
 
 
 @dataclass(frozen=True)

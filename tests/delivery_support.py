@@ -30,7 +30,8 @@ from typing import TypeVar
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from pwreset.config import Settings
-from pwreset.store import OutboxMessage, Store
+from pwreset.domain.records import OutboxMessage
+from pwreset.store import Store
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pwreset.store import UserRecord
+from pwreset.domain.records import UserRecord
 
 
 @dataclass(frozen=True)

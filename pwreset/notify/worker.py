@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import anyio
 from cryptography.fernet import InvalidToken
 
+from pwreset.domain.records import ClaimedMessage
 from pwreset.keys import Keys
 from pwreset.metrics import Metrics
 from pwreset.notify.message import Outgoing, PermanentDeliveryError, Sender
-from pwreset.store import ClaimedMessage, Store
+from pwreset.store import Store
 from pwreset.tracing import SpanStarter, delivery_span
 
 logger = logging.getLogger("pwreset.notify")

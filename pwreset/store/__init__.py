@@ -15,21 +15,18 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pwreset.domain.records import ClaimedMessage, OutboxMessage, ResetCodeRecord, TokenRecord, UserRecord
 from pwreset.private_files import prepare_sqlite_file
 from pwreset.store.migrations import LATEST, MIGRATIONS
+from pwreset.unit_of_work import ConflictError
 
 logger = logging.getLogger("pwreset.store")
 
 __all__ = ["ClaimedMessage", "ConflictError", "OutboxMessage", "Store", "TokenRecord", "Tx", "UserRecord"]
-
-
-class ConflictError(Exception):
-    """A write broke a unique constraint (a concurrent writer took the key first)."""
 
 
 class SQL(str):
@@ -46,90 +43,6 @@ def text(statement: str) -> SQL:
 
 
 _PG_MIGRATION_LOCK = 7_262_421_001
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    id: str
-    org_id: str
-    username: str
-    state: str
-    given_name: str
-    family_name: str
-    nick_name: str
-    display_name: str
-    preferred_language: str
-    gender: str
-    email: str
-    email_verified: bool
-    phone: str | None
-    phone_verified: bool
-    password_hash: str | None
-    password_change_required: bool
-    password_changed_at: int | None
-    sequence: int
-    created_at: int
-    changed_at: int
-    username_key: str = ""
-    failed_password_checks: int = 0
-
-    @property
-    def live(self) -> bool:
-        return self.state != "deleted"
-
-    @property
-    def locked(self) -> bool:
-        return self.state == "locked"
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    id: str
-    subject: str
-    org_id: str | None
-    permissions: frozenset[str]
-    subject_kind: str = "service"  # "service" | "user"
-
-
-@dataclass(frozen=True)
-class ResetCodeRecord:
-    code_id: str
-    code_hash: str
-    created_at: int
-    expires_at: int
-    failed_attempts: int
-    medium: str = "unknown"  # return, email or sms; unknown for codes issued before it was kept
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    id: str
-    user_id: str
-    code_id: str
-    medium: str
-    recipient: str
-    payload: str | None
-    status: str
-    attempts: int
-    next_attempt_at: int
-    last_error: str | None
-    created_at: int
-    claimed_by: str | None = None
-    lease_until: int | None = None
-    sent_at: int | None = None
-
-
-@dataclass(frozen=True)
-class ClaimedMessage:
-    """A message a worker holds: what it needs to check and deliver it."""
-
-    id: str
-    user_id: str
-    code_id: str
-    medium: str
-    recipient: str
-    payload: str | None
-    attempts: int
 
 
 _USER_COLUMNS = (

@@ -1,0 +1,10 @@
+"""The seam between the service and persistence: what the service may ask of a transaction.
+
+`pwreset.store` implements it on SQLite and PostgreSQL; tests/unit implements it in memory.
+"""
+
+from __future__ import annotations
+
+
+class ConflictError(Exception):
+    """A write broke a unique constraint (a concurrent writer took the key first)."""
