@@ -23,6 +23,7 @@ from pwreset import __version__  # noqa: E402
 from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_token  # noqa: E402
 from pwreset.config import DESCRIPTIONS, ENVIRONMENT, Settings  # noqa: E402
 from pwreset.domain.ids import IdGenerator  # noqa: E402
+from pwreset.domain.records import OutboxStatus  # noqa: E402
 from pwreset.domain.timestamps import system_now_us  # noqa: E402
 from pwreset.keys import SecretMismatch  # noqa: E402
 
@@ -80,7 +81,7 @@ _DELIVERY_SETTINGS = (
     "print_links",
 )
 _ENVIRONMENT_ONLY = ("secret", "smtp_password", "sms_webhook_signing_key")
-OUTBOX_STATUSES = ("pending", "sending", "sent", "printed", "superseded", "expired", "dead")
+OUTBOX_STATUSES = tuple(OutboxStatus)
 
 
 def _settings_table() -> str:

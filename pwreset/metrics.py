@@ -20,7 +20,6 @@ it is the operator's endpoint, not the API's.
 from __future__ import annotations
 
 import contextlib
-import enum
 import glob
 import os
 import re
@@ -39,6 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pwreset import errors
+from pwreset.domain.records import OUTBOX_MEDIA
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_PATH = "/metrics"
@@ -51,17 +51,6 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # The extension key of a request's scope that names the protocol it came in when it was not
 # JSON (set by `pwreset.transcode` and `pwreset.grpc_port`, which hand it on as JSON).
 TRANSPORT_KEY = "pwreset.transport"
-
-
-class Medium(enum.StrEnum):
-    """How a reset code travels, as the metrics label it: returned in the answer, or sent
-    as a link by email or SMS."""
-
-    RETURN = "return"
-    EMAIL = "email"
-    SMS = "sms"
-    NONE = "none"  # a code checked for a user that has none
-    UNKNOWN = "unknown"  # a code issued before its medium was kept
 
 
 class Metrics:
@@ -192,7 +181,7 @@ def backlog_families(backlog: Iterable[tuple[str, str, int, int]], now_us: int) 
         "Age of the oldest message waiting in the outbox, by medium (0: none waits)",
         labels=("medium",),
     )
-    counts = {(m, s): (0, 0) for m in (Medium.EMAIL, Medium.SMS) for s in ("pending", "sending")}
+    counts = {(m, s): (0, 0) for m in OUTBOX_MEDIA for s in ("pending", "sending")}
     for medium, status, count, oldest in backlog:
         counts[(medium, status)] = (count, oldest)
     for (medium, status), (count, oldest) in sorted(counts.items()):

@@ -33,11 +33,11 @@ from pwreset.domain.contacts import normalize_email, normalize_phone
 from pwreset.domain.identifiers import check_username
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.password_policy import PasswordPolicy
-from pwreset.domain.records import UserRecord
+from pwreset.domain.records import Medium, UserRecord
 from pwreset.domain.reset_codes import CodeCheck, StoredCode, check_code, generate_code, hash_code
 from pwreset.domain.url_template import UrlTemplate, check_link, check_url_template, parse_url_template
 from pwreset.keys import Keys
-from pwreset.metrics import Medium, Metrics
+from pwreset.metrics import Metrics
 from pwreset.store import Store, Tx
 from pwreset.unit_of_work import ConflictError
 

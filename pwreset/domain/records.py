@@ -6,7 +6,41 @@ without importing the store.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+
+class Medium(enum.StrEnum):
+    """How a reset code travels: returned in the answer, or sent as a link by email or SMS.
+
+    The outbox holds EMAIL and SMS messages; the metrics also label NONE and UNKNOWN."""
+
+    RETURN = "return"
+    EMAIL = "email"
+    SMS = "sms"
+    NONE = "none"  # a code checked for a user that has none
+    UNKNOWN = "unknown"  # a code issued before its medium was kept
+
+
+# The media the outbox delivers, in the order the worker and the gauges list them.
+OUTBOX_MEDIA = (Medium.EMAIL, Medium.SMS)
+
+
+class OutboxStatus(enum.StrEnum):
+    """Where an outbox message is in its life: waiting, held by a worker, or finished."""
+
+    PENDING = "pending"  # waiting for its next attempt
+    SENDING = "sending"  # claimed by a worker under a lease
+    SENT = "sent"  # handed to the SMTP server or the SMS webhook
+    PRINTED = "printed"  # written to the log (no sender configured)
+    SUPERSEDED = "superseded"  # a newer code was issued before it went out
+    EXPIRED = "expired"  # its code expired before it went out
+    DEAD = "dead"  # a permanent failure, or out of attempts
+
+    @property
+    def finished(self) -> bool:
+        """True for the statuses a message ends in."""
+        return self not in (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 
 @dataclass(frozen=True)
@@ -59,7 +93,7 @@ class ResetCodeRecord:
     created_at: int
     expires_at: int
     failed_attempts: int
-    medium: str = "unknown"  # return, email or sms; unknown for codes issued before it was kept
+    medium: Medium = Medium.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -67,10 +101,10 @@ class OutboxMessage:
     id: str
     user_id: str
     code_id: str
-    medium: str
+    medium: Medium
     recipient: str
     payload: str | None
-    status: str
+    status: OutboxStatus
     attempts: int
     next_attempt_at: int
     last_error: str | None
@@ -87,7 +121,7 @@ class ClaimedMessage:
     id: str
     user_id: str
     code_id: str
-    medium: str
+    medium: Medium
     recipient: str
     payload: str | None
     attempts: int
