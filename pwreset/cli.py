@@ -721,15 +721,13 @@ class StartupError(Exception):
 
 def _is_environment_failure(exc: BaseException) -> bool:
     """Whether `exc` comes from the machine or the database rather than from a bug: a file or
-    network error, or a database driver's error (SQLAlchemy and asyncpg are imported only for
-    PostgreSQL, so they are looked up only when loaded)."""
+    network error, the store's `StoreUnavailable`, or a database driver's error (asyncpg is
+    imported only for PostgreSQL, so it is looked up only when loaded)."""
     import sqlite3
 
-    kinds: list[type] = [OSError, sqlite3.Error]
-    if "sqlalchemy" in sys.modules:
-        from sqlalchemy.exc import SQLAlchemyError
+    from pwreset.unit_of_work import StoreUnavailable
 
-        kinds.append(SQLAlchemyError)
+    kinds: list[type] = [OSError, sqlite3.Error, StoreUnavailable]
     if "asyncpg" in sys.modules:
         from asyncpg.exceptions import PostgresError
 

@@ -8,3 +8,9 @@ from __future__ import annotations
 
 class ConflictError(Exception):
     """A write broke a unique constraint (a concurrent writer took the key first)."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written now: lost, starting up, read-only or full.
+
+    A later attempt may succeed; never raised for a constraint or a wrong statement."""

@@ -140,28 +140,26 @@ def test_tokens_made_before_kinds_keep_self_only_for_a_user_of_their_organizatio
         store = Store(url)
         try:
             async with store.write() as tx:
-                await tx.conn.execute(
-                    _sql(
-                        "CREATE TABLE schema_migrations "
-                        "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
-                    )
+                await tx.execute_sql(
+                    "CREATE TABLE schema_migrations "
+                    "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                    {},
                 )
                 for version in (1, 2):
                     for step in MIGRATIONS[version]:
-                        await tx.conn.execute(_sql(step))
-                    await tx.conn.execute(_sql(f"INSERT INTO schema_migrations VALUES ({version}, 0)"))
-                await tx.conn.execute(_sql("INSERT INTO organizations VALUES ('a', 'a', 'a.test', 0)"))
-                await tx.conn.execute(_sql("INSERT INTO organizations VALUES ('b', 'b', 'b.test', 0)"))
+                        await tx.execute_sql(step, {})
+                    await tx.execute_sql(f"INSERT INTO schema_migrations VALUES ({version}, 0)", {})
+                await tx.execute_sql("INSERT INTO organizations VALUES ('a', 'a', 'a.test', 0)", {})
+                await tx.execute_sql("INSERT INTO organizations VALUES ('b', 'b', 'b.test', 0)", {})
                 for user_id, org, created in (("alice", "a", 10), ("bob", "b", 10), ("later", "a", 99)):
-                    await tx.conn.execute(
-                        _sql(
-                            "INSERT INTO users (id, org_id, username, state, given_name, family_name, "
-                            "nick_name, display_name, preferred_language, gender, email, email_verified, "
-                            "phone_verified, password_change_required, sequence, created_at, changed_at) "
-                            f"VALUES ('{user_id}', '{org}', '{user_id}', 'active', 'G', 'F', '', 'G F', '', "
-                            f"'GENDER_UNSPECIFIED', '{user_id}@example.com', false, false, false, 1, "
-                            f"{created}, {created})"
-                        )
+                    await tx.execute_sql(
+                        "INSERT INTO users (id, org_id, username, state, given_name, family_name, "
+                        "nick_name, display_name, preferred_language, gender, email, email_verified, "
+                        "phone_verified, password_change_required, sequence, created_at, changed_at) "
+                        f"VALUES ('{user_id}', '{org}', '{user_id}', 'active', 'G', 'F', '', 'G F', '', "
+                        f"'GENDER_UNSPECIFIED', '{user_id}@example.com', false, false, false, 1, "
+                        f"{created}, {created})",
+                        {},
                     )
                 # (token id, subject, org, created): alice's own token; one of org a naming bob
                 # of org b; an instance token naming alice; one made before its user existed.
@@ -171,11 +169,10 @@ def test_tokens_made_before_kinds_keep_self_only_for_a_user_of_their_organizatio
                     ("t3", "alice", "NULL", 20),
                     ("t4", "later", "'a'", 20),
                 ):
-                    await tx.conn.execute(
-                        _sql(
-                            "INSERT INTO tokens (id, token_hash, subject, org_id, permissions, created_at) "
-                            f"VALUES ('{token_id}', 'hash-{token_id}', '{subject}', {org}, '', {created})"
-                        )
+                    await tx.execute_sql(
+                        "INSERT INTO tokens (id, token_hash, subject, org_id, permissions, created_at) "
+                        f"VALUES ('{token_id}', 'hash-{token_id}', '{subject}', {org}, '', {created})",
+                        {},
                     )
                 applied = await tx.migrate()
                 assert applied == sorted(v for v in MIGRATIONS if v >= 3)
@@ -197,8 +194,3 @@ def test_tokens_made_before_kinds_keep_self_only_for_a_user_of_their_organizatio
         "t4": ("service", "a"),
     }
 
-
-def _sql(statement: str):
-    from pwreset.store import text
-
-    return text(statement)
