@@ -5,18 +5,18 @@ user are serialized; workers claim outbox rows with `FOR UPDATE SKIP LOCKED`; co
 rate bucket and migrating take transaction-scoped advisory locks.
 
 Each statement is translated once from `:name` to asyncpg's `$n` form, then prepared and
-cached by asyncpg on each connection (its statement cache). A connection is taken from the
-pool at a transaction's first statement; if that statement finds the connection dead (the
-server restarted or ended it), it is retried once on a fresh one: nothing was done yet.
+cached by asyncpg on each connection (its statement cache). If the first use of a pooled
+connection finds it dead (the server restarted or ended it), the transaction begins again
+once on a fresh one: nothing was done yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from asyncpg import exceptions as pg
@@ -24,6 +24,7 @@ from asyncpg import exceptions as pg
 from pwreset.store.base import SELECT_USER, Params, SqlTx
 from pwreset.unit_of_work import ConflictError, StoreUnavailable
 
+_T = TypeVar("_T")
 _MIGRATION_LOCK_KEY = 7_262_421_001
 # How long a transaction waits for a free connection of the pool, in seconds.
 _ACQUIRE_TIMEOUT = 30.0
@@ -82,9 +83,9 @@ class _Rows:
 
 
 class _Connection:
-    """One transaction's (or one read's) connection, as `Connection`: taken from the pool at
-    the first statement, in a transaction when `transactional`. Statement errors that mean the
-    database is gone become `StoreUnavailable`."""
+    """One transaction's (or one read's) pooled connection, as `Connection`, in a transaction
+    when `transactional`. Errors that mean the database is gone become `StoreUnavailable`;
+    a dead connection met before the transaction did anything is replaced once."""
 
     def __init__(self, engine: PostgresEngine, transactional: bool) -> None:
         self._engine = engine
@@ -92,6 +93,19 @@ class _Connection:
         self._con: Any = None  # asyncpg's pooled connection (untyped)
         self._transaction: Any = None
         self._used = False  # a statement succeeded: the transaction did something
+        self._retried = False
+
+    async def open(self) -> None:
+        """Take a connection from the pool and begin the transaction."""
+        await self._at_most_twice(self._open)
+
+    async def _open(self) -> None:
+        if self._con is None:
+            self._con = await self._engine.acquire()
+        if self._transactional and self._transaction is None:
+            transaction = self._con.transaction()
+            await transaction.start()
+            self._transaction = transaction
 
     async def execute(self, statement: str, params: Params | None = None) -> _Rows:
         prepared = self._engine.statements.get(statement)
@@ -100,35 +114,36 @@ class _Connection:
         sql, names, returns_rows = prepared
         values = params or {}
         args = [values[name] for name in names]
-        try:
-            rows = await self._run(sql, args, returns_rows)
-        except Exception as exc:
-            if self._used or not is_unavailable(exc, self._con):
-                self._raise_unavailable(exc)
-                raise
-            # A dead pooled connection, before the transaction did anything: once more on a
-            # fresh one.
-            await self._discard()
-            try:
-                rows = await self._run(sql, args, returns_rows)
-            except Exception as again:
-                self._raise_unavailable(again)
-                raise
+
+        async def run() -> _Rows:
+            await self._open()
+            if returns_rows:
+                rows = await self._con.fetch(sql, *args)
+                return _Rows(rows, len(rows))
+            status: str = await self._con.execute(sql, *args)
+            count = status.rsplit(" ", 1)[-1]
+            return _Rows([], int(count) if count.isdigit() else 0)
+
+        rows = await self._at_most_twice(run)
         self._used = True
         return rows
 
-    async def _run(self, sql: str, args: list[Any], returns_rows: bool) -> _Rows:
-        if self._con is None:
-            self._con = await self._engine.acquire()
-            if self._transactional:
-                self._transaction = self._con.transaction()
-                await self._transaction.start()
-        if returns_rows:
-            rows = await self._con.fetch(sql, *args)
-            return _Rows(rows, len(rows))
-        status: str = await self._con.execute(sql, *args)
-        count = status.rsplit(" ", 1)[-1]
-        return _Rows([], int(count) if count.isdigit() else 0)
+    async def _at_most_twice(self, action: Callable[[], Awaitable[_T]]) -> _T:
+        """`action`, once more on a fresh connection if the database was gone and nothing
+        was done yet (a pooled connection the server ended, or a restart)."""
+        try:
+            return await action()
+        except Exception as exc:
+            if self._used or self._retried or not is_unavailable(exc, self._con):
+                self._raise_unavailable(exc)
+                raise
+        self._retried = True
+        await self._discard()
+        try:
+            return await action()
+        except Exception as again:
+            self._raise_unavailable(again)
+            raise
 
     def _raise_unavailable(self, exc: Exception) -> None:
         """Raise StoreUnavailable from `exc` when it says the database is gone."""
@@ -161,7 +176,8 @@ class _Connection:
             await self._engine.release(con)
 
     async def _discard(self) -> None:
-        self._con.terminate()
+        if self._con is not None:
+            self._con.terminate()
         await self.release()
 
 
@@ -218,6 +234,7 @@ class PostgresEngine:
         constraint, `StoreUnavailable` when the database is lost."""
         conn = _Connection(self, transactional=True)
         try:
+            await conn.open()
             try:
                 yield PostgresTx(conn)
             except BaseException:
@@ -234,6 +251,7 @@ class PostgresEngine:
         """Reads are single statements: no BEGIN and COMMIT round trips (asyncpg autocommits)."""
         conn = _Connection(self, transactional=False)
         try:
+            await conn.open()
             yield PostgresTx(conn)
         finally:
             await conn.release()
