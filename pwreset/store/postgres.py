@@ -47,7 +47,16 @@ def is_unavailable(exc: BaseException, connection: Any = None) -> bool:
     statement was wrong; `connection`, when given, is the one the statement ran on."""
     if isinstance(exc, _UNAVAILABLE):
         return True
-    return isinstance(exc, pg.InterfaceError) and connection is not None and connection.is_closed()
+    return isinstance(exc, pg.InterfaceError) and connection is not None and _closed(connection)
+
+
+def _closed(connection: Any) -> bool:
+    """Whether a pooled connection is closed; asyncpg hands a connection that died back to
+    the pool by itself, and its proxy then answers nothing."""
+    try:
+        return bool(connection.is_closed())
+    except pg.InterfaceError:
+        return True
 
 
 _Statement = tuple[str, tuple[str, ...], bool]  # SQL with $n, parameter names, returns rows
@@ -162,12 +171,13 @@ class _Connection:
 
     async def rollback(self) -> None:
         """Roll back the transaction, if one is open; a connection that cannot is dropped."""
-        if self._transaction is None or self._con.is_closed():
+        if self._transaction is None or _closed(self._con):
             return
         try:
             await self._transaction.rollback()
         except Exception:
-            self._con.terminate()
+            if not _closed(self._con):
+                self._con.terminate()
 
     async def release(self) -> None:
         """Give the connection back to the pool."""
@@ -176,7 +186,7 @@ class _Connection:
             await self._engine.release(con)
 
     async def _discard(self) -> None:
-        if self._con is not None:
+        if self._con is not None and not _closed(self._con):
             self._con.terminate()
         await self.release()
 
