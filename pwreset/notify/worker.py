@@ -144,7 +144,7 @@ class DeliveryWorker:
             held = await tx.message_held(claimed.id, self.worker_id)
             code = await tx.get_reset_code(claimed.user_id)
             user = await tx.get_user(claimed.user_id)
-        if not held:  # superseded by a newer code after the claim
+        if not held:  # another worker took it over after this one's lease ran out
             return "released"
         if code is None or code.code_id != claimed.code_id or user is None or not user.live:
             # The code was replaced, used or voided, or the user deleted: the link is dead.

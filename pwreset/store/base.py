@@ -560,7 +560,8 @@ class SqlTx:
         ]
 
     async def message_held(self, message_id: str, worker: str) -> bool:
-        """True while `worker` still holds the message (not superseded, lease not taken over)."""
+        """True while `worker` still holds the message: it is sending and claimed by `worker`
+        (no other worker took it over after the lease ran out, and it was not finished)."""
         return await self._first(_OUTBOX_HELD, {"id": message_id, "worker": worker}) is not None
 
     async def finish_message(
