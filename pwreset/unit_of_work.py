@@ -68,8 +68,9 @@ class UserTx(UserReads, RateEvents, Protocol):
         ...
 
     async def insert_user(self, user: UserRecord) -> None:
-        """Add the user; raises `ConflictError` (at the latest on commit) when its id, or its
-        username key in its organization, is taken."""
+        """Add the user. Its id, and its username key among its organization's live users,
+        are unique: a write that breaks this ends its `UnitOfWork.write()` block with
+        `ConflictError`."""
         ...
 
     async def bump_sequence(self, user_id: str, now: int) -> int:
