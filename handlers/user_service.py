@@ -13,12 +13,13 @@ from typing import Any
 
 from pwreset.domain.records import UserRecord
 from pwreset.domain.timestamps import format_timestamp
-from pwreset.service import Details, NewHuman, ResetMedium, UserService, Verification
+from pwreset.service import Details, NewHuman, Notification, ResetMedium, UserService, Verification
 
 # A JSON object as Connexion hands it over (validated against openapi.yaml) or takes it back.
 Json = dict[str, Any]
 
-_NOTIFICATION = {"NOTIFICATION_TYPE_SMS": "sms"}  # Unspecified and Email both mean email
+# Unspecified and Email both mean email.
+_NOTIFICATION = {"NOTIFICATION_TYPE_SMS": Notification.SMS}
 
 
 def details_json(details: Details) -> dict[str, str]:
@@ -128,7 +129,7 @@ async def password_reset(
     send_link = body.get("sendLink") or {}
     medium = ResetMedium(
         return_code="returnCode" in body,
-        notification=_NOTIFICATION.get(send_link.get("notificationType", ""), "email"),
+        notification=_NOTIFICATION.get(send_link.get("notificationType", ""), Notification.EMAIL),
         url_template=send_link.get("urlTemplate"),
     )
     details, code = await service.request_password_reset(token_info["principal"], user_id, medium)

@@ -11,6 +11,10 @@ gets each operation's own not-found error for a missing user, as in Zitadel.
 argon2 never runs inside a write transaction: a password is verified or hashed between two
 short transactions, in a bounded number of threads, so guessers cannot hold the database
 lock (SQLite) or the connection pool (PostgreSQL) while other users wait.
+
+The service knows persistence only through `pwreset.unit_of_work` (Cosmic Python's service
+layer over a unit of work): `pwreset.store.Store` in the server, an in-memory fake in
+tests/unit, where these rules are tested without a database.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ DEFAULT_ORG_SETTING = "default_org_id"
 
 @dataclass(frozen=True)
 class Details:
+    """Zitadel's `Details` of a change or a read: the user's sequence, times in µs since the
+    epoch, and the owning organization."""
+
     sequence: int
     change_date: int
     resource_owner: str
@@ -92,10 +99,20 @@ class NewHuman:
 
 @dataclass(frozen=True)
 class AddedHuman:
+    """The new user's id, and the verification codes asked to be returned (else None)."""
+
     user_id: str
     details: Details
     email_code: str | None
     phone_code: str | None
+
+
+class Notification(enum.StrEnum):
+    """How a reset link is sent (PasswordReset's `sendLink.notificationType`); the values are
+    the outbox's media."""
+
+    EMAIL = "email"
+    SMS = "sms"
 
 
 @dataclass(frozen=True)
@@ -103,7 +120,7 @@ class ResetMedium:
     """How to deliver a reset code: returned, or sent as a link by email or SMS."""
 
     return_code: bool = False
-    notification: str = "email"  # "email" | "sms"
+    notification: Notification = Notification.EMAIL
     url_template: str | None = None
 
 
@@ -117,6 +134,8 @@ ARGON2_PER_CALLER = 2
 
 @dataclass(frozen=True)
 class ServiceSettings:
+    """The service's rules, from the server's settings (`pwreset.app.service_settings`); times in µs."""
+
     code_lifetime_us: int
     code_max_attempts: int
     default_url_template: str
@@ -156,6 +175,11 @@ def _too_long(field_name: str) -> errors.ApiError:
 
 
 class UserService:
+    """Zitadel's UserService v2 commands and queries of the reset flow, over a `UnitOfWork`.
+
+    Each method takes the caller's `Principal` and raises `errors.ApiError` with Zitadel's
+    error ids; time (`now_us`), randomness (`rng`, `ids`) and argon2 (`hasher`) are passed in."""
+
     def __init__(
         self,
         uow: UnitOfWork,
@@ -284,7 +308,7 @@ class UserService:
             if not medium.return_code:  # the allow-list holds for the server's default link too
                 await self._check_link_origin(tx, user.org_id, origin)
             recipient = user.email
-            if not medium.return_code and medium.notification == "sms":
+            if not medium.return_code and medium.notification is Notification.SMS:
                 if not user.phone:
                     raise errors.failed_precondition("PWRESET-NoPhone", "User has no phone number")
                 recipient = user.phone
@@ -497,6 +521,7 @@ class UserService:
     # -- queries ----------------------------------------------------------------------------
 
     async def get_user(self, principal: Principal, user_id: str) -> UserRecord:
+        """The user, for a caller with `user.read` on its organization or the user itself."""
         async with self._uow.read() as tx:
             user = await tx.get_user(user_id)
         user = _visible(principal, user, _user_not_found_on_get)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pwreset.service import NewHuman, ResetMedium, Verification
+from pwreset.service import NewHuman, Notification, ResetMedium, Verification
 from tests.unit.world import ALL, INITIAL_PASSWORD, ORG, OTHER_ORG, STRONG_PASSWORD, World, refusal
 
 pytestmark = pytest.mark.anyio
@@ -70,7 +70,7 @@ async def test_a_broken_url_template_is_refused_before_the_user_is_looked_up(wor
 async def test_sms_needs_a_phone_and_links_need_an_allowed_origin(make_world) -> None:
     world = make_world(link_origins=("https://app.example",))
     no_phone = await world.add_user(phone=None)
-    sms = ResetMedium(notification="sms")
+    sms = ResetMedium(notification=Notification.SMS)
     assert await refusal(world.service.request_password_reset(world.admin, no_phone, sms)) == (
         400, "PWRESET-NoPhone"
     )

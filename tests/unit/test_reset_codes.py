@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pwreset import errors
 from pwreset.domain.reset_codes import CODE_ALPHABET, CODE_LENGTH
-from pwreset.service import ResetMedium
+from pwreset.service import Notification, ResetMedium
 from tests.unit.world import MINUTE_US, World, build_world, refusal
 
 pytestmark = pytest.mark.anyio
@@ -76,7 +76,8 @@ async def test_a_new_code_replaces_the_old_one_and_its_message(world: World) -> 
     user_id = await world.add_user()
     await world.service.request_password_reset(world.admin, user_id, ResetMedium())
     first = await world.new_code(user_id)
-    await world.service.request_password_reset(world.admin, user_id, ResetMedium(notification="sms"))
+    by_sms = ResetMedium(notification=Notification.SMS)
+    await world.service.request_password_reset(world.admin, user_id, by_sms)
     messages = list(world.uow.tables.outbox.values())
     assert [(m.medium, m.status) for m in messages] == [("email", "superseded"), ("sms", "pending")]
     assert messages[0].payload is None
@@ -122,7 +123,7 @@ async def test_deleting_a_user_ends_its_code_messages_and_self_tokens(world: Wor
 async def test_each_change_adds_one_to_the_sequence(world: World) -> None:
     user_id = await world.add_user()  # human.added, email, phone: 3
     sequences = [world.uow.tables.users[user_id].sequence]
-    for medium in (ResetMedium(), ResetMedium(notification="sms"), ResetMedium(return_code=True)):
+    for medium in (ResetMedium(), ResetMedium(notification=Notification.SMS), ResetMedium(return_code=True)):
         details, code = await world.service.request_password_reset(world.admin, user_id, medium)
         sequences.append(details.sequence)
     assert code is not None
