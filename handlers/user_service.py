@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pwreset.domain.records import UserRecord
+from pwreset.domain.records import Medium, UserRecord
 from pwreset.domain.timestamps import format_timestamp
-from pwreset.service import Details, NewHuman, ResetMedium, UserService
+from pwreset.service import Details, NewHuman, ResetMedium, UserService, Verification
 
-_NOTIFICATION = {"NOTIFICATION_TYPE_SMS": "sms"}  # Unspecified and Email both mean email
+# A JSON object as Connexion hands it over (validated against openapi.yaml) or takes it back.
+Json = dict[str, Any]
+
+# Unspecified and Email both mean email.
+_NOTIFICATION = {"NOTIFICATION_TYPE_SMS": Medium.SMS}
 
 
 def details_json(details: Details) -> dict[str, str]:
@@ -29,7 +33,7 @@ def details_json(details: Details) -> dict[str, str]:
     return out
 
 
-async def add_human_user(service: UserService, body: dict, token_info: dict) -> dict:
+async def add_human_user(service: UserService, body: Json, token_info: Json) -> Json:
     profile, email = body["profile"], body["email"]
     phone = body.get("phone") or {}
     password = body.get("password")
@@ -63,15 +67,15 @@ async def add_human_user(service: UserService, body: dict, token_info: dict) -> 
     return out
 
 
-def _verification(contact: dict) -> str:
+def _verification(contact: Json) -> Verification:
     if "isVerified" in contact:
-        return "verified" if contact["isVerified"] else "unverified"
+        return Verification.VERIFIED if contact["isVerified"] else Verification.UNVERIFIED
     if "returnCode" in contact:
-        return "return"
-    return "send"
+        return Verification.RETURN
+    return Verification.SEND
 
 
-async def get_user_by_id(service: UserService, user_id: str, token_info: dict) -> dict:
+async def get_user_by_id(service: UserService, user_id: str, token_info: Json) -> Json:
     user = await service.get_user(token_info["principal"], user_id)
     details = details_json(
         Details(user.sequence, user.changed_at, user.org_id, creation_date=user.created_at)
@@ -79,7 +83,7 @@ async def get_user_by_id(service: UserService, user_id: str, token_info: dict) -
     return {"details": details, "user": _user_json(user, details)}
 
 
-def _user_json(user: UserRecord, details: dict) -> dict:
+def _user_json(user: UserRecord, details: Json) -> Json:
     human: dict[str, Any] = {
         "profile": {
             "givenName": user.given_name,
@@ -108,24 +112,24 @@ def _user_json(user: UserRecord, details: dict) -> dict:
     }
 
 
-def _contact(kind: str, value: str, verified: bool) -> dict:
+def _contact(kind: str, value: str, verified: bool) -> Json:
     # protojson leaves out false booleans
     return {kind: value, "isVerified": True} if verified else {kind: value}
 
 
-async def delete_user(service: UserService, user_id: str, token_info: dict) -> dict:
+async def delete_user(service: UserService, user_id: str, token_info: Json) -> Json:
     details = await service.delete_user(token_info["principal"], user_id)
     return {"details": details_json(details)}
 
 
 async def password_reset(
-    service: UserService, user_id: str, token_info: dict, body: dict | None = None
-) -> dict:
+    service: UserService, user_id: str, token_info: Json, body: Json | None = None
+) -> Json:
     body = body or {}
     send_link = body.get("sendLink") or {}
     medium = ResetMedium(
         return_code="returnCode" in body,
-        notification=_NOTIFICATION.get(send_link.get("notificationType", ""), "email"),
+        notification=_NOTIFICATION.get(send_link.get("notificationType", ""), Medium.EMAIL),
         url_template=send_link.get("urlTemplate"),
     )
     details, code = await service.request_password_reset(token_info["principal"], user_id, medium)
@@ -135,7 +139,7 @@ async def password_reset(
     return out
 
 
-async def set_password(service: UserService, user_id: str, body: dict, token_info: dict) -> dict:
+async def set_password(service: UserService, user_id: str, body: Json, token_info: Json) -> Json:
     new_password = body.get("newPassword") or {}
     details = await service.set_password(
         token_info["principal"],
@@ -154,17 +158,17 @@ async def set_password(service: UserService, user_id: str, body: dict, token_inf
 connect_add_human_user = add_human_user  # the request is the same: the id, if any, is in the body
 
 
-async def connect_get_user_by_id(service: UserService, body: dict, token_info: dict) -> dict:
+async def connect_get_user_by_id(service: UserService, body: Json, token_info: Json) -> Json:
     return await get_user_by_id(service, body["userId"], token_info)
 
 
-async def connect_delete_user(service: UserService, body: dict, token_info: dict) -> dict:
+async def connect_delete_user(service: UserService, body: Json, token_info: Json) -> Json:
     return await delete_user(service, body["userId"], token_info)
 
 
-async def connect_password_reset(service: UserService, body: dict, token_info: dict) -> dict:
+async def connect_password_reset(service: UserService, body: Json, token_info: Json) -> Json:
     return await password_reset(service, body["userId"], token_info, body)
 
 
-async def connect_set_password(service: UserService, body: dict, token_info: dict) -> dict:
+async def connect_set_password(service: UserService, body: Json, token_info: Json) -> Json:
     return await set_password(service, body["userId"], body, token_info)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pwreset import errors
 from pwreset.domain.records import UserRecord
-from pwreset.store import Tx
+from pwreset.unit_of_work import RateEvents
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Bucket:
         )
 
 
-async def check(tx: Tx, buckets: Iterable[Bucket], now_us: int) -> None:
+async def check(tx: RateEvents, buckets: Iterable[Bucket], now_us: int) -> None:
     """Raise 429 (RESOURCE_EXHAUSTED) with `Retry-After` for the first full bucket; count
     nothing. Shared buckets stay locked until the transaction ends."""
     for bucket in _active(buckets):  # sorted: shared buckets are always locked in one order
@@ -52,10 +52,10 @@ async def check(tx: Tx, buckets: Iterable[Bucket], now_us: int) -> None:
             raise bucket.refusal(max(1, -(-waited // 1_000_000)))
 
 
-async def take(tx: Tx, buckets: Iterable[Bucket], now_us: int, *, ref: str | None = None) -> None:
+async def take(tx: RateEvents, buckets: Iterable[Bucket], now_us: int, *, ref: str | None = None) -> None:
     """`check`, then count one event in each bucket. Raising inside the transaction rolls
     back, so a refused request counts nothing. `ref` tags the events, so that
-    `Tx.take_back_rate_events(ref)` can remove them again."""
+    `UserTx.take_back_rate_events(ref)` can remove them again."""
     active = _active(buckets)
     await check(tx, active, now_us)
     for bucket in active:

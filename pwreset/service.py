@@ -11,17 +11,22 @@ gets each operation's own not-found error for a missing user, as in Zitadel.
 argon2 never runs inside a write transaction: a password is verified or hashed between two
 short transactions, in a bounded number of threads, so guessers cannot hold the database
 lock (SQLite) or the connection pool (PostgreSQL) while other users wait.
+
+The service knows persistence only through `pwreset.unit_of_work` (Cosmic Python's service
+layer over a unit of work): `pwreset.store.Store` in the server, an in-memory fake in
+tests/unit, where these rules are tested without a database.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 from argon2 import PasswordHasher
@@ -38,20 +43,36 @@ from pwreset.domain.reset_codes import CodeCheck, StoredCode, check_code, genera
 from pwreset.domain.url_template import UrlTemplate, check_link, check_url_template, parse_url_template
 from pwreset.keys import Keys
 from pwreset.metrics import Metrics
-from pwreset.store import Store, Tx
-from pwreset.unit_of_work import ConflictError
+from pwreset.unit_of_work import ConflictError, UnitOfWork, UserReads, UserTx
 
 logger = logging.getLogger("pwreset.service")
+
+_T = TypeVar("_T")
+_Args = TypeVarTuple("_Args")
 
 DEFAULT_ORG_SETTING = "default_org_id"
 
 
 @dataclass(frozen=True)
 class Details:
+    """Zitadel's `Details` of a change or a read: the user's sequence, times in µs since the
+    epoch, and the owning organization."""
+
     sequence: int
     change_date: int
     resource_owner: str
     creation_date: int | None = None
+
+
+class Verification(enum.StrEnum):
+    """What to do with a new user's email or phone (AddHumanUser's `isVerified`,
+    `returnCode` and `sendCode`): take it as verified or unverified, or issue a verification
+    code, returned in the answer or sent."""
+
+    VERIFIED = "verified"
+    UNVERIFIED = "unverified"
+    RETURN = "return"
+    SEND = "send"
 
 
 @dataclass(frozen=True)
@@ -69,15 +90,17 @@ class NewHuman:
     display_name: str = ""
     preferred_language: str = ""
     gender: str = "GENDER_UNSPECIFIED"
-    email_verification: str = "send"  # "verified" | "unverified" | "return" | "send"
+    email_verification: Verification = Verification.SEND
     phone: str | None = None
-    phone_verification: str = "send"
+    phone_verification: Verification = Verification.SEND
     password: str | None = None
     password_change_required: bool = False
 
 
 @dataclass(frozen=True)
 class AddedHuman:
+    """The new user's id, and the verification codes asked to be returned (else None)."""
+
     user_id: str
     details: Details
     email_code: str | None
@@ -89,7 +112,7 @@ class ResetMedium:
     """How to deliver a reset code: returned, or sent as a link by email or SMS."""
 
     return_code: bool = False
-    notification: str = "email"  # "email" | "sms"
+    notification: Medium = Medium.EMAIL  # EMAIL or SMS (`sendLink.notificationType`)
     url_template: str | None = None
 
 
@@ -103,6 +126,8 @@ ARGON2_PER_CALLER = 2
 
 @dataclass(frozen=True)
 class ServiceSettings:
+    """The service's rules, from the server's settings (`pwreset.app.service_settings`); times in µs."""
+
     code_lifetime_us: int
     code_max_attempts: int
     default_url_template: str
@@ -142,9 +167,14 @@ def _too_long(field_name: str) -> errors.ApiError:
 
 
 class UserService:
+    """Zitadel's UserService v2 commands and queries of the reset flow, over a `UnitOfWork`.
+
+    Each method takes the caller's `Principal` and raises `errors.ApiError` with Zitadel's
+    error ids; time (`now_us`), randomness (`rng`, `ids`) and argon2 (`hasher`) are passed in."""
+
     def __init__(
         self,
-        store: Store,
+        uow: UnitOfWork,
         keys: Keys,
         *,
         settings: ServiceSettings,
@@ -154,7 +184,7 @@ class UserService:
         ids: IdGenerator,
         metrics: Metrics | None = None,
     ) -> None:
-        self._store = store
+        self._uow = uow
         self._metrics = metrics or Metrics()
         self._keys = keys
         self._settings = settings
@@ -186,21 +216,23 @@ class UserService:
         if new.password is not None:
             self._settings.password_policy.check(new.password)
         # The caller's right to the organization first: no argon2 work for refused callers.
-        async with self._store.read() as tx:
+        async with self._uow.read() as tx:
             org_id = await self._target_org(tx, principal, new)
         principal.require("user.write", org_id)
         password_hash = await self._hash(principal, new.password) if new.password is not None else None
         user_id = new.user_id or self._ids.new_id()
-        email_code = generate_code(self._rng) if new.email_verification == "return" else None
-        phone_code = generate_code(self._rng) if phone and new.phone_verification == "return" else None
+        email_code = generate_code(self._rng) if new.email_verification is Verification.RETURN else None
+        phone_code = (
+            generate_code(self._rng) if phone and new.phone_verification is Verification.RETURN else None
+        )
         # Zitadel's events: human.added, then an email event unless explicitly unverified,
         # then a phone event when a phone is given.
-        sequence = 1 + (new.email_verification != "unverified")
+        sequence = 1 + (new.email_verification is not Verification.UNVERIFIED)
         if phone:
-            sequence += new.phone_verification != "unverified"
+            sequence += new.phone_verification is not Verification.UNVERIFIED
         now = self._now_us()
         try:
-            async with self._store.write() as tx:
+            async with self._uow.write() as tx:
                 org_id = await self._target_org(tx, principal, new)
                 if await tx.get_user(user_id) is not None:
                     raise errors.failed_precondition("COMMAND-7yiox1isql", "Errors.User.AlreadyExisting")
@@ -219,9 +251,9 @@ class UserService:
                         preferred_language=new.preferred_language,
                         gender=new.gender,
                         email=email,
-                        email_verified=new.email_verification == "verified",
+                        email_verified=new.email_verification is Verification.VERIFIED,
                         phone=phone,
-                        phone_verified=bool(phone) and new.phone_verification == "verified",
+                        phone_verified=bool(phone) and new.phone_verification is Verification.VERIFIED,
                         password_hash=password_hash,
                         password_change_required=new.password_change_required,
                         password_changed_at=now if password_hash else None,
@@ -239,7 +271,7 @@ class UserService:
 
     async def delete_user(self, principal: Principal, user_id: str) -> Details:
         """Delete the user; its reset code, waiting messages and self tokens end with it."""
-        async with self._store.write() as tx:
+        async with self._uow.write() as tx:
             user = await tx.get_user(user_id, lock=True)
             user = _visible(principal, user, _user_not_found_on_delete)
             principal.require("user.delete", user.org_id, self_user_id=user_id)
@@ -261,14 +293,14 @@ class UserService:
             template = check_url_template(medium.url_template, user_id)
             origin = check_link(medium.url_template, template)
         code = generate_code(self._rng)
-        async with self._store.write() as tx:
+        async with self._uow.write() as tx:
             user = await tx.get_user(user_id, lock=True)
             user = _visible(principal, user, _user_not_found_on_reset)
             principal.require("user.write", user.org_id, self_user_id=user_id)
             if not medium.return_code:  # the allow-list holds for the server's default link too
                 await self._check_link_origin(tx, user.org_id, origin)
             recipient = user.email
-            if not medium.return_code and medium.notification == "sms":
+            if not medium.return_code and medium.notification is Medium.SMS:
                 if not user.phone:
                     raise errors.failed_precondition("PWRESET-NoPhone", "User has no phone number")
                 recipient = user.phone
@@ -327,7 +359,7 @@ class UserService:
         self, principal: Principal, user_id: str, new_password: str, change_required: bool
     ) -> Details:
         """No verification: `user.write` on the user's organization, never self (Zitadel)."""
-        async with self._store.read() as tx:
+        async with self._uow.read() as tx:
             user = _visible(principal, await tx.get_user(user_id), _password_not_found)
         principal.require("user.write", user.org_id)
         self._settings.password_policy.check(new_password)
@@ -343,7 +375,7 @@ class UserService:
         does a code for a user that has none, else asking whether it has one would be free."""
         wrong: errors.ApiError | None = None
         voided = False
-        async with self._store.write() as tx:
+        async with self._uow.write() as tx:
             user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
             now = self._now_us()
             buckets = self._verify_buckets(principal, user)
@@ -358,10 +390,10 @@ class UserService:
                     record.code_hash, record.created_at, record.expires_at, record.failed_attempts
                 )
                 outcome = check_code(stored, self._keys.code_hmac_key, user_id, code, now)
-                if outcome == CodeCheck.EXPIRED:
+                if outcome is CodeCheck.EXPIRED:
                     self._metrics.code_expired(record.medium)
                     raise errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
-                if outcome != CodeCheck.OK:
+                if outcome is not CodeCheck.OK:
                     await self._take_limits(tx, buckets, now)
                     attempts = await tx.count_failed_attempt(user_id)
                     if attempts >= self._settings.code_max_attempts:
@@ -402,7 +434,7 @@ class UserService:
         # The place in argon2's queue comes first: a request turned away as busy has
         # counted no attempt.
         async with self._argon2_slot(principal):
-            async with self._store.write() as tx:
+            async with self._uow.write() as tx:
                 user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
                 principal.require("user.write", user.org_id, self_user_id=user_id)
                 if not user.password_hash:
@@ -443,7 +475,7 @@ class UserService:
         """Write a new password hash computed outside the transaction, after checking that
         what it was verified against still holds: the same code, or the same password.
         A new password ends the reset (the code is single use) and any lockout."""
-        async with self._store.write() as tx:
+        async with self._uow.write() as tx:
             user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
             if attempt is not None:
                 await tx.take_back_rate_events(attempt)
@@ -469,7 +501,7 @@ class UserService:
     async def _lock_if_due(self, user_id: str, lockout: int) -> None:
         """Lock the user for password checks once its failed checks reach the lockout policy's
         limit (Zitadel's `maxPasswordAttempts`); locking is a change, so the sequence moves."""
-        async with self._store.write() as tx:
+        async with self._uow.write() as tx:
             user = await tx.get_user(user_id, lock=True)
             if user is None or user.failed_password_checks < lockout:
                 return
@@ -481,7 +513,8 @@ class UserService:
     # -- queries ----------------------------------------------------------------------------
 
     async def get_user(self, principal: Principal, user_id: str) -> UserRecord:
-        async with self._store.read() as tx:
+        """The user, for a caller with `user.read` on its organization or the user itself."""
+        async with self._uow.read() as tx:
             user = await tx.get_user(user_id)
         user = _visible(principal, user, _user_not_found_on_get)
         principal.require("user.read", user.org_id, self_user_id=user_id)
@@ -489,7 +522,7 @@ class UserService:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    async def _target_org(self, tx: Tx, principal: Principal, new: NewHuman) -> str:
+    async def _target_org(self, tx: UserReads, principal: Principal, new: NewHuman) -> str:
         """The organization a new user goes to. A token scoped to one organization that names
         another, existing or not, gets 404 `AUTHZ-cdgFk` either way."""
         if new.org_id is not None:
@@ -512,7 +545,7 @@ class UserService:
             raise errors.internal()
         return default
 
-    async def _check_link_origin(self, tx: Tx, org_id: str, origin: str) -> None:
+    async def _check_link_origin(self, tx: UserReads, org_id: str, origin: str) -> None:
         allowed = await tx.link_origins(org_id)
         if allowed is None:
             allowed = self._settings.link_origins
@@ -525,7 +558,7 @@ class UserService:
         return self._settings.rate_limits.verify_buckets(user, principal.token_id, principal.address)
 
     async def _take_limits(
-        self, tx: Tx, buckets: list[limits.Bucket], now: int, *, ref: str | None = None
+        self, tx: UserTx, buckets: list[limits.Bucket], now: int, *, ref: str | None = None
     ) -> None:
         """Count one event in each bucket (or refuse with 429); now and then, forget events
         older than every window."""
@@ -558,7 +591,7 @@ class UserService:
 
         return await self._argon2(verify)
 
-    async def _argon2(self, work: Callable[..., Any], *args: Any) -> Any:
+    async def _argon2(self, work: Callable[[*_Args], _T], *args: *_Args) -> _T:
         """Run argon2 `work` in one of the argon2 threads (hold an `_argon2_slot`)."""
         if self._argon2_limiter is None:  # made on first use: it belongs to the running loop
             self._argon2_limiter = anyio.CapacityLimiter(self._argon2_threads)

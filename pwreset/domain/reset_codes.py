@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import random
@@ -48,13 +49,15 @@ class StoredCode:
     failed_attempts: int
 
 
-class CodeCheck:
+class CodeCheck(enum.StrEnum):
+    """The outcome of checking a candidate code against the stored one."""
+
     OK = "ok"
     EXPIRED = "expired"
     INVALID = "invalid"
 
 
-def check_code(stored: StoredCode, secret: bytes, user_id: str, candidate: str, now_us: int) -> str:
+def check_code(stored: StoredCode, secret: bytes, user_id: str, candidate: str, now_us: int) -> CodeCheck:
     """Expiry first, then a constant-time comparison, as Zitadel orders them."""
     if now_us >= stored.expires_at_us:
         return CodeCheck.EXPIRED
