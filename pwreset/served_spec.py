@@ -6,7 +6,7 @@ public URL (`--public-url`) when there is one, else the scheme and `Host` of the
 the spec. A `Host` header is the client's to choose, so it is used for this display only:
 it must look like a host name or address with an optional port (else the spec's own
 relative `/` is served), the answer carries `Cache-Control: no-store` (see
-`pwreset.app.ServiceEndpoints`), so no cache hands one client's `Host` to another, and
+`pwreset.asgi.service_edge`), so no cache hands one client's `Host` to another, and
 nothing else in pwreset reads `Host`. Behind a proxy that rewrites `Host`, set the public URL.
 """
 
