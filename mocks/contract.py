@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator, resolve_refs
@@ -26,8 +25,8 @@ from mocks.openapi31 import is_openapi_31
 from mocks.report import InvalidDocument, Problem, format_report, pointer, shorten
 from mocks.wire import FORM_MEDIA_TYPES, form_value, parameter_value
 from pwreset.errors import ApiError, Code
+from pwreset.spec import HTTP_METHODS, base_path, operation_name, operations
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nullable"}
 _ECHO_DEPTH = 4
 _ABSENT = object()
@@ -187,44 +186,38 @@ def prepare(
     generator = generator or DataGenerator(accepts=checker.accepts)
     problems: list[Problem] = []
     id_names = _id_names(resolved)
-    operations: dict[str, Operation] = {}
-    base_path = _base_path(resolved)
-    for path, item in (resolved.get("paths") or {}).items():
-        shared = item.get("parameters") or []
-        for method in HTTP_METHODS:
-            raw = item.get(method)
-            if raw is None:
-                continue
-            operation_id = raw.get("operationId") or f"{method.upper()} {path}"
-            label = f"{operation_id} ({method.upper()} {path})"
-            problems += _check_parameter_examples(label, [*shared, *(raw.get("parameters") or [])], checker)
-            request_examples = _request_examples(label, raw.get("requestBody"), checker, problems)
-            responses = {
-                str(key): _response(label, str(key), body, id_names, generator, checker, problems)
-                for key, body in (raw.get("responses") or {}).items()
-            }
-            operation = Operation(operation_id, method, path, responses, request_examples)
-            operation.success = _success(operation)
-            operation.faults = tuple(_faults(operation))
-            operation.pairable = bool(request_examples) and operation.success is not None
-            shapes = [example.key_paths for example in request_examples]
-            if shapes:
-                operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
-            operations[operation_id] = operation
-    for path, item in (resolved.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            twin = (item.get(method) or {}).get(EXAMPLES_FROM)
-            if twin is None:
-                continue
-            operation_id = item[method].get("operationId") or f"{method.upper()} {path}"
-            if twin in operations:
-                _take_examples(operations[operation_id], operations[twin])
-            else:
-                label = f"{operation_id} ({method.upper()} {path})"
-                problems.append(Problem(label, EXAMPLES_FROM, None, "", f"names no operation: {twin!r}"))
+    found: dict[str, Operation] = {}
+    for path, method, raw in operations(resolved):
+        shared = resolved["paths"][path].get("parameters") or []
+        name = operation_name(path, method, raw)
+        label = f"{name} ({method.upper()} {path})"
+        problems += _check_parameter_examples(label, [*shared, *(raw.get("parameters") or [])], checker)
+        request_examples = _request_examples(label, raw.get("requestBody"), checker, problems)
+        responses = {
+            str(key): _response(label, str(key), body, id_names, generator, checker, problems)
+            for key, body in (raw.get("responses") or {}).items()
+        }
+        operation = Operation(name, method, path, responses, request_examples)
+        operation.success = _success(operation)
+        operation.faults = tuple(_faults(operation))
+        operation.pairable = bool(request_examples) and operation.success is not None
+        shapes = [example.key_paths for example in request_examples]
+        if shapes:
+            operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
+        found[name] = operation
+    for path, method, raw in operations(resolved):
+        twin = raw.get(EXAMPLES_FROM)
+        if twin is None:
+            continue
+        name = operation_name(path, method, raw)
+        if twin in found:
+            _take_examples(found[name], found[twin])
+        else:
+            label = f"{name} ({method.upper()} {path})"
+            problems.append(Problem(label, EXAMPLES_FROM, None, "", f"names no operation: {twin!r}"))
     if strict and problems:
         raise InvalidExample(format_report(problems, source, strict=True))
-    return Contract(operations, base_path, id_names, tuple(problems), generator)
+    return Contract(found, base_path(resolved), id_names, tuple(problems), generator)
 
 
 class ExampleChecker:
@@ -545,8 +538,3 @@ def _faults(operation: Operation) -> Iterator[Choice]:
 def _is_success(response: Response) -> bool:
     status = response.nominal_status
     return status is not None and 200 <= status < 300
-
-
-def _base_path(spec: dict) -> str:
-    servers = spec.get("servers") or [{"url": "/"}]
-    return urlsplit(servers[0].get("url", "/")).path.rstrip("/")

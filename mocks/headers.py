@@ -20,9 +20,9 @@ import jsonschema_rs
 import orjson
 from connexion.json_schema import resolve_refs
 
-from mocks.contract import HTTP_METHODS
 from mocks.generate import DataGenerator, GenerationError
 from pwreset.openapi_schema import Direction, to_json_schema
+from pwreset.spec import operation_name, operations
 
 logger = logging.getLogger("pwreset.mock")
 
@@ -61,15 +61,10 @@ class DocumentedHeaders:
 
 
 def _declared(spec: dict) -> Iterator[tuple[str, str, dict]]:
-    for path, item in (spec.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            operation = (item or {}).get(method)
-            if not isinstance(operation, dict):
-                continue
-            operation_id = operation.get("operationId") or f"{method.upper()} {path}"
-            for key, response in (operation.get("responses") or {}).items():
-                if isinstance(response, dict) and isinstance(response.get("headers"), dict):
-                    yield operation_id, str(key), response["headers"]
+    for path, method, operation in operations(spec):
+        for key, response in (operation.get("responses") or {}).items():
+            if isinstance(response, dict) and isinstance(response.get("headers"), dict):
+                yield operation_name(path, method, operation), str(key), response["headers"]
 
 
 def _value(name: str, header: dict, generator: DataGenerator, rng: Random) -> bytes | None:

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pwreset.spec import escape_pointer_token
+
 _SCHEMA_30_KEYS = frozenset(
     (
         *("title", "description", "format", "default", "example", "externalDocs", "deprecated", "xml"),
@@ -69,7 +71,7 @@ def connexion_view(spec: dict) -> dict:
         schemas = components.get("schemas")
         if isinstance(schemas, dict):
             components["schemas"] = {
-                name: _marked(schema_30(sub), f"/components/schemas/{_escape(name)}")
+                name: _marked(schema_30(sub), f"/components/schemas/{escape_pointer_token(name)}")
                 for name, sub in schemas.items()
             }
     return view
@@ -84,7 +86,7 @@ def _document(node: Any, where: str = "") -> Any:
         return node
     out = {}
     for key, value in node.items():
-        here = f"{where}/{_escape(key)}"
+        here = f"{where}/{escape_pointer_token(key)}"
         if key in ("example", "examples") and not isinstance(value, list):
             out[key] = value  # example values are data, not document
         elif key == "schema":
@@ -98,10 +100,6 @@ def _document(node: Any, where: str = "") -> Any:
 
 def _marked(schema: Any, where: str) -> Any:
     return {**schema, SOURCE_KEY: where} if isinstance(schema, dict) else schema
-
-
-def _escape(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 def schema_30(schema: Any) -> Any:

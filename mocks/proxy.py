@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -45,8 +44,8 @@ from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mocks.contract import HTTP_METHODS
 from pwreset.server import replay_body
+from pwreset.spec import BodyTooLarge, base_path, operation_name, operations, read_body
 
 logger = logging.getLogger("pwreset.proxy")
 
@@ -158,19 +157,14 @@ class Routes:
     """Each request's operation, fixed path segments before templated ones (OpenAPI's rule)."""
 
     def __init__(self, spec: dict) -> None:
-        servers = spec.get("servers") or [{"url": "/"}]
-        base = urlsplit(str(servers[0].get("url", "/"))).path.rstrip("/")
+        base = base_path(spec)
         self.routes: list[Route] = []
-        for path, item in (spec.get("paths") or {}).items():
-            for method in HTTP_METHODS:
-                operation = item.get(method)
-                if operation is None:
-                    continue
-                parts = re.split(r"(\{[^}]+\})", base + path)
-                pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
-                templated = sum(p.startswith("{") for p in parts)
-                operation_id = operation.get("operationId") or f"{method.upper()} {path}"
-                self.routes.append(Route(operation_id, method, re.compile(pattern), templated, operation))
+        for path, method, operation in operations(spec):
+            parts = re.split(r"(\{[^}]+\})", base + path)
+            pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+            templated = sum(p.startswith("{") for p in parts)
+            name = operation_name(path, method, operation)
+            self.routes.append(Route(name, method, re.compile(pattern), templated, operation))
         self.routes.sort(key=lambda route: route.templated)
 
     def find(self, method: str, path: str) -> Route | None:
@@ -437,8 +431,9 @@ class ValidatingProxy:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
-        if body is None:
+        try:
+            body = await read_body(receive, MAX_BODY_BYTES)
+        except BodyTooLarge:
             await _send_problem(
                 scope, send, 413, "PAYLOAD_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes", []
             )
@@ -610,24 +605,6 @@ async def _send_problem(
         ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body; None when it is over `MAX_BODY_BYTES`."""
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

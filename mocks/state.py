@@ -45,7 +45,8 @@ from connexion.json_schema import Draft4ResponseValidator, resolve_refs
 from jsonschema import Draft4Validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mocks.contract import HTTP_METHODS, link_fields
+from mocks.contract import link_fields
+from pwreset.spec import operation_name, operations, unescape_pointer_token
 
 _VERB = r"(?:^|[_.\-/]){upper}(?=[A-Z0-9_]|$)|(?:^|[_.\-/]){lower}(?=[A-Z0-9_]|$)"
 _DELETE_NAME = re.compile(_VERB.format(upper="(?:Delete|Remove)", lower="(?:delete|remove)"))
@@ -127,7 +128,7 @@ def roles_from_links(spec: dict) -> Roles:
                     match = _POINTER.match(str(expression))
                     if not match:
                         continue
-                    pointer = tuple(_unescape(token) for token in match.group(1).split("/")[1:])
+                    pointer = tuple(unescape_pointer_token(token) for token in match.group(1).split("/")[1:])
                     kind = pointer[-1]
                     index = next((i for i, token in enumerate(pointer) if token.isdigit()), None)
                     if index is not None:
@@ -787,34 +788,22 @@ def _parent(value: Any, path: tuple[str, ...]) -> dict | None:
     return node if isinstance(node, dict) else None
 
 
-def _operations(spec: dict) -> Iterator[tuple[str, dict]]:
-    for path, item in (spec.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            operation = item.get(method)
-            if operation is not None:
-                yield operation.get("operationId") or f"{method.upper()} {path}", operation
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, method, operation in operations(spec):
+        yield operation_name(path, method, operation), operation
 
 
-def _methods_by_operation(spec: dict) -> dict[str, str]:
-    out = {}
-    for path, item in (spec.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            if method in item:
-                out[item[method].get("operationId") or f"{method.upper()} {path}"] = method
-    return out
+def _methods_by_operation(spec: dict[str, Any]) -> dict[str, str]:
+    return {operation_name(path, method, operation): method for path, method, operation in operations(spec)}
 
 
 def _operation_id_from_ref(spec: dict, ref: str | None) -> str | None:
     """`#/paths/~1v2~1users~1{userId}/get` → that operation's id."""
     if not ref or not ref.startswith("#/paths/"):
         return None
-    tokens = [_unescape(token) for token in ref[len("#/paths/") :].split("/")]
+    tokens = [unescape_pointer_token(token) for token in ref[len("#/paths/") :].split("/")]
     if len(tokens) != 2:
         return None
     path, method = tokens
     operation = ((spec.get("paths") or {}).get(path) or {}).get(method)
     return operation.get("operationId") or f"{method.upper()} {path}" if operation else None
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")

@@ -30,6 +30,8 @@ import watchfiles
 import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pwreset.spec import unescape_pointer_token
+
 logger = logging.getLogger("pwreset.watch")
 
 BUNDLE_KEY = "x-pwreset-bundled"
@@ -127,7 +129,7 @@ class _Bundler:
 def _pointer(document: Any, fragment: str, where: str) -> Any:
     node = document
     for token in [t for t in fragment.split("/") if t] if fragment else []:
-        token = unquote(token).replace("~1", "/").replace("~0", "~")
+        token = unescape_pointer_token(unquote(token))
         if isinstance(node, dict) and token in node:
             node = node[token]
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):

@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope
 
 from pwreset.openapi_schema import Direction, to_json_schema
 from pwreset.protojson import DecodeError, MessageDecoder, with_repeated_keys
+from pwreset.spec import parse_json_body
 
 
 class SchemaCache:
@@ -168,12 +169,6 @@ def _insert_json(validator: Any, receive: Receive, body: Any, scope: Scope) -> t
     return validator._insert_messages(receive, messages=[message]), new_scope
 
 
-def _parse_json(body: bytes) -> Any:
-    if not body:
-        return None
-    return orjson.loads(body)
-
-
 # Protocol Buffers' default recursion limit for decoding a message (Python's and C++'s).
 MAX_JSON_DEPTH = 100
 
@@ -249,7 +244,7 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
         async def _parse(self, stream: Any, scope: Any) -> Any:
             raw = b"".join([chunk async for chunk in stream])
             try:
-                body = _parse_json(raw)
+                body = parse_json_body(raw)
             except orjson.JSONDecodeError as exc:
                 raise BadRequestProblem(detail=f"body is not valid JSON: {exc}") from None
             if nested_too_deep(body):
@@ -327,7 +322,7 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
     class ResponseBody(JSONResponseBodyValidator):
         def _parse(self, stream: Any) -> Any:
             try:
-                return _parse_json(b"".join(stream))
+                return parse_json_body(b"".join(stream))
             except orjson.JSONDecodeError as exc:
                 raise NonConformingResponseBody(str(exc)) from None
 
