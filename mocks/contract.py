@@ -51,10 +51,10 @@ class Example:
 class Response:
     key: str  # "200", "404", "default"
     media_type: str | None
-    schema: dict | None
+    schema: dict[str, Any] | None
     examples: tuple[Example, ...]
     echo_paths: tuple[tuple[str, ...], ...]
-    links: dict
+    links: dict[str, Any]
     generatable: bool
 
     def example(self, name: str) -> Example | None:
@@ -163,7 +163,7 @@ class Contract:
 
 
 def prepare(
-    spec: dict,
+    spec: dict[str, Any],
     *,
     generator: DataGenerator | None = None,
     strict: bool = False,
@@ -242,7 +242,7 @@ class ExampleChecker:
             self._validators[key] = entry
         return entry[1]
 
-    def accepts(self, schema: dict, value: Any) -> bool:
+    def accepts(self, schema: dict[str, Any], value: Any) -> bool:
         return bool(self.validator(schema, request=False).is_valid(value))
 
     def problems(
@@ -326,7 +326,7 @@ def _connect_error(value: Any) -> Any:
 def _response(
     label: str,
     key: str,
-    body: dict,
+    body: dict[str, Any],
     id_names: frozenset[str],
     generator: DataGenerator,
     checker: ExampleChecker,
@@ -340,7 +340,7 @@ def _response(
     where = f"response {key}"
     sample, why_not = _sample(schema, checker, generator)
     generatable = not why_not
-    examples = []
+    examples: list[Example] = []
     for name, value in _named_examples(media):
         found = checker.problems(
             schema or {}, value, request=False, operation=label, where=where, example=name
@@ -361,14 +361,14 @@ def _response(
     return Response(key, media_type, schema, tuple(examples), echo, body.get("links") or {}, generatable)
 
 
-def _json_media(content: dict) -> tuple[str | None, dict | None]:
+def _json_media(content: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
     for media_type, media in content.items():
         if "json" in media_type:
             return media_type, media
     return (next(iter(content)), next(iter(content.values()))) if content else (None, None)
 
 
-def _named_examples(media: dict) -> Iterator[tuple[str, Any]]:
+def _named_examples(media: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     for name, example in (media.get("examples") or {}).items():
         if isinstance(example, dict) and "value" in example:
             yield name, example["value"]
@@ -379,7 +379,7 @@ def _named_examples(media: dict) -> Iterator[tuple[str, Any]]:
 
 
 def _check_parameter_examples(
-    label: str, parameters: Iterable[dict], checker: ExampleChecker
+    label: str, parameters: Iterable[dict[str, Any]], checker: ExampleChecker
 ) -> list[Problem]:
     found: list[Problem] = []
     for parameter in parameters:
@@ -396,7 +396,7 @@ def _check_parameter_examples(
 
 
 def _request_examples(
-    label: str, request_body: dict | None, checker: ExampleChecker, problems: list[Problem]
+    label: str, request_body: dict[str, Any] | None, checker: ExampleChecker, problems: list[Problem]
 ) -> tuple[RequestExample, ...]:
     if not request_body:
         return ()
@@ -478,7 +478,9 @@ def _sample(schema: Any, checker: ExampleChecker, generator: DataGenerator) -> t
     return sample, ""
 
 
-def _echo_paths(schema: dict, id_names: frozenset[str], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+def _echo_paths(
+    schema: dict[str, Any], id_names: frozenset[str], prefix: tuple[str, ...]
+) -> Iterator[tuple[str, ...]]:
     """Where a request id may be copied into a response: same-named, unconstrained strings."""
     if len(prefix) >= _ECHO_DEPTH:
         return
@@ -489,7 +491,7 @@ def _echo_paths(schema: dict, id_names: frozenset[str], prefix: tuple[str, ...])
             yield from _echo_paths(sub, id_names, (*prefix, name))
 
 
-def _id_names(spec: dict) -> frozenset[str]:
+def _id_names(spec: dict[str, Any]) -> frozenset[str]:
     """Names that identify resources: path parameters and the parameters links fill."""
     names: set[str] = set()
     for item in (spec.get("paths") or {}).values():
@@ -507,7 +509,7 @@ def _id_names(spec: dict) -> frozenset[str]:
     return frozenset(names)
 
 
-def link_fields(link: dict) -> Iterator[tuple[str, Any]]:
+def link_fields(link: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """(request field, runtime expression) pairs a link fills: its `parameters`, with any
     location prefix (`path.`, `body.`) dropped, and the fields of an object `requestBody`."""
     for name, expression in (link.get("parameters") or {}).items():

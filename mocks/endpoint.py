@@ -80,7 +80,7 @@ class MockEndpoint:
         `METHOD /path`), router controllers aside, with this endpoint as its function."""
         endpoint = self
 
-        class MockResolver(Resolver):
+        class MockResolver(Resolver):  # type: ignore[misc]  # connexion ships no types
             def resolve_operation_id(self, operation) -> str:  # type: ignore[no-untyped-def]
                 return operation.operation_id or f"{operation.method.upper()} {operation.path}"
 

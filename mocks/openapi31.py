@@ -46,16 +46,16 @@ SOURCE_KEY = "x-pwreset-source"  # in the view: where in the document the 2020-1
 _SCHEMA_ONE = ("not", "items", "additionalProperties")
 
 
-def is_openapi_31(spec: dict) -> bool:
+def is_openapi_31(spec: dict[str, Any]) -> bool:
     """Whether `spec` says it is OpenAPI 3.1 (its `openapi` field)."""
     return str(spec.get("openapi", "")).startswith("3.1")
 
 
-def connexion_view(spec: dict) -> dict:
+def connexion_view(spec: dict[str, Any]) -> dict[str, Any]:
     """The document as Connexion 3 can take it: `spec` itself for 3.0, else its 3.0 view."""
     if not is_openapi_31(spec):
         return spec
-    view = _document(spec)
+    view: dict[str, Any] = _document(spec)
     view["openapi"] = "3.0.3"
     for field in ("webhooks", "jsonSchemaDialect"):
         view.pop(field, None)
@@ -145,7 +145,7 @@ def schema_30(schema: Any) -> Any:
     return out
 
 
-def _type_30(declared: Any, out: dict) -> None:
+def _type_30(declared: Any, out: dict[str, Any]) -> None:
     if declared is None:
         return
     kinds = declared if isinstance(declared, list) else [declared]

@@ -150,13 +150,13 @@ class Route:
     method: str
     regex: re.Pattern[str]
     templated: int
-    operation: dict
+    operation: dict[str, Any]
 
 
 class Routes:
     """Each request's operation, fixed path segments before templated ones (OpenAPI's rule)."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         base = base_path(spec)
         self.routes: list[Route] = []
         for path, method, operation in operations(spec):
@@ -227,7 +227,7 @@ def check_response(
     return [*violations, *schema_violations(schema, value, ("response", "body"))]
 
 
-def schema_violations(schema: dict, value: Any, where: tuple[str, ...]) -> Iterable[Violation]:
+def schema_violations(schema: dict[str, Any], value: Any, where: tuple[str, ...]) -> Iterable[Violation]:
     """Every error of `value` against `schema`, named by place and rule (never by value)."""
     validator = Draft4ResponseValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
@@ -251,14 +251,14 @@ def _rule(error: Any) -> str:
     return f"{place} breaks {keyword}: {rule}"
 
 
-def _documented(responses: Mapping[str, Any], status: int) -> dict | None:
+def _documented(responses: Mapping[str, Any], status: int) -> dict[str, Any] | None:
     for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default"):
         if key in responses:
             return responses[key] or {}
     return None
 
 
-def _media(content: Mapping[str, Any], media_type: str) -> dict | None:
+def _media(content: Mapping[str, Any], media_type: str) -> dict[str, Any] | None:
     lowered = {key.split(";")[0].strip().lower(): value for key, value in content.items()}
     major = media_type.split("/")[0]
     for key in (media_type, f"{major}/*", "*/*"):
@@ -282,7 +282,7 @@ def _check_headers(documented: Mapping[str, Any], headers: Mapping[str, str]) ->
                 yield Violation(violation.location, violation.code, f"header {name}: {violation.message}")
 
 
-def _coerce(schema: dict, text: str) -> Any:
+def _coerce(schema: dict[str, Any], text: str) -> Any:
     kind = schema.get("type")
     with contextlib.suppress(ValueError):
         if kind == "integer":
@@ -305,27 +305,27 @@ async def _valid(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def _anyone(*_args: Any, **_kwargs: Any) -> dict:
+def _anyone(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
     return {"sub": "proxy"}
 
 
-class _Bearer(BearerSecurityHandler):
-    def _resolve_func(self, security_scheme: dict) -> Callable:
+class _Bearer(BearerSecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
-class _ApiKey(ApiKeySecurityHandler):
-    def _resolve_func(self, security_scheme: dict) -> Callable:
+class _ApiKey(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
-class _Basic(BasicSecurityHandler):
-    def _resolve_func(self, security_scheme: dict) -> Callable:
+class _Basic(BasicSecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
-class _OAuth2(OAuthSecurityHandler):
-    def get_tokeninfo_func(self, security_definition: dict) -> Callable:
+class _OAuth2(OAuthSecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def get_tokeninfo_func(self, security_definition: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
@@ -334,12 +334,12 @@ class _OAuth2(OAuthSecurityHandler):
 PRESENCE_SECURITY = {"bearer": _Bearer, "apiKey": _ApiKey, "basic": _Basic, "oauth2": _OAuth2}
 
 
-def request_checker(spec: dict) -> ASGIApp:
+def request_checker(spec: dict[str, Any]) -> ASGIApp:
     """An in-process app answering 204 for a request that keeps the spec, else a JSON
     `{status, message}` of the first way it breaks it (Connexion stops at the first)."""
     from pwreset.validation import validator_map
 
-    class _Resolver(Resolver):
+    class _Resolver(Resolver):  # type: ignore[misc]  # connexion ships no types
         def resolve_operation_id(self, operation: Any) -> str:
             return operation.operation_id or f"{operation.method.upper()} {operation.path}"
 
@@ -364,7 +364,8 @@ def request_checker(spec: dict) -> ASGIApp:
 
     for kind in (ProblemException, HTTPException, Exception):
         app.add_error_handler(kind, verdict)
-    return app
+    checker: ASGIApp = app
+    return checker
 
 
 def _raised_in(exc: BaseException) -> str | None:
@@ -404,7 +405,7 @@ class ValidatingProxy:
 
     def __init__(
         self,
-        spec: dict,
+        spec: dict[str, Any],
         upstream: str,
         *,
         errors: bool = False,
@@ -420,7 +421,7 @@ class ValidatingProxy:
         self.client: httpx.AsyncClient | None = None
         self.load(spec)
 
-    def load(self, spec: dict) -> None:
+    def load(self, spec: dict[str, Any]) -> None:
         """Check against `spec` from now on (a reload keeps the report and the client)."""
         self.checker = request_checker(spec)
         self.routes = Routes(resolve_refs(spec))

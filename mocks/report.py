@@ -69,7 +69,7 @@ def describe_invalid_document(error: ValidationError) -> str:
     return f"invalid OpenAPI document at {place}: {shorten(best.message)}"
 
 
-def check_document(spec: dict) -> None:
+def check_document(spec: dict[str, Any]) -> None:
     """Raises InvalidDocument, in one line, when `spec` is not an OpenAPI document Connexion
     can serve (3.1 documents are judged by their 3.0 view, see `mocks.openapi31`)."""
     from connexion.exceptions import InvalidSpecification

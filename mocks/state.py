@@ -111,7 +111,7 @@ class Roles:
         return frozenset(c.kind for items in self.creates.values() for c in items)
 
 
-def roles_from_links(spec: dict) -> Roles:
+def roles_from_links(spec: dict[str, Any]) -> Roles:
     """Creators, users and lists of resources, from every link in the spec (and lists from
     the GET beside a creating POST)."""
     methods = _methods_by_operation(spec)
@@ -355,8 +355,10 @@ class StatefulAnswers:
         self.roles = roles
         self.state = state
         self.rng = rng
-        self._validators: dict[int, tuple[dict, Any]] = {}
-        self._plans: dict[int, tuple[dict, list[tuple[str, dict, bool, bool, bool]] | None]] = {}
+        self._validators: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._plans: dict[
+            int, tuple[dict[str, Any], list[tuple[str, dict[str, Any], bool, bool, bool]] | None]
+        ] = {}
         self._epoch = object()  # tells this instance's remembered lookups from another's
 
     def check(self, operation_id: str, request: Request) -> None:
@@ -379,7 +381,7 @@ class StatefulAnswers:
         )
 
     def answer(
-        self, operation_id: str, schema: dict | None, value: Any, request: Request, *, shape: bool
+        self, operation_id: str, schema: dict[str, Any] | None, value: Any, request: Request, *, shape: bool
     ) -> Any:
         """The success answer `value` (an example or generated data, not modified) after the
         operation's effects on the state; shaped from the resources when `shape`."""
@@ -410,7 +412,7 @@ class StatefulAnswers:
         return value
 
     def _create(
-        self, creates: Creates, schema: dict | None, value: Any, request: Request, *, shape: bool
+        self, creates: Creates, schema: dict[str, Any] | None, value: Any, request: Request, *, shape: bool
     ) -> Any:
         parent = _parent(value, creates.pointer)
         if parent is None:
@@ -441,7 +443,7 @@ class StatefulAnswers:
                 old = resource.given.get(name)
                 resource.given[name] = _deep_merge(old, sub) if isinstance(old, dict) else sub
 
-    def _list(self, lists: Lists, schema: dict, value: Any) -> Any:
+    def _list(self, lists: Lists, schema: dict[str, Any], value: Any) -> Any:
         located = _array_in(schema, value, lists.pointer)
         if located is None:
             return value
@@ -465,11 +467,16 @@ class StatefulAnswers:
         return value
 
     # --- mapping a resource onto a response schema ----------------------------------------
-    def _shape(self, schema: dict, base: Any, resource: Resource, inputs: frozenset[str]) -> Any:
+    def _shape(self, schema: dict[str, Any], base: Any, resource: Resource, inputs: frozenset[str]) -> Any:
         return self._node(schema, base, resource, inputs, ())
 
     def _node(
-        self, schema: dict, base: Any, resource: Resource, inputs: frozenset[str], path: tuple[str, ...]
+        self,
+        schema: dict[str, Any],
+        base: Any,
+        resource: Resource,
+        inputs: frozenset[str],
+        path: tuple[str, ...],
     ) -> Any:
         plan = self._plan(schema)
         if plan is None or not isinstance(base, dict | type(None)):
@@ -495,7 +502,7 @@ class StatefulAnswers:
                 out.pop(name, None)
         return out
 
-    def _plan(self, schema: dict) -> list[tuple[str, dict, bool, bool, bool]] | None:
+    def _plan(self, schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool, bool, bool]] | None:
         """(name, schema, secret, required, is an object) for each property of an object
         schema, once per schema; None for other schemas."""
         key = id(schema)
@@ -521,7 +528,9 @@ class StatefulAnswers:
         self._plans[key] = (schema, plan)
         return plan
 
-    def _made(self, name: str, schema: dict, resource: Resource, inputs: frozenset[str], base: Any) -> Any:
+    def _made(
+        self, name: str, schema: dict[str, Any], resource: Resource, inputs: frozenset[str], base: Any
+    ) -> Any:
         if name in inputs:
             return _ABSENT
         kind = schema.get("type")
@@ -536,7 +545,7 @@ class StatefulAnswers:
                 return resource.changed
         return _ABSENT
 
-    def _lookup(self, path: tuple[str, ...], schema: dict, resource: Resource) -> Any:
+    def _lookup(self, path: tuple[str, ...], schema: dict[str, Any], resource: Resource) -> Any:
         """The resource's value named like `path[-1]`, whose key path shares the longest tail
         with `path` and is valid for `schema`; the given fields before the answered ones.
         Remembered for this version of the resource (schemas live as long as `self`)."""
@@ -559,7 +568,7 @@ class StatefulAnswers:
         resource.lookups[key] = found
         return found
 
-    def _valid(self, schema: dict, value: Any) -> bool:
+    def _valid(self, schema: dict[str, Any], value: Any) -> bool:
         if value is None:
             return False
         cached = self._validators.get(id(schema))
@@ -625,7 +634,9 @@ def _action(operation_id: str, method: str) -> Action:
     return Action.CHANGE
 
 
-def _collection_lists(spec: dict, creates: Mapping[str, set[Creates]], lists: dict[str, set[Lists]]) -> None:
+def _collection_lists(
+    spec: dict[str, Any], creates: Mapping[str, set[Creates]], lists: dict[str, set[Lists]]
+) -> None:
     """`GET /pets` lists what `POST /pets` creates (REST's collection convention)."""
     for item in (spec.get("paths") or {}).values():
         post, get = item.get("post"), item.get("get")
@@ -638,8 +649,8 @@ def _collection_lists(spec: dict, creates: Mapping[str, set[Creates]], lists: di
                 lists.setdefault(target, set()).add(Lists(created.kind, None))
 
 
-def _request_schemas(spec: dict) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def _request_schemas(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
     for operation_id, operation in _operations(spec):
         content = ((operation.get("requestBody") or {}).get("content")) or {}
         schemas = [media.get("schema") for media in content.values() if isinstance(media, dict)]
@@ -664,11 +675,13 @@ def _property_names(schema: Any, depth: int) -> Iterator[str]:
         yield from _property_names(schema["additionalProperties"], depth + 1)
 
 
-def _properties(schema: Any) -> dict | None:
+def _properties(schema: Any) -> dict[str, Any] | None:
     """The properties of an object schema, `allOf` parts merged; None for other schemas."""
     if not isinstance(schema, dict):
         return None
-    merged: dict | None = dict(schema["properties"]) if isinstance(schema.get("properties"), dict) else None
+    merged: dict[str, Any] | None = (
+        dict(schema["properties"]) if isinstance(schema.get("properties"), dict) else None
+    )
     for part in schema.get("allOf") or ():
         sub = _properties(part)
         if sub is not None:
@@ -684,8 +697,8 @@ def _properties(schema: Any) -> dict | None:
 
 
 def _array_in(
-    schema: dict, value: Any, pointer: tuple[str, ...] | None
-) -> tuple[tuple[str, ...], dict] | None:
+    schema: dict[str, Any], value: Any, pointer: tuple[str, ...] | None
+) -> tuple[tuple[str, ...], dict[str, Any]] | None:
     """Where the listed items go in `value`, and their schema."""
     if pointer is None:
         if schema.get("type") == "array" or "items" in schema:
@@ -710,7 +723,7 @@ def _array_in(
     return pointer, items
 
 
-def _schema_at(schema: dict, pointer: tuple[str, ...]) -> dict:
+def _schema_at(schema: dict[str, Any], pointer: tuple[str, ...]) -> dict[str, Any]:
     node: Any = schema
     for token in pointer:
         node = (_properties(node) or {}).get(token, {})
@@ -767,7 +780,7 @@ def _without_secrets(value: Any) -> Any:
     return value
 
 
-def _deep_merge(old: dict, new: Any) -> Any:
+def _deep_merge(old: dict[str, Any], new: Any) -> Any:
     if not isinstance(new, dict):
         return new
     merged = dict(old)
@@ -783,7 +796,7 @@ def _get(value: Any, pointer: tuple[str, ...]) -> Any:
     return node
 
 
-def _parent(value: Any, path: tuple[str, ...]) -> dict | None:
+def _parent(value: Any, path: tuple[str, ...]) -> dict[str, Any] | None:
     node = _get(value, path[:-1])
     return node if isinstance(node, dict) else None
 
@@ -797,7 +810,7 @@ def _methods_by_operation(spec: dict[str, Any]) -> dict[str, str]:
     return {operation_name(path, method, operation): method for path, method, operation in operations(spec)}
 
 
-def _operation_id_from_ref(spec: dict, ref: str | None) -> str | None:
+def _operation_id_from_ref(spec: dict[str, Any], ref: str | None) -> str | None:
     """`#/paths/~1v2~1users~1{userId}/get` → that operation's id."""
     if not ref or not ref.startswith("#/paths/"):
         return None

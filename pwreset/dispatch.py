@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from pwreset.spec import operations, read_json_body, resolve_ref
 
-Handler = Callable[..., Awaitable[dict]]
+Handler = Callable[..., Awaitable[dict[str, Any]]]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -38,7 +38,7 @@ class _PreparedCall:
         self.wants_body = "body" in accepted
         self.wants_token_info = "token_info" in accepted
 
-    async def __call__(self, scope: Scope, receive: Receive) -> dict:
+    async def __call__(self, scope: Scope, receive: Receive) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         path_params = scope.get("path_params", {})
         for name, argument in self.path_parameters:
@@ -58,10 +58,10 @@ class _PreparedCall:
 class OperationDispatcher:
     """Dispatches by Connexion's routed operationId to prepared handler calls."""
 
-    def __init__(self, spec: dict, resolve: Callable[[str], Handler]) -> None:
+    def __init__(self, spec: dict[str, Any], resolve: Callable[[str], Handler]) -> None:
         self._calls: dict[str, _PreparedCall] = {}
 
-        def path_parameters(node: dict) -> list[str]:
+        def path_parameters(node: dict[str, Any]) -> list[str]:
             resolved = (resolve_ref(spec, p) for p in node.get("parameters", []))
             return [p["name"] for p in resolved if p.get("in") == "path"]
 
