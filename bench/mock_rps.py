@@ -42,8 +42,8 @@ SPEC = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
 def build(kind: str):
     warnings.filterwarnings("ignore")
+    from mocks.app import StaticTokens, create_mock_app
     from mocks.settings import MockSettings
-    from pwreset.app import StaticTokens, create_mock_app
     from pwreset.auth import Authenticator, security_map
     from pwreset.spec import load_spec
 
@@ -52,7 +52,7 @@ def build(kind: str):
     from connexion import AsyncApp
     from connexion.mock import MockResolver
 
-    authenticate = Authenticator(StaticTokens([TOKEN])).authenticate  # type: ignore[arg-type]
+    authenticate = Authenticator(StaticTokens([TOKEN])).authenticate
     app = AsyncApp(__name__, security_map=security_map(authenticate))
     app.add_api(load_spec(), resolver=MockResolver(mock_all=True))
     return app

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+from pwreset.spec import operation_name, operations
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,9 @@ class DocumentedOperation:
 def documented_operations(spec: Mapping[str, Any]) -> list[DocumentedOperation]:
     """Every operation of an OpenAPI document with its documented response keys."""
     found = []
-    for path, item in (spec.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            operation = item.get(method)
-            if not isinstance(operation, Mapping):
-                continue
-            operation_id = operation.get("operationId") or f"{method.upper()} {path}"
-            keys = tuple(str(key) for key in (operation.get("responses") or {}))
-            found.append(DocumentedOperation(operation_id, method, path, keys))
+    for path, method, operation in operations(spec):
+        keys = tuple(str(key) for key in (operation.get("responses") or {}))
+        found.append(DocumentedOperation(operation_name(path, method, operation), method, path, keys))
     return found
 
 

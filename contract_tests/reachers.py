@@ -24,6 +24,7 @@ from typing import Any
 from schemathesis.core import NOT_SET
 
 from contract_tests.coverage import response_key
+from pwreset.spec import json_pointer, resolve_ref
 
 ID_LIKE = re.compile(r"^(id|[a-z][A-Za-z0-9]*(Id|ID))$")
 UNIQUE_LIKE = re.compile(r"^(username|userName|loginName)$")
@@ -130,11 +131,7 @@ class ReachKit:
         return self.schema.find_operation_by_id(operation_id)
 
     def resolve(self, node: Any) -> Any:
-        seen = 0
-        while isinstance(node, Mapping) and "$ref" in node and seen < 20:
-            node = json_pointer(self.spec, node["$ref"].removeprefix("#"))
-            seen += 1
-        return node
+        return resolve_ref(self.spec, node)
 
     def properties(self, schema: Any) -> dict[str, Any]:
         """An object schema's properties, with those of its `allOf` parts."""
@@ -459,14 +456,6 @@ def _retry_after(headers: Mapping[str, Any]) -> float | None:
 
 def _evaluate(expression: str, body: Any) -> Any:
     return json_pointer(body, expression.removeprefix("$response.body#"))
-
-
-def json_pointer(document: Any, pointer: str) -> Any:
-    node = document
-    for part in [p for p in pointer.split("/") if p]:
-        part = part.replace("~1", "/").replace("~0", "~")
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
 
 
 def _set(body: dict, path: tuple[str, ...], value: Any) -> None:

@@ -33,7 +33,8 @@ from schemathesis.core import NOT_SET
 from schemathesis.core.failures import FailureGroup
 
 from contract_tests.coverage import response_key
-from contract_tests.reachers import ID_LIKE, UNIQUE_LIKE, Attempt, ReachKit, json_pointer
+from contract_tests.reachers import ID_LIKE, UNIQUE_LIKE, Attempt, ReachKit
+from pwreset.spec import json_pointer
 
 # The kit deletes what it creates, so the read's command alone finds nothing afterwards.
 _REPRODUCE = "To reproduce: send the creation, then the read with the id the creation answers."

@@ -43,7 +43,8 @@ def live_target(
 
 def real_app_target(data_dir: Path) -> Target:
     """The real server in-process, on a fresh SQLite database in `data_dir`."""
-    from pwreset.app import build_runtime, create_app, prepare_database
+    from pwreset.app import create_app
+    from pwreset.bootstrap import build_runtime, prepare_database
     from pwreset.config import Settings
 
     # Cheap password hashing: the suite makes thousands of requests, none against real users.
@@ -140,9 +141,9 @@ def _sqlite_reset(database: Path) -> Callable[[], None]:
 
 def mock_target(_data_dir: Path) -> Target:
     """`pwreset mock --stateful` in-process: the spec's examples and link-driven state."""
+    from mocks.app import create_mock_app
     from mocks.settings import MockSettings
     from mocks.state import ResourceState
-    from pwreset.app import create_mock_app
 
     token = "contract-test-token"
     state = ResourceState()

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator, resolve_refs
@@ -26,8 +25,8 @@ from mocks.openapi31 import is_openapi_31
 from mocks.report import InvalidDocument, Problem, format_report, pointer, shorten
 from mocks.wire import FORM_MEDIA_TYPES, form_value, parameter_value
 from pwreset.errors import ApiError, Code
+from pwreset.spec import HTTP_METHODS, base_path, operation_name, operations
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PLAIN_STRING_KEYS = {"type", "description", "example", "title", "readOnly", "nullable"}
 _ECHO_DEPTH = 4
 _ABSENT = object()
@@ -52,10 +51,10 @@ class Example:
 class Response:
     key: str  # "200", "404", "default"
     media_type: str | None
-    schema: dict | None
+    schema: dict[str, Any] | None
     examples: tuple[Example, ...]
     echo_paths: tuple[tuple[str, ...], ...]
-    links: dict
+    links: dict[str, Any]
     generatable: bool
 
     def example(self, name: str) -> Example | None:
@@ -164,7 +163,7 @@ class Contract:
 
 
 def prepare(
-    spec: dict,
+    spec: dict[str, Any],
     *,
     generator: DataGenerator | None = None,
     strict: bool = False,
@@ -187,44 +186,38 @@ def prepare(
     generator = generator or DataGenerator(accepts=checker.accepts)
     problems: list[Problem] = []
     id_names = _id_names(resolved)
-    operations: dict[str, Operation] = {}
-    base_path = _base_path(resolved)
-    for path, item in (resolved.get("paths") or {}).items():
-        shared = item.get("parameters") or []
-        for method in HTTP_METHODS:
-            raw = item.get(method)
-            if raw is None:
-                continue
-            operation_id = raw.get("operationId") or f"{method.upper()} {path}"
-            label = f"{operation_id} ({method.upper()} {path})"
-            problems += _check_parameter_examples(label, [*shared, *(raw.get("parameters") or [])], checker)
-            request_examples = _request_examples(label, raw.get("requestBody"), checker, problems)
-            responses = {
-                str(key): _response(label, str(key), body, id_names, generator, checker, problems)
-                for key, body in (raw.get("responses") or {}).items()
-            }
-            operation = Operation(operation_id, method, path, responses, request_examples)
-            operation.success = _success(operation)
-            operation.faults = tuple(_faults(operation))
-            operation.pairable = bool(request_examples) and operation.success is not None
-            shapes = [example.key_paths for example in request_examples]
-            if shapes:
-                operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
-            operations[operation_id] = operation
-    for path, item in (resolved.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            twin = (item.get(method) or {}).get(EXAMPLES_FROM)
-            if twin is None:
-                continue
-            operation_id = item[method].get("operationId") or f"{method.upper()} {path}"
-            if twin in operations:
-                _take_examples(operations[operation_id], operations[twin])
-            else:
-                label = f"{operation_id} ({method.upper()} {path})"
-                problems.append(Problem(label, EXAMPLES_FROM, None, "", f"names no operation: {twin!r}"))
+    found: dict[str, Operation] = {}
+    for path, method, raw in operations(resolved):
+        shared = resolved["paths"][path].get("parameters") or []
+        name = operation_name(path, method, raw)
+        label = f"{name} ({method.upper()} {path})"
+        problems += _check_parameter_examples(label, [*shared, *(raw.get("parameters") or [])], checker)
+        request_examples = _request_examples(label, raw.get("requestBody"), checker, problems)
+        responses = {
+            str(key): _response(label, str(key), body, id_names, generator, checker, problems)
+            for key, body in (raw.get("responses") or {}).items()
+        }
+        operation = Operation(name, method, path, responses, request_examples)
+        operation.success = _success(operation)
+        operation.faults = tuple(_faults(operation))
+        operation.pairable = bool(request_examples) and operation.success is not None
+        shapes = [example.key_paths for example in request_examples]
+        if shapes:
+            operation.pairing_paths = frozenset.union(*shapes) - frozenset.intersection(*shapes)
+        found[name] = operation
+    for path, method, raw in operations(resolved):
+        twin = raw.get(EXAMPLES_FROM)
+        if twin is None:
+            continue
+        name = operation_name(path, method, raw)
+        if twin in found:
+            _take_examples(found[name], found[twin])
+        else:
+            label = f"{name} ({method.upper()} {path})"
+            problems.append(Problem(label, EXAMPLES_FROM, None, "", f"names no operation: {twin!r}"))
     if strict and problems:
         raise InvalidExample(format_report(problems, source, strict=True))
-    return Contract(operations, base_path, id_names, tuple(problems), generator)
+    return Contract(found, base_path(resolved), id_names, tuple(problems), generator)
 
 
 class ExampleChecker:
@@ -249,7 +242,7 @@ class ExampleChecker:
             self._validators[key] = entry
         return entry[1]
 
-    def accepts(self, schema: dict, value: Any) -> bool:
+    def accepts(self, schema: dict[str, Any], value: Any) -> bool:
         return bool(self.validator(schema, request=False).is_valid(value))
 
     def problems(
@@ -333,7 +326,7 @@ def _connect_error(value: Any) -> Any:
 def _response(
     label: str,
     key: str,
-    body: dict,
+    body: dict[str, Any],
     id_names: frozenset[str],
     generator: DataGenerator,
     checker: ExampleChecker,
@@ -347,7 +340,7 @@ def _response(
     where = f"response {key}"
     sample, why_not = _sample(schema, checker, generator)
     generatable = not why_not
-    examples = []
+    examples: list[Example] = []
     for name, value in _named_examples(media):
         found = checker.problems(
             schema or {}, value, request=False, operation=label, where=where, example=name
@@ -368,14 +361,14 @@ def _response(
     return Response(key, media_type, schema, tuple(examples), echo, body.get("links") or {}, generatable)
 
 
-def _json_media(content: dict) -> tuple[str | None, dict | None]:
+def _json_media(content: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
     for media_type, media in content.items():
         if "json" in media_type:
             return media_type, media
     return (next(iter(content)), next(iter(content.values()))) if content else (None, None)
 
 
-def _named_examples(media: dict) -> Iterator[tuple[str, Any]]:
+def _named_examples(media: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     for name, example in (media.get("examples") or {}).items():
         if isinstance(example, dict) and "value" in example:
             yield name, example["value"]
@@ -386,7 +379,7 @@ def _named_examples(media: dict) -> Iterator[tuple[str, Any]]:
 
 
 def _check_parameter_examples(
-    label: str, parameters: Iterable[dict], checker: ExampleChecker
+    label: str, parameters: Iterable[dict[str, Any]], checker: ExampleChecker
 ) -> list[Problem]:
     found: list[Problem] = []
     for parameter in parameters:
@@ -403,7 +396,7 @@ def _check_parameter_examples(
 
 
 def _request_examples(
-    label: str, request_body: dict | None, checker: ExampleChecker, problems: list[Problem]
+    label: str, request_body: dict[str, Any] | None, checker: ExampleChecker, problems: list[Problem]
 ) -> tuple[RequestExample, ...]:
     if not request_body:
         return ()
@@ -485,7 +478,9 @@ def _sample(schema: Any, checker: ExampleChecker, generator: DataGenerator) -> t
     return sample, ""
 
 
-def _echo_paths(schema: dict, id_names: frozenset[str], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+def _echo_paths(
+    schema: dict[str, Any], id_names: frozenset[str], prefix: tuple[str, ...]
+) -> Iterator[tuple[str, ...]]:
     """Where a request id may be copied into a response: same-named, unconstrained strings."""
     if len(prefix) >= _ECHO_DEPTH:
         return
@@ -496,7 +491,7 @@ def _echo_paths(schema: dict, id_names: frozenset[str], prefix: tuple[str, ...])
             yield from _echo_paths(sub, id_names, (*prefix, name))
 
 
-def _id_names(spec: dict) -> frozenset[str]:
+def _id_names(spec: dict[str, Any]) -> frozenset[str]:
     """Names that identify resources: path parameters and the parameters links fill."""
     names: set[str] = set()
     for item in (spec.get("paths") or {}).values():
@@ -514,7 +509,7 @@ def _id_names(spec: dict) -> frozenset[str]:
     return frozenset(names)
 
 
-def link_fields(link: dict) -> Iterator[tuple[str, Any]]:
+def link_fields(link: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """(request field, runtime expression) pairs a link fills: its `parameters`, with any
     location prefix (`path.`, `body.`) dropped, and the fields of an object `requestBody`."""
     for name, expression in (link.get("parameters") or {}).items():
@@ -545,8 +540,3 @@ def _faults(operation: Operation) -> Iterator[Choice]:
 def _is_success(response: Response) -> bool:
     status = response.nominal_status
     return status is not None and 200 <= status < 300
-
-
-def _base_path(spec: dict) -> str:
-    servers = spec.get("servers") or [{"url": "/"}]
-    return urlsplit(servers[0].get("url", "/")).path.rstrip("/")

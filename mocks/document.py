@@ -9,6 +9,8 @@ own text, serialized once.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class ServedDocument:
     """ASGI middleware: GET/HEAD of the two document paths, everything else passed on."""
 
-    def __init__(self, app: ASGIApp, spec: dict, base_path: str) -> None:
+    def __init__(self, app: ASGIApp, spec: dict[str, Any], base_path: str) -> None:
         self.app = app
         self._bodies = {
             f"{base_path}/openapi.json": (b"application/json", orjson.dumps(spec)),

@@ -18,6 +18,7 @@ from mocks.headers import DocumentedHeaders
 from mocks.responder import Responder
 from pwreset import errors
 from pwreset.paths import RouteTable
+from pwreset.spec import read_body
 from pwreset.validation import MAX_JSON_DEPTH, nested_too_deep
 
 ROUTING_CONTEXT = "connexion_routing"
@@ -79,7 +80,7 @@ class MockEndpoint:
         `METHOD /path`), router controllers aside, with this endpoint as its function."""
         endpoint = self
 
-        class MockResolver(Resolver):
+        class MockResolver(Resolver):  # type: ignore[misc]  # connexion ships no types
             def resolve_operation_id(self, operation) -> str:  # type: ignore[no-untyped-def]
                 return operation.operation_id or f"{operation.method.upper()} {operation.path}"
 
@@ -100,13 +101,7 @@ class MockEndpoint:
 
 
 async def _json_body(receive: Receive) -> object:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    raw = b"".join(chunks)
+    raw = await read_body(receive)
     if not raw.strip():
         return None
     try:

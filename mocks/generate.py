@@ -47,7 +47,7 @@ _ONE_OF_TRIES = 6
 REF_KEY = "x-pwreset-ref"  # where a resolved schema remembers the `$ref` it came from
 _LINEAGE_KEY = "x-pwreset-extends"  # the schemas a flattened allOf was made of, nearest first
 
-Accepts = Callable[[dict, Any], bool]
+Accepts = Callable[[dict[str, Any], Any], bool]
 
 
 class GenerationError(ValueError):
@@ -68,14 +68,14 @@ class DataGenerator:
         self._active: set[str] = set()  # the named schemas being generated, outermost first
         self._patterned: dict[tuple[str, int, int | None], list[str]] = {}
 
-    def generate(self, schema: dict | bool | None, rng: Random) -> Any:
+    def generate(self, schema: dict[str, Any] | bool | None, rng: Random) -> Any:
         """A value valid against `schema`; raises GenerationError when none can be made."""
         if schema is False:
             raise GenerationError("the schema `false` admits no value")
         self._active.clear()
         return self._value(schema if isinstance(schema, dict) else {}, rng, name="", depth=0)
 
-    def _value(self, schema: dict, rng: Random, *, name: str, depth: int) -> Any:
+    def _value(self, schema: dict[str, Any], rng: Random, *, name: str, depth: int) -> Any:
         if depth > self.hard_depth:
             raise GenerationError("the schema requires a value nested without end")
         reference = schema.get(REF_KEY)
@@ -89,7 +89,7 @@ class DataGenerator:
         finally:
             self._active.discard(reference)
 
-    def _unnamed(self, schema: dict, rng: Random, *, name: str, depth: int) -> Any:
+    def _unnamed(self, schema: dict[str, Any], rng: Random, *, name: str, depth: int) -> Any:
         minimal = depth > self.max_depth
         if "const" in schema:
             return schema["const"]
@@ -124,7 +124,7 @@ class DataGenerator:
             return rng.random() < 0.5
         raise GenerationError(f"unknown type {kind!r}")
 
-    def _alternative(self, schema: dict, key: str, rng: Random, *, name: str, depth: int) -> Any:
+    def _alternative(self, schema: dict[str, Any], key: str, rng: Random, *, name: str, depth: int) -> Any:
         rest = {k: v for k, v in schema.items() if k not in (key, "discriminator", REF_KEY)}
         branches = [b for b in schema[key] if isinstance(b, dict)]
         if not branches:
@@ -152,17 +152,17 @@ class DataGenerator:
                     return value
         raise last or GenerationError(f"no value matches exactly one branch of `{key}`")
 
-    def _only_match(self, branches: list[dict], index: int, value: Any) -> bool:
+    def _only_match(self, branches: list[dict[str, Any]], index: int, value: Any) -> bool:
         assert self.accepts is not None
         return all(i == index or not self.accepts(branch, value) for i, branch in enumerate(branches))
 
-    def _object(self, schema: dict, rng: Random, *, depth: int) -> dict:
+    def _object(self, schema: dict[str, Any], rng: Random, *, depth: int) -> dict[str, Any]:
         minimal = depth > self.max_depth
-        properties: dict = schema.get("properties") or {}
+        properties: dict[str, Any] = schema.get("properties") or {}
         required = list(dict.fromkeys(schema.get("required") or ()))
         extra = schema.get("additionalProperties", True)
         forbidden = _forbidden_together(schema)
-        out: dict = {}
+        out: dict[str, Any] = {}
         for key in required:
             sub = properties.get(key)
             if sub is None:  # required, yet not described: what additionalProperties allows
@@ -221,7 +221,7 @@ class DataGenerator:
                 del out[key]
         return out
 
-    def _array(self, schema: dict, rng: Random, *, name: str, depth: int) -> list:
+    def _array(self, schema: dict[str, Any], rng: Random, *, name: str, depth: int) -> list[Any]:
         prefix = [_schema(s) for s in schema.get("prefixItems") or ()]
         items = schema.get("items", {})
         low = max(schema.get("minItems", 0), len(prefix) if items is False else 0)
@@ -232,7 +232,7 @@ class DataGenerator:
             count = rng.randint(max(low, 1) if high >= 1 else 0, high)
         if items is False:
             count = min(count, len(prefix))
-        values: list = []
+        values: list[Any] = []
         for _ in range(count * 4 + 1):
             if len(values) >= count:
                 break
@@ -249,7 +249,7 @@ class DataGenerator:
             raise GenerationError("cannot make enough distinct array items")
         return values
 
-    def _integer(self, schema: dict, rng: Random) -> int:
+    def _integer(self, schema: dict[str, Any], rng: Random) -> int:
         floor, ceiling = _INT_RANGES.get(schema.get("format", ""), (-(2**63), 2**63 - 1))
         low, high = _bounds(schema, 1)
         low = max(floor, low if low is not None else min(0, high if high is not None else 0))
@@ -265,7 +265,7 @@ class DataGenerator:
             raise GenerationError("the integer bounds admit no value")
         return rng.randint(low, high)
 
-    def _number(self, schema: dict, rng: Random) -> float | int:
+    def _number(self, schema: dict[str, Any], rng: Random) -> float | int:
         low, high = _bounds(schema, 1e-6)
         low = 0.0 if low is None else low
         high = low + 1000.0 if high is None else high
@@ -275,13 +275,14 @@ class DataGenerator:
             if first > high:
                 raise GenerationError("no multiple of multipleOf lies within the bounds")
             steps = int((high - first) // multiple)
-            return first + multiple * rng.randint(0, steps)
+            found: float = first + multiple * rng.randint(0, steps)
+            return found
         if low > high:
             raise GenerationError("the number bounds admit no value")
         value = round(rng.uniform(low, high), 2)
         return value if low <= value <= high else low
 
-    def _string(self, schema: dict, rng: Random, *, name: str) -> str:
+    def _string(self, schema: dict[str, Any], rng: Random, *, name: str) -> str:
         pattern = schema.get("pattern")
         fmt = schema.get("format")
         if pattern is not None and fmt not in _EXACT_FORMATS:
@@ -304,7 +305,7 @@ class DataGenerator:
             text = text[:high]
         return text
 
-    def _string_candidate(self, schema: dict, rng: Random, *, name: str) -> str:
+    def _string_candidate(self, schema: dict[str, Any], rng: Random, *, name: str) -> str:
         fmt = schema.get("format")
         if fmt in _EXACT_FORMATS:
             return _EXACT_FORMATS[fmt](rng)
@@ -327,7 +328,7 @@ class DataGenerator:
             return "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(6))
         return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 3)))
 
-    def _from_pattern(self, pattern: str, schema: dict, rng: Random) -> str:
+    def _from_pattern(self, pattern: str, schema: dict[str, Any], rng: Random) -> str:
         low = schema.get("minLength", 0)
         high = schema.get("maxLength")
         if pattern in _DIGITS_ONLY:
@@ -385,13 +386,11 @@ _EXACT_FORMATS: dict[str, Callable[[Random], str]] = {
 }
 
 
-
-
 def _fits(pattern: str, text: str, low: int, high: int | None) -> bool:
     return _matches(pattern, text) and len(text) >= low and (high is None or len(text) <= high)
 
 
-def _bounds(schema: dict, step: float) -> tuple[float | None, float | None]:
+def _bounds(schema: dict[str, Any], step: float) -> tuple[float | None, float | None]:
     """(lowest, highest) allowed, inclusive: 3.0's boolean and 3.1's numeric exclusive bounds."""
     low, high = schema.get("minimum"), schema.get("maximum")
     exclusive_low, exclusive_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
@@ -406,7 +405,7 @@ def _bounds(schema: dict, step: float) -> tuple[float | None, float | None]:
     return low, high
 
 
-def _types(schema: dict) -> list[str]:
+def _types(schema: dict[str, Any]) -> list[str]:
     """The types a schema allows: 3.1's `type` arrays, 3.0's `nullable`, or a guess."""
     declared = schema.get("type")
     kinds = list(declared) if isinstance(declared, list) else [declared] if declared else []
@@ -424,24 +423,26 @@ def _types(schema: dict) -> list[str]:
     return kinds
 
 
-def _allows_null(schema: dict) -> bool:
+def _allows_null(schema: dict[str, Any]) -> bool:
     return "null" in _types(schema)
 
 
-def _schema(value: Any) -> dict:
+def _schema(value: Any) -> dict[str, Any]:
     if value is False:
         raise GenerationError("the schema `false` admits no value")
     return value if isinstance(value, dict) else {}
 
 
-def _weight(schema: dict) -> int:
+def _weight(schema: dict[str, Any]) -> int:
     """How much a schema asks for: fewer nested schemas first, to end recursion."""
-    return len(schema.get("properties") or ()) + len(schema.get("required") or ()) + (
-        5 if "items" in schema or "allOf" in schema or "oneOf" in schema else 0
+    return (
+        len(schema.get("properties") or ())
+        + len(schema.get("required") or ())
+        + (5 if "items" in schema or "allOf" in schema or "oneOf" in schema else 0)
     )
 
 
-def _discriminator_value(discriminator: dict, branch: dict) -> str | None:
+def _discriminator_value(discriminator: dict[str, Any], branch: dict[str, Any]) -> str | None:
     """The discriminator's value for `branch`: the `mapping` key of the branch or of the
     nearest schema it extends through allOf, else the branch's own schema name when the
     property allows it; None to keep the value generated for the property."""
@@ -458,11 +459,11 @@ def _discriminator_value(discriminator: dict, branch: dict) -> str | None:
     return name if allowed is None or name in allowed else None
 
 
-def _flatten_all_of(schema: dict) -> dict:
+def _flatten_all_of(schema: dict[str, Any]) -> dict[str, Any]:
     """One schema for all of `allOf`'s parts, remembering the schemas it extends."""
     if "allOf" not in schema:
         return schema
-    merged: dict = {k: v for k, v in schema.items() if k != "allOf"}
+    merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
     lineage = list(schema.get(_LINEAGE_KEY, ()))
     for part in schema["allOf"]:
         if isinstance(part, dict):
@@ -473,7 +474,7 @@ def _flatten_all_of(schema: dict) -> dict:
     return merged
 
 
-def _forbidden_together(schema: dict) -> list[set[str]]:
+def _forbidden_together(schema: dict[str, Any]) -> list[set[str]]:
     """`not: {required: [a, b]}` (at most one of a and b) and `not: {anyOf: [{required:
     [...]}, ...]}`; any other `not` is left to the check of the generated samples."""
     negated = schema.get("not")
@@ -486,7 +487,7 @@ def _forbidden_together(schema: dict) -> list[set[str]]:
     return groups
 
 
-def _never(schema: dict) -> bool:
+def _never(schema: dict[str, Any]) -> bool:
     """`not: {}`: a property no value is valid for (a field the API refuses)."""
     negated = schema.get("not")
     return isinstance(negated, dict) and not set(negated) - {"description", "title"}
@@ -499,7 +500,7 @@ def _matches(pattern: str, text: str) -> bool:
         return False
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in extra.items():
         if key == "properties":

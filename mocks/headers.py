@@ -20,9 +20,9 @@ import jsonschema_rs
 import orjson
 from connexion.json_schema import resolve_refs
 
-from mocks.contract import HTTP_METHODS
 from mocks.generate import DataGenerator, GenerationError
 from pwreset.openapi_schema import Direction, to_json_schema
+from pwreset.spec import operation_name, operations
 
 logger = logging.getLogger("pwreset.mock")
 
@@ -35,7 +35,9 @@ _FRAMING = frozenset(
 class DocumentedHeaders:
     """Documented response headers by operation and response key (`"429"`, `"default"`)."""
 
-    def __init__(self, spec: dict, generator: DataGenerator | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self, spec: dict[str, Any], generator: DataGenerator | None = None, *, seed: int = 0
+    ) -> None:
         generator = generator or DataGenerator()
         self._headers: dict[tuple[str, str], Headers] = {}
         names: dict[str, None] = {}
@@ -60,21 +62,16 @@ class DocumentedHeaders:
         return self._headers.get((operation_id, key), [])
 
 
-def _declared(spec: dict) -> Iterator[tuple[str, str, dict]]:
-    for path, item in (spec.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            operation = (item or {}).get(method)
-            if not isinstance(operation, dict):
-                continue
-            operation_id = operation.get("operationId") or f"{method.upper()} {path}"
-            for key, response in (operation.get("responses") or {}).items():
-                if isinstance(response, dict) and isinstance(response.get("headers"), dict):
-                    yield operation_id, str(key), response["headers"]
+def _declared(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, method, operation in operations(spec):
+        for key, response in (operation.get("responses") or {}).items():
+            if isinstance(response, dict) and isinstance(response.get("headers"), dict):
+                yield operation_name(path, method, operation), str(key), response["headers"]
 
 
-def _value(name: str, header: dict, generator: DataGenerator, rng: Random) -> bytes | None:
+def _value(name: str, header: dict[str, Any], generator: DataGenerator, rng: Random) -> bytes | None:
     if "content" in header:  # a header carrying a media type: its example as JSON, if any
-        media = next(iter((header.get("content") or {}).values()), {}) or {}
+        media: Any = next(iter((header.get("content") or {}).values()), {}) or {}
         example = next(_examples(media), _NONE)
         return _encodable(orjson.dumps(example).decode()) if example is not _NONE else None
     schema = header.get("schema") or {}
@@ -97,7 +94,7 @@ def _value(name: str, header: dict, generator: DataGenerator, rng: Random) -> by
 _NONE = object()
 
 
-def _examples(node: dict) -> Iterator[Any]:
+def _examples(node: dict[str, Any]) -> Iterator[Any]:
     if "example" in node:
         yield node["example"]
     for example in (node.get("examples") or {}).values():

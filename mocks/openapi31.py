@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pwreset.spec import escape_pointer_token
+
 _SCHEMA_30_KEYS = frozenset(
     (
         *("title", "description", "format", "default", "example", "externalDocs", "deprecated", "xml"),
@@ -44,16 +46,16 @@ SOURCE_KEY = "x-pwreset-source"  # in the view: where in the document the 2020-1
 _SCHEMA_ONE = ("not", "items", "additionalProperties")
 
 
-def is_openapi_31(spec: dict) -> bool:
+def is_openapi_31(spec: dict[str, Any]) -> bool:
     """Whether `spec` says it is OpenAPI 3.1 (its `openapi` field)."""
     return str(spec.get("openapi", "")).startswith("3.1")
 
 
-def connexion_view(spec: dict) -> dict:
+def connexion_view(spec: dict[str, Any]) -> dict[str, Any]:
     """The document as Connexion 3 can take it: `spec` itself for 3.0, else its 3.0 view."""
     if not is_openapi_31(spec):
         return spec
-    view = _document(spec)
+    view: dict[str, Any] = _document(spec)
     view["openapi"] = "3.0.3"
     for field in ("webhooks", "jsonSchemaDialect"):
         view.pop(field, None)
@@ -69,7 +71,7 @@ def connexion_view(spec: dict) -> dict:
         schemas = components.get("schemas")
         if isinstance(schemas, dict):
             components["schemas"] = {
-                name: _marked(schema_30(sub), f"/components/schemas/{_escape(name)}")
+                name: _marked(schema_30(sub), f"/components/schemas/{escape_pointer_token(name)}")
                 for name, sub in schemas.items()
             }
     return view
@@ -84,7 +86,7 @@ def _document(node: Any, where: str = "") -> Any:
         return node
     out = {}
     for key, value in node.items():
-        here = f"{where}/{_escape(key)}"
+        here = f"{where}/{escape_pointer_token(key)}"
         if key in ("example", "examples") and not isinstance(value, list):
             out[key] = value  # example values are data, not document
         elif key == "schema":
@@ -98,10 +100,6 @@ def _document(node: Any, where: str = "") -> Any:
 
 def _marked(schema: Any, where: str) -> Any:
     return {**schema, SOURCE_KEY: where} if isinstance(schema, dict) else schema
-
-
-def _escape(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 def schema_30(schema: Any) -> Any:
@@ -147,7 +145,7 @@ def schema_30(schema: Any) -> Any:
     return out
 
 
-def _type_30(declared: Any, out: dict) -> None:
+def _type_30(declared: Any, out: dict[str, Any]) -> None:
     if declared is None:
         return
     kinds = declared if isinstance(declared, list) else [declared]

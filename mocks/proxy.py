@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -45,8 +44,8 @@ from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mocks.contract import HTTP_METHODS
 from pwreset.server import replay_body
+from pwreset.spec import BodyTooLarge, base_path, operation_name, operations, read_body
 
 logger = logging.getLogger("pwreset.proxy")
 
@@ -151,26 +150,21 @@ class Route:
     method: str
     regex: re.Pattern[str]
     templated: int
-    operation: dict
+    operation: dict[str, Any]
 
 
 class Routes:
     """Each request's operation, fixed path segments before templated ones (OpenAPI's rule)."""
 
-    def __init__(self, spec: dict) -> None:
-        servers = spec.get("servers") or [{"url": "/"}]
-        base = urlsplit(str(servers[0].get("url", "/"))).path.rstrip("/")
+    def __init__(self, spec: dict[str, Any]) -> None:
+        base = base_path(spec)
         self.routes: list[Route] = []
-        for path, item in (spec.get("paths") or {}).items():
-            for method in HTTP_METHODS:
-                operation = item.get(method)
-                if operation is None:
-                    continue
-                parts = re.split(r"(\{[^}]+\})", base + path)
-                pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
-                templated = sum(p.startswith("{") for p in parts)
-                operation_id = operation.get("operationId") or f"{method.upper()} {path}"
-                self.routes.append(Route(operation_id, method, re.compile(pattern), templated, operation))
+        for path, method, operation in operations(spec):
+            parts = re.split(r"(\{[^}]+\})", base + path)
+            pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+            templated = sum(p.startswith("{") for p in parts)
+            name = operation_name(path, method, operation)
+            self.routes.append(Route(name, method, re.compile(pattern), templated, operation))
         self.routes.sort(key=lambda route: route.templated)
 
     def find(self, method: str, path: str) -> Route | None:
@@ -233,7 +227,7 @@ def check_response(
     return [*violations, *schema_violations(schema, value, ("response", "body"))]
 
 
-def schema_violations(schema: dict, value: Any, where: tuple[str, ...]) -> Iterable[Violation]:
+def schema_violations(schema: dict[str, Any], value: Any, where: tuple[str, ...]) -> Iterable[Violation]:
     """Every error of `value` against `schema`, named by place and rule (never by value)."""
     validator = Draft4ResponseValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
@@ -257,14 +251,14 @@ def _rule(error: Any) -> str:
     return f"{place} breaks {keyword}: {rule}"
 
 
-def _documented(responses: Mapping[str, Any], status: int) -> dict | None:
+def _documented(responses: Mapping[str, Any], status: int) -> dict[str, Any] | None:
     for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default"):
         if key in responses:
             return responses[key] or {}
     return None
 
 
-def _media(content: Mapping[str, Any], media_type: str) -> dict | None:
+def _media(content: Mapping[str, Any], media_type: str) -> dict[str, Any] | None:
     lowered = {key.split(";")[0].strip().lower(): value for key, value in content.items()}
     major = media_type.split("/")[0]
     for key in (media_type, f"{major}/*", "*/*"):
@@ -288,7 +282,7 @@ def _check_headers(documented: Mapping[str, Any], headers: Mapping[str, str]) ->
                 yield Violation(violation.location, violation.code, f"header {name}: {violation.message}")
 
 
-def _coerce(schema: dict, text: str) -> Any:
+def _coerce(schema: dict[str, Any], text: str) -> Any:
     kind = schema.get("type")
     with contextlib.suppress(ValueError):
         if kind == "integer":
@@ -311,27 +305,27 @@ async def _valid(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def _anyone(*_args: Any, **_kwargs: Any) -> dict:
+def _anyone(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
     return {"sub": "proxy"}
 
 
-class _Bearer(BearerSecurityHandler):
-    def _resolve_func(self, security_scheme: dict) -> Callable:
+class _Bearer(BearerSecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
-class _ApiKey(ApiKeySecurityHandler):
-    def _resolve_func(self, security_scheme: dict) -> Callable:
+class _ApiKey(ApiKeySecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
-class _Basic(BasicSecurityHandler):
-    def _resolve_func(self, security_scheme: dict) -> Callable:
+class _Basic(BasicSecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
-class _OAuth2(OAuthSecurityHandler):
-    def get_tokeninfo_func(self, security_definition: dict) -> Callable:
+class _OAuth2(OAuthSecurityHandler):  # type: ignore[misc]  # connexion ships no types
+    def get_tokeninfo_func(self, security_definition: dict[str, Any]) -> Callable[..., Any]:
         return _anyone
 
 
@@ -340,12 +334,12 @@ class _OAuth2(OAuthSecurityHandler):
 PRESENCE_SECURITY = {"bearer": _Bearer, "apiKey": _ApiKey, "basic": _Basic, "oauth2": _OAuth2}
 
 
-def request_checker(spec: dict) -> ASGIApp:
+def request_checker(spec: dict[str, Any]) -> ASGIApp:
     """An in-process app answering 204 for a request that keeps the spec, else a JSON
     `{status, message}` of the first way it breaks it (Connexion stops at the first)."""
     from pwreset.validation import validator_map
 
-    class _Resolver(Resolver):
+    class _Resolver(Resolver):  # type: ignore[misc]  # connexion ships no types
         def resolve_operation_id(self, operation: Any) -> str:
             return operation.operation_id or f"{operation.method.upper()} {operation.path}"
 
@@ -370,7 +364,8 @@ def request_checker(spec: dict) -> ASGIApp:
 
     for kind in (ProblemException, HTTPException, Exception):
         app.add_error_handler(kind, verdict)
-    return app
+    checker: ASGIApp = app
+    return checker
 
 
 def _raised_in(exc: BaseException) -> str | None:
@@ -410,7 +405,7 @@ class ValidatingProxy:
 
     def __init__(
         self,
-        spec: dict,
+        spec: dict[str, Any],
         upstream: str,
         *,
         errors: bool = False,
@@ -426,7 +421,7 @@ class ValidatingProxy:
         self.client: httpx.AsyncClient | None = None
         self.load(spec)
 
-    def load(self, spec: dict) -> None:
+    def load(self, spec: dict[str, Any]) -> None:
         """Check against `spec` from now on (a reload keeps the report and the client)."""
         self.checker = request_checker(spec)
         self.routes = Routes(resolve_refs(spec))
@@ -437,8 +432,9 @@ class ValidatingProxy:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
-        if body is None:
+        try:
+            body = await read_body(receive, MAX_BODY_BYTES)
+        except BodyTooLarge:
             await _send_problem(
                 scope, send, 413, "PAYLOAD_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes", []
             )
@@ -610,24 +606,6 @@ async def _send_problem(
         ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body; None when it is over `MAX_BODY_BYTES`."""
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

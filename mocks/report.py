@@ -11,6 +11,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from pwreset.spec import escape_pointer_token
+
 _REASON_CHARS = 200
 
 
@@ -36,7 +38,7 @@ class InvalidDocument(ValueError):
 
 def pointer(path: Iterable[Any]) -> str:
     """RFC 6901 JSON pointer of a path of keys and indexes."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return "".join("/" + escape_pointer_token(part) for part in path)
 
 
 def shorten(text: str, limit: int = _REASON_CHARS) -> str:
@@ -67,7 +69,7 @@ def describe_invalid_document(error: ValidationError) -> str:
     return f"invalid OpenAPI document at {place}: {shorten(best.message)}"
 
 
-def check_document(spec: dict) -> None:
+def check_document(spec: dict[str, Any]) -> None:
     """Raises InvalidDocument, in one line, when `spec` is not an OpenAPI document Connexion
     can serve (3.1 documents are judged by their 3.0 view, see `mocks.openapi31`)."""
     from connexion.exceptions import InvalidSpecification

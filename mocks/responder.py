@@ -149,7 +149,9 @@ class Responder:
             return _MISSING
         return choice.example.value
 
-    def _echo(self, choice: Choice, value: Any, path_params: Mapping, query: Mapping, body: Any) -> Any:
+    def _echo(
+        self, choice: Choice, value: Any, path_params: Mapping[str, Any], query: Mapping[str, Any], body: Any
+    ) -> Any:
         if value is _MISSING or not choice.response.echo_paths:
             return value
         copied = False
@@ -163,11 +165,12 @@ class Responder:
             if not copied and choice.example is not None and value is choice.example.value:
                 value, copied = copy.deepcopy(value), True
                 parent = _parent(value, path)
-            parent[path[-1]] = given
+            if parent is not None:
+                parent[path[-1]] = given
         return value
 
 
-def _parent(value: Any, path: tuple[str, ...]) -> dict | None:
+def _parent(value: Any, path: tuple[str, ...]) -> dict[str, Any] | None:
     node = value
     for key in path[:-1]:
         node = node.get(key) if isinstance(node, dict) else None

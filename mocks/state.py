@@ -45,7 +45,8 @@ from connexion.json_schema import Draft4ResponseValidator, resolve_refs
 from jsonschema import Draft4Validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mocks.contract import HTTP_METHODS, link_fields
+from mocks.contract import link_fields
+from pwreset.spec import operation_name, operations, unescape_pointer_token
 
 _VERB = r"(?:^|[_.\-/]){upper}(?=[A-Z0-9_]|$)|(?:^|[_.\-/]){lower}(?=[A-Z0-9_]|$)"
 _DELETE_NAME = re.compile(_VERB.format(upper="(?:Delete|Remove)", lower="(?:delete|remove)"))
@@ -110,7 +111,7 @@ class Roles:
         return frozenset(c.kind for items in self.creates.values() for c in items)
 
 
-def roles_from_links(spec: dict) -> Roles:
+def roles_from_links(spec: dict[str, Any]) -> Roles:
     """Creators, users and lists of resources, from every link in the spec (and lists from
     the GET beside a creating POST)."""
     methods = _methods_by_operation(spec)
@@ -127,7 +128,7 @@ def roles_from_links(spec: dict) -> Roles:
                     match = _POINTER.match(str(expression))
                     if not match:
                         continue
-                    pointer = tuple(_unescape(token) for token in match.group(1).split("/")[1:])
+                    pointer = tuple(unescape_pointer_token(token) for token in match.group(1).split("/")[1:])
                     kind = pointer[-1]
                     index = next((i for i, token in enumerate(pointer) if token.isdigit()), None)
                     if index is not None:
@@ -354,8 +355,10 @@ class StatefulAnswers:
         self.roles = roles
         self.state = state
         self.rng = rng
-        self._validators: dict[int, tuple[dict, Any]] = {}
-        self._plans: dict[int, tuple[dict, list[tuple[str, dict, bool, bool, bool]] | None]] = {}
+        self._validators: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._plans: dict[
+            int, tuple[dict[str, Any], list[tuple[str, dict[str, Any], bool, bool, bool]] | None]
+        ] = {}
         self._epoch = object()  # tells this instance's remembered lookups from another's
 
     def check(self, operation_id: str, request: Request) -> None:
@@ -378,7 +381,7 @@ class StatefulAnswers:
         )
 
     def answer(
-        self, operation_id: str, schema: dict | None, value: Any, request: Request, *, shape: bool
+        self, operation_id: str, schema: dict[str, Any] | None, value: Any, request: Request, *, shape: bool
     ) -> Any:
         """The success answer `value` (an example or generated data, not modified) after the
         operation's effects on the state; shaped from the resources when `shape`."""
@@ -409,7 +412,7 @@ class StatefulAnswers:
         return value
 
     def _create(
-        self, creates: Creates, schema: dict | None, value: Any, request: Request, *, shape: bool
+        self, creates: Creates, schema: dict[str, Any] | None, value: Any, request: Request, *, shape: bool
     ) -> Any:
         parent = _parent(value, creates.pointer)
         if parent is None:
@@ -440,7 +443,7 @@ class StatefulAnswers:
                 old = resource.given.get(name)
                 resource.given[name] = _deep_merge(old, sub) if isinstance(old, dict) else sub
 
-    def _list(self, lists: Lists, schema: dict, value: Any) -> Any:
+    def _list(self, lists: Lists, schema: dict[str, Any], value: Any) -> Any:
         located = _array_in(schema, value, lists.pointer)
         if located is None:
             return value
@@ -464,11 +467,16 @@ class StatefulAnswers:
         return value
 
     # --- mapping a resource onto a response schema ----------------------------------------
-    def _shape(self, schema: dict, base: Any, resource: Resource, inputs: frozenset[str]) -> Any:
+    def _shape(self, schema: dict[str, Any], base: Any, resource: Resource, inputs: frozenset[str]) -> Any:
         return self._node(schema, base, resource, inputs, ())
 
     def _node(
-        self, schema: dict, base: Any, resource: Resource, inputs: frozenset[str], path: tuple[str, ...]
+        self,
+        schema: dict[str, Any],
+        base: Any,
+        resource: Resource,
+        inputs: frozenset[str],
+        path: tuple[str, ...],
     ) -> Any:
         plan = self._plan(schema)
         if plan is None or not isinstance(base, dict | type(None)):
@@ -494,7 +502,7 @@ class StatefulAnswers:
                 out.pop(name, None)
         return out
 
-    def _plan(self, schema: dict) -> list[tuple[str, dict, bool, bool, bool]] | None:
+    def _plan(self, schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool, bool, bool]] | None:
         """(name, schema, secret, required, is an object) for each property of an object
         schema, once per schema; None for other schemas."""
         key = id(schema)
@@ -520,7 +528,9 @@ class StatefulAnswers:
         self._plans[key] = (schema, plan)
         return plan
 
-    def _made(self, name: str, schema: dict, resource: Resource, inputs: frozenset[str], base: Any) -> Any:
+    def _made(
+        self, name: str, schema: dict[str, Any], resource: Resource, inputs: frozenset[str], base: Any
+    ) -> Any:
         if name in inputs:
             return _ABSENT
         kind = schema.get("type")
@@ -535,7 +545,7 @@ class StatefulAnswers:
                 return resource.changed
         return _ABSENT
 
-    def _lookup(self, path: tuple[str, ...], schema: dict, resource: Resource) -> Any:
+    def _lookup(self, path: tuple[str, ...], schema: dict[str, Any], resource: Resource) -> Any:
         """The resource's value named like `path[-1]`, whose key path shares the longest tail
         with `path` and is valid for `schema`; the given fields before the answered ones.
         Remembered for this version of the resource (schemas live as long as `self`)."""
@@ -558,7 +568,7 @@ class StatefulAnswers:
         resource.lookups[key] = found
         return found
 
-    def _valid(self, schema: dict, value: Any) -> bool:
+    def _valid(self, schema: dict[str, Any], value: Any) -> bool:
         if value is None:
             return False
         cached = self._validators.get(id(schema))
@@ -624,7 +634,9 @@ def _action(operation_id: str, method: str) -> Action:
     return Action.CHANGE
 
 
-def _collection_lists(spec: dict, creates: Mapping[str, set[Creates]], lists: dict[str, set[Lists]]) -> None:
+def _collection_lists(
+    spec: dict[str, Any], creates: Mapping[str, set[Creates]], lists: dict[str, set[Lists]]
+) -> None:
     """`GET /pets` lists what `POST /pets` creates (REST's collection convention)."""
     for item in (spec.get("paths") or {}).values():
         post, get = item.get("post"), item.get("get")
@@ -637,8 +649,8 @@ def _collection_lists(spec: dict, creates: Mapping[str, set[Creates]], lists: di
                 lists.setdefault(target, set()).add(Lists(created.kind, None))
 
 
-def _request_schemas(spec: dict) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def _request_schemas(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
     for operation_id, operation in _operations(spec):
         content = ((operation.get("requestBody") or {}).get("content")) or {}
         schemas = [media.get("schema") for media in content.values() if isinstance(media, dict)]
@@ -663,11 +675,13 @@ def _property_names(schema: Any, depth: int) -> Iterator[str]:
         yield from _property_names(schema["additionalProperties"], depth + 1)
 
 
-def _properties(schema: Any) -> dict | None:
+def _properties(schema: Any) -> dict[str, Any] | None:
     """The properties of an object schema, `allOf` parts merged; None for other schemas."""
     if not isinstance(schema, dict):
         return None
-    merged: dict | None = dict(schema["properties"]) if isinstance(schema.get("properties"), dict) else None
+    merged: dict[str, Any] | None = (
+        dict(schema["properties"]) if isinstance(schema.get("properties"), dict) else None
+    )
     for part in schema.get("allOf") or ():
         sub = _properties(part)
         if sub is not None:
@@ -683,8 +697,8 @@ def _properties(schema: Any) -> dict | None:
 
 
 def _array_in(
-    schema: dict, value: Any, pointer: tuple[str, ...] | None
-) -> tuple[tuple[str, ...], dict] | None:
+    schema: dict[str, Any], value: Any, pointer: tuple[str, ...] | None
+) -> tuple[tuple[str, ...], dict[str, Any]] | None:
     """Where the listed items go in `value`, and their schema."""
     if pointer is None:
         if schema.get("type") == "array" or "items" in schema:
@@ -709,7 +723,7 @@ def _array_in(
     return pointer, items
 
 
-def _schema_at(schema: dict, pointer: tuple[str, ...]) -> dict:
+def _schema_at(schema: dict[str, Any], pointer: tuple[str, ...]) -> dict[str, Any]:
     node: Any = schema
     for token in pointer:
         node = (_properties(node) or {}).get(token, {})
@@ -766,7 +780,7 @@ def _without_secrets(value: Any) -> Any:
     return value
 
 
-def _deep_merge(old: dict, new: Any) -> Any:
+def _deep_merge(old: dict[str, Any], new: Any) -> Any:
     if not isinstance(new, dict):
         return new
     merged = dict(old)
@@ -782,39 +796,27 @@ def _get(value: Any, pointer: tuple[str, ...]) -> Any:
     return node
 
 
-def _parent(value: Any, path: tuple[str, ...]) -> dict | None:
+def _parent(value: Any, path: tuple[str, ...]) -> dict[str, Any] | None:
     node = _get(value, path[:-1])
     return node if isinstance(node, dict) else None
 
 
-def _operations(spec: dict) -> Iterator[tuple[str, dict]]:
-    for path, item in (spec.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            operation = item.get(method)
-            if operation is not None:
-                yield operation.get("operationId") or f"{method.upper()} {path}", operation
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, method, operation in operations(spec):
+        yield operation_name(path, method, operation), operation
 
 
-def _methods_by_operation(spec: dict) -> dict[str, str]:
-    out = {}
-    for path, item in (spec.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            if method in item:
-                out[item[method].get("operationId") or f"{method.upper()} {path}"] = method
-    return out
+def _methods_by_operation(spec: dict[str, Any]) -> dict[str, str]:
+    return {operation_name(path, method, operation): method for path, method, operation in operations(spec)}
 
 
-def _operation_id_from_ref(spec: dict, ref: str | None) -> str | None:
+def _operation_id_from_ref(spec: dict[str, Any], ref: str | None) -> str | None:
     """`#/paths/~1v2~1users~1{userId}/get` → that operation's id."""
     if not ref or not ref.startswith("#/paths/"):
         return None
-    tokens = [_unescape(token) for token in ref[len("#/paths/") :].split("/")]
+    tokens = [unescape_pointer_token(token) for token in ref[len("#/paths/") :].split("/")]
     if len(tokens) != 2:
         return None
     path, method = tokens
     operation = ((spec.get("paths") or {}).get(path) or {}).get(method)
     return operation.get("operationId") or f"{method.upper()} {path}" if operation else None
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")

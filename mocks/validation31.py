@@ -26,7 +26,7 @@ from pwreset.validation import describe, validator_map
 class DocumentSchemas:
     """Draft 2020-12 validators of the schemas at JSON pointers of one document."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self._root = {key: value for key, value in spec.items() if key != "$ref"}
         self._compiled: dict[str, Any] = {}
 
@@ -48,7 +48,7 @@ def _first_error(validator: Any, instance: Any, subject: str) -> str | None:
     return describe(next(iter(validator.iter_errors(instance))), subject)
 
 
-def validator_map_31(spec: dict, base: dict[str, Any] | None = None) -> dict[str, Any]:
+def validator_map_31(spec: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """`base` (pwreset's validators, `validator_map()` by default), with JSON bodies and
     parameters checked as 2020-12 against `spec` wherever the view marks a schema's source."""
     schemas = DocumentSchemas(spec)
@@ -60,7 +60,8 @@ def validator_map_31(spec: dict, base: dict[str, Any] | None = None) -> dict[str
         def _validate(self, body: Any) -> None:
             validator = schemas.validator(self._schema[SOURCE_KEY]) if SOURCE_KEY in self._schema else None
             if validator is None:
-                return super()._validate(body)
+                super()._validate(body)
+                return None
             if not self._nullable and body is None:
                 raise BadRequestProblem("Request body must not be empty")
             error = _first_error(validator, body, "the request body")
@@ -69,13 +70,14 @@ def validator_map_31(spec: dict, base: dict[str, Any] | None = None) -> dict[str
             return None
 
     class Parameters(parameters):  # type: ignore[misc,valid-type]
-        def validate_parameter(  # type: ignore[override]
-            self, parameter_type: str, value: Any, param: dict, param_name: str | None = None
+        def validate_parameter(
+            self, parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
         ) -> str | None:
             where = (param.get("schema") or {}).get(SOURCE_KEY)
             validator = schemas.validator(where) if where is not None and value is not None else None
             if validator is None:
-                return super().validate_parameter(parameter_type, value, param, param_name)
+                error: str | None = super().validate_parameter(parameter_type, value, param, param_name)
+                return error
             return _first_error(validator, value, f"{parameter_type} parameter {param['name']}")
 
     body = MediaTypeDict({**base["body"], "*/*json": RequestBody})

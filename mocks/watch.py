@@ -30,6 +30,8 @@ import watchfiles
 import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pwreset.spec import unescape_pointer_token
+
 logger = logging.getLogger("pwreset.watch")
 
 BUNDLE_KEY = "x-pwreset-bundled"
@@ -43,7 +45,7 @@ class DocumentError(ValueError):
 
 @dataclass(frozen=True)
 class Document:
-    spec: dict
+    spec: dict[str, Any]
     files: frozenset[Path]  # the document and every file it references, resolved
 
 
@@ -127,7 +129,7 @@ class _Bundler:
 def _pointer(document: Any, fragment: str, where: str) -> Any:
     node = document
     for token in [t for t in fragment.split("/") if t] if fragment else []:
-        token = unquote(token).replace("~1", "/").replace("~0", "~")
+        token = unescape_pointer_token(unquote(token))
         if isinstance(node, dict) and token in node:
             node = node[token]
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
@@ -142,7 +144,7 @@ class Watcher:
     to `apply`, which raises if the document cannot serve (the last good one then stays)."""
 
     def __init__(
-        self, path: Path, apply: Callable[[dict], Awaitable[None] | None], files: frozenset[Path]
+        self, path: Path, apply: Callable[[dict[str, Any]], Awaitable[None] | None], files: frozenset[Path]
     ) -> None:
         self.path = path
         self.apply = apply
@@ -234,9 +236,9 @@ class Swappable:
 async def warm_up(app: ASGIApp) -> None:
     """Send `app` one request (to a path no document has), so that everything it builds on
     first use is built now; raises what building raises."""
-    sent: list[dict] = []
+    sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict:
+    async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Any) -> None:

@@ -19,7 +19,7 @@ from connexion.utils import coerce_type
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def parameter_value(parameter: dict, example: Any) -> Any:
+def parameter_value(parameter: dict[str, Any], example: Any) -> Any:
     """`example` of `parameter` as the request's value would be decoded; values that are not
     text (already typed in the document) are taken as they are."""
     schema = coercion_schema(parameter.get("schema") or {})
@@ -40,7 +40,7 @@ def parameter_value(parameter: dict, example: Any) -> Any:
         return example
 
 
-def form_value(media: dict, example: Any) -> Any:
+def form_value(media: dict[str, Any], example: Any) -> Any:
     """A form body example (`application/x-www-form-urlencoded`, `multipart/form-data`) with
     its text fields decoded by the body schema and the media type's `encoding`."""
     schema = coercion_schema(media.get("schema") or {})
@@ -59,7 +59,7 @@ def form_value(media: dict, example: Any) -> Any:
     return {**example, **decoded}
 
 
-def coercion_schema(schema: Any) -> dict:
+def coercion_schema(schema: Any) -> dict[str, Any]:
     """The schema as Connexion's coercion reads it: one `type` (3.1's `[integer, "null"]`
     becomes `integer`, nullable), for the schema and its array items."""
     if not isinstance(schema, dict):
@@ -72,8 +72,9 @@ def coercion_schema(schema: Any) -> dict:
             schema["nullable"] = True
     if isinstance(schema.get("items"), dict):
         schema = {**schema, "items": coercion_schema(schema["items"])}
-    return schema
+    coercible: dict[str, Any] = schema
+    return coercible
 
 
-def _is_text(schema: dict) -> bool:
+def _is_text(schema: dict[str, Any]) -> bool:
     return schema.get("type") in (None, "string") and "items" not in schema and "properties" not in schema

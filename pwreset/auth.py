@@ -14,14 +14,16 @@ import enum
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from connexion.security import AbstractSecurityHandler
 
 from pwreset import errors
-from pwreset.store import Store, Tx
+from pwreset.domain.records import TokenRecord
+from pwreset.store import Tx
 
 # metrics.read: `GET /metrics` (`pwreset.metrics`), for an instance-wide token; no API operation.
 PERMISSIONS = ("user.read", "user.write", "user.delete", "metrics.read")
@@ -110,11 +112,23 @@ async def create_token(
     return token
 
 
+class TokenLookup(Protocol):
+    """A read transaction, as far as looking a token up goes."""
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+
+
+class TokenSource(Protocol):
+    """Where the `Authenticator` looks tokens up: the store, or the mock's static tokens."""
+
+    def read(self) -> AbstractAsyncContextManager[TokenLookup]: ...
+
+
 class Authenticator:
     """Turns an `Authorization` header into a `Principal`, with Zitadel's 401 errors."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, tokens: TokenSource) -> None:
+        self._tokens = tokens
 
     async def authenticate(self, authorization: str | None, address: str | None = None) -> Principal:
         """The caller of a request with this `Authorization` header, from `address`.
@@ -125,7 +139,7 @@ class Authenticator:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthenticated("AUTH-toLo1", "invalid auth header")
-        async with self._store.read() as tx:
+        async with self._tokens.read() as tx:
             record = await tx.token_by_hash(hash_token(token.strip()))
         if record is None:
             raise errors.unauthenticated("AUTH-7fs1e", "Errors.Token.Invalid")
@@ -142,16 +156,18 @@ class Authenticator:
 Authenticate = Callable[[str | None, str | None], Awaitable[Principal]]
 
 
-class _BearerHandler(AbstractSecurityHandler):
+class _BearerHandler(AbstractSecurityHandler):  # type: ignore[misc]  # connexion ships no types
     """Connexion security handler for `http`/`bearer` schemes, backed by an authenticator."""
 
     def __init__(self, authenticate: Authenticate) -> None:
         self._authenticate = authenticate
 
-    def get_fn(self, security_scheme: dict, required_scopes: Any) -> Callable:
+    def get_fn(
+        self, security_scheme: dict[str, Any], required_scopes: Any
+    ) -> Callable[[Any], Awaitable[dict[str, Any]]]:
         authenticate = self._authenticate
 
-        async def verify(request: Any) -> dict:
+        async def verify(request: Any) -> dict[str, Any]:
             address = request.client.host if request.client else None
             principal = await authenticate(request.headers.get("authorization"), address)
             return {"sub": principal.subject, "principal": principal}
@@ -159,6 +175,6 @@ class _BearerHandler(AbstractSecurityHandler):
         return verify
 
 
-def security_map(authenticate: Authenticate) -> dict:
+def security_map(authenticate: Authenticate) -> dict[str, Any]:
     """Connexion's `security_map` that authenticates bearer tokens with `authenticate`."""
     return {"bearer": partial(_BearerHandler, authenticate)}

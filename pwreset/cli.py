@@ -405,12 +405,12 @@ def check_spec(path: Path) -> int:
 def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     import yaml
 
+    from mocks.app import create_mock_app
     from mocks.preferences import PreferenceError, parse_latency
     from mocks.report import InvalidDocument
     from mocks.settings import MockSettings
     from mocks.state import ResourceState, StateFileError
     from mocks.watch import DocumentError, Watcher, load_document
-    from pwreset.app import create_mock_app
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
     from pwreset.spec import SPEC_PATH
@@ -490,7 +490,7 @@ def _watched_mock(
     state throughout; resources of kinds the new document no longer creates are dropped."""
     from mocks.state import roles_from_links
     from mocks.watch import Swappable, Watched, warm_up
-    from pwreset.app import grpc_port
+    from pwreset.asgi import grpc_port
     from pwreset.transcode import RpcTranscoder
 
     holder = Swappable(first)
@@ -768,7 +768,7 @@ def redact_url(url: str) -> str:
 async def _prepare(settings: Settings) -> list[int]:
     """Prepare the data directory and the database; returns the migrations applied.
     Raises `StartupError` when either cannot be used, `SecretMismatch` on another secret."""
-    from pwreset.app import prepare_database
+    from pwreset.bootstrap import prepare_database
 
     if settings.data_dir.exists() and not settings.data_dir.is_dir():
         raise StartupError(
@@ -1087,7 +1087,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pwreset: {exc}", file=sys.stderr)
             return 2
     if args.command in ("serve", "worker"):
-        from pwreset.app import service_settings
+        from pwreset.bootstrap import service_settings
         from pwreset.notify import build_senders, delivery_policy
         from pwreset.served_spec import parse_public_url
         from pwreset.tracing import check_environment

@@ -18,20 +18,10 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
-Handler = Callable[..., Awaitable[dict]]
+from pwreset.spec import operations, read_json_body, resolve_ref
+
+Handler = Callable[..., Awaitable[dict[str, Any]]]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-
-
-def _resolve(spec: dict, node: dict) -> dict:
-    while "$ref" in node:
-        target: Any = spec
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
 
 
 def _snake(name: str) -> str:
@@ -48,13 +38,13 @@ class _PreparedCall:
         self.wants_body = "body" in accepted
         self.wants_token_info = "token_info" in accepted
 
-    async def __call__(self, scope: Scope, receive: Receive) -> dict:
+    async def __call__(self, scope: Scope, receive: Receive) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         path_params = scope.get("path_params", {})
         for name, argument in self.path_parameters:
             kwargs[argument] = path_params[name]
         if self.wants_body:
-            kwargs["body"] = await _read_json(receive)
+            kwargs["body"] = await read_json_body(receive)
         if self.wants_token_info:
             context = scope.get("extensions", {}).get("connexion_context", {})
             if "token_info" not in context:
@@ -65,34 +55,19 @@ class _PreparedCall:
         return await self.handler(**kwargs)
 
 
-async def _read_json(receive: Receive) -> Any:
-    chunks = []
-    more = True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    body = b"".join(chunks)
-    return orjson.loads(body) if body else None
-
-
 class OperationDispatcher:
     """Dispatches by Connexion's routed operationId to prepared handler calls."""
 
-    def __init__(self, spec: dict, resolve: Callable[[str], Handler]) -> None:
+    def __init__(self, spec: dict[str, Any], resolve: Callable[[str], Handler]) -> None:
         self._calls: dict[str, _PreparedCall] = {}
 
-        def path_parameters(node: dict) -> list[str]:
-            resolved = (_resolve(spec, p) for p in node.get("parameters", []))
+        def path_parameters(node: dict[str, Any]) -> list[str]:
+            resolved = (resolve_ref(spec, p) for p in node.get("parameters", []))
             return [p["name"] for p in resolved if p.get("in") == "path"]
 
-        for item in spec["paths"].values():
-            for method, operation in item.items():
-                if method in _HTTP_METHODS:
-                    names = path_parameters(item) + path_parameters(operation)
-                    self._calls[operation["operationId"]] = _PreparedCall(
-                        resolve(operation["operationId"]), names
-                    )
+        for path, _method, operation in operations(spec):
+            names = path_parameters(spec["paths"][path]) + path_parameters(operation)
+            self._calls[operation["operationId"]] = _PreparedCall(resolve(operation["operationId"]), names)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is Connexion's

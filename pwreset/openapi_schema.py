@@ -41,7 +41,7 @@ class Direction(StrEnum):
     RESPONSE = "response"
 
 
-def to_json_schema(schema: dict, direction: Direction = Direction.REQUEST) -> dict:
+def to_json_schema(schema: dict[str, Any], direction: Direction = Direction.REQUEST) -> dict[str, Any]:
     """`schema` (an OpenAPI 3.0 Schema Object with its `$ref`s resolved, as Connexion hands
     it over) as JSON Schema for values travelling `direction`. Returns new dicts where
     something changed and shares the rest; `schema` is not modified.
@@ -50,7 +50,7 @@ def to_json_schema(schema: dict, direction: Direction = Direction.REQUEST) -> di
     each cycle is cut with a `$ref` to a `definitions` entry of the result. The `components`
     Connexion attaches are left out: once resolved, nothing refers to them."""
     translation = _Translation(direction)
-    translated = translation.schema({k: v for k, v in schema.items() if k != "components"})
+    translated: dict[str, Any] = translation.schema({k: v for k, v in schema.items() if k != "components"})
     if not translation.definitions:
         return translated
     return {**translated, "definitions": {**translated.get("definitions", {}), **translation.definitions}}
@@ -59,9 +59,11 @@ def to_json_schema(schema: dict, direction: Direction = Direction.REQUEST) -> di
 class _Translation:
     def __init__(self, direction: Direction) -> None:
         self.hidden = "readOnly" if direction is Direction.REQUEST else "writeOnly"
-        self.done: dict[int, tuple[dict, dict]] = {}  # by id: resolved documents share subtrees
+        self.done: dict[
+            int, tuple[dict[str, Any], dict[str, Any]]
+        ] = {}  # by id: resolved documents share subtrees
         self.open: dict[int, str] = {}  # schemas being translated, by id: their definition names
-        self.definitions: dict[str, dict] = {}
+        self.definitions: dict[str, dict[str, Any]] = {}
         self.names = itertools.count()
 
     def schema(self, schema: Any) -> Any:
@@ -83,7 +85,7 @@ class _Translation:
         self.done[key] = (schema, translated)  # the source kept alive, so its id stays its own
         return translated
 
-    def _translate(self, schema: dict) -> dict:
+    def _translate(self, schema: dict[str, Any]) -> dict[str, Any]:
         out = dict(schema)
         for key in _SCHEMA_MAPS:
             if isinstance(schema.get(key), dict):
@@ -110,7 +112,7 @@ class _Translation:
                 out["enum"] = [*out["enum"], None]
         return out
 
-    def _required(self, schema: dict, out: dict) -> None:
+    def _required(self, schema: dict[str, Any], out: dict[str, Any]) -> None:
         properties = schema.get("properties")
         if not isinstance(properties, dict) or not isinstance(schema.get("required"), list):
             return
@@ -123,7 +125,7 @@ class _Translation:
                 del out["required"]
 
     @staticmethod
-    def _integer_range(schema: dict, out: dict) -> None:
+    def _integer_range(schema: dict[str, Any], out: dict[str, Any]) -> None:
         fmt = schema.get("format")
         bounds = INTEGER_RANGES.get(fmt) if isinstance(fmt, str) else None
         if bounds is None or schema.get("type") not in ("integer", "number"):

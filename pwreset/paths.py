@@ -12,9 +12,10 @@ once, before Connexion sees them; `RouteTable` answers `Allow` by the same order
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from typing import Any
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+from pwreset.spec import allow_header, allowed_methods, base_path
+
 _PARAMETER = re.compile(r"\{[^/{}]+\}")
 
 
@@ -33,7 +34,7 @@ def specificity(template: str) -> tuple[int, ...]:
     return tuple(key)
 
 
-def by_specificity(spec: dict) -> dict:
+def by_specificity(spec: dict[str, Any]) -> dict[str, Any]:
     """`spec` with its `paths` in matching order: each template before every less concrete one
     that can match the same paths, document order otherwise (so a document without such
     pairs keeps its order, and its routing its cost). A shallow copy sharing every path item;
@@ -67,32 +68,24 @@ def _may_overlap(first: str, second: str) -> bool:
     return all(x == y or _PARAMETER.search(x) or _PARAMETER.search(y) for x, y in zip(a, b, strict=True))
 
 
-def base_path(spec: dict) -> str:
-    """The path of the first server's URL, as Connexion mounts the API under it ('' for `/`)."""
-    servers = spec.get("servers") or [{"url": "/"}]
-    return urlsplit(servers[0].get("url", "/")).path.rstrip("/")
-
-
 class RouteTable:
     """The spec's path templates as regular expressions, in matching order, compiled once."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         prefix = base_path(spec)
         self._routes: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
         for template, item in by_specificity(spec).get("paths", {}).items():
-            methods = tuple(method.upper() for method in HTTP_METHODS if method in (item or {}))
+            methods = allowed_methods(item)
             parts = re.split(r"(\{[^/{}]+\})", prefix + template)
             pattern = "".join("[^/]+" if _PARAMETER.fullmatch(part) else re.escape(part) for part in parts)
             self._routes.append((re.compile(pattern), methods))
 
     def allow(self, path: str) -> str | None:
         """The `Allow` value for `path` (None when no template matches it): the methods of the
-        most concrete template matching it, in document order, with HEAD where GET is served.
+        most concrete template matching it (`pwreset.spec.allowed_methods`).
         (A method only a less concrete template has is still routed there, as Starlette and
         Zitadel's gateway do, but the resource `path` names is the concrete one.)"""
         for pattern, methods in self._routes:
             if pattern.fullmatch(path):
-                return ", ".join(
-                    [*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else methods
-                )
+                return allow_header(methods)
         return None

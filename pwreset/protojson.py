@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pwreset.spec import resolve_ref
+
 _ANNOTATIONS = frozenset({"description", "title", "example", "examples", "nullable", "deprecated"})
 _CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -97,20 +99,7 @@ class MessageDecoder:
     # --- compiling ----------------------------------------------------------------------
 
     def _resolve(self, node: Any) -> Any:
-        seen = 0
-        while isinstance(node, Mapping) and "$ref" in node:
-            ref = node["$ref"]
-            if not isinstance(ref, str) or not ref.startswith("#/") or seen > 32:
-                return {}  # a remote or circular reference: nothing to decode by
-            target: Any = self._root
-            for part in ref[2:].split("/"):
-                part = part.replace("~1", "/").replace("~0", "~")
-                if not isinstance(target, Mapping) or part not in target:
-                    return {}
-                target = target[part]
-            node = target
-            seen += 1
-        return node
+        return resolve_ref(self._root, node)
 
     def _parts(self, node: Any, *, alternatives: bool) -> list[Mapping[str, Any]]:
         """The schema and, recursively, the members of its `allOf` (and, with

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pwreset import errors
 from pwreset.auth import TOKEN_PREFIX
+from pwreset.spec import resolve_ref
 
 CREDENTIAL_NAMES = frozenset(
     {
@@ -109,15 +110,13 @@ def declared_query_names(spec: Mapping[str, Any]) -> set[str]:
     for scheme in schemes.values():
         if isinstance(scheme, dict) and scheme.get("type") == "apiKey" and scheme.get("in") == "query":
             names.add(scheme.get("name", ""))
-    shared = spec.get("components", {}).get("parameters", {}) or {}
     for item in (spec.get("paths") or {}).values():
         if not isinstance(item, dict):
             continue
         operations = [item, *(op for op in item.values() if isinstance(op, dict))]
         for operation in operations:
             for parameter in operation.get("parameters", []) or []:
-                if isinstance(parameter, dict) and "$ref" in parameter:
-                    parameter = shared.get(str(parameter["$ref"]).rsplit("/", 1)[-1], {})
+                parameter = resolve_ref(spec, parameter)
                 if isinstance(parameter, dict) and parameter.get("in") == "query":
                     names.add(parameter.get("name", ""))
     names.discard("")

@@ -6,7 +6,7 @@ public URL (`--public-url`) when there is one, else the scheme and `Host` of the
 the spec. A `Host` header is the client's to choose, so it is used for this display only:
 it must look like a host name or address with an optional port (else the spec's own
 relative `/` is served), the answer carries `Cache-Control: no-store` (see
-`pwreset.app.ServiceEndpoints`), so no cache hands one client's `Host` to another, and
+`pwreset.asgi.service_edge`), so no cache hands one client's `Host` to another, and
 nothing else in pwreset reads `Host`. Behind a proxy that rewrites `Host`, set the public URL.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -40,7 +41,7 @@ class ServedSpec:
     """Answers GET and HEAD of `/openapi.json` and `/openapi.yaml` with `spec`, its `servers`
     naming this server: `public_url`, else the request's scheme and `Host` (see above)."""
 
-    def __init__(self, app: ASGIApp, spec: dict, public_url: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, spec: dict[str, Any], public_url: str | None = None) -> None:
         self.app = app
         self.spec = spec
         self.public_url = parse_public_url(public_url) if public_url else None

@@ -12,7 +12,7 @@ additions per connection:
   response, to deliver a complete request head; then the connection is closed. Bytes that
   arrive do not move the deadline.
 - a head size limit, `MAX_HEAD_BYTES`, answered 431 (h11 has one of its own, set to the same).
-The body deadline lives in the app (`pwreset.app.WholeBodies`), which reads every body, and
+The body deadline lives in the app (`pwreset.asgi.WholeBodies`), which reads every body, and
 so does admission (`Admission`, inside it): while `max_concurrent_requests` requests whose
 body has arrived are in progress in the process, a further one is answered 503 UNAVAILABLE
 `PWRESET-Busy` in the API's error shape, with `Retry-After`, at once. Neither idle
@@ -76,7 +76,7 @@ class ConnectionLimits:
     Raises ValueError for a negative value."""
 
     header_timeout: float = Settings.header_timeout
-    # For a request body (applied by the app, `pwreset.app.WholeBodies`) and for a client to
+    # For a request body (applied by the app, `pwreset.asgi.WholeBodies`) and for a client to
     # take in an answer it stopped reading (`_SendWatch`).
     body_timeout: float = Settings.body_timeout
     keep_alive_timeout: int = Settings.keep_alive_timeout
@@ -352,7 +352,7 @@ class Admission:
     """The app behind a gate: while `limit` requests are in progress in this process, a
     further one is answered 503 UNAVAILABLE `PWRESET-Busy` at once (0: no limit).
 
-    It stands inside the layer that reads bodies (`pwreset.app.WholeBodies`), and a request
+    It stands inside the layer that reads bodies (`pwreset.asgi.WholeBodies`), and a request
     leaves it when its answer starts, so only requests being worked on count: a client that
     withholds its body, or does not read its answer, holds a connection until the body or
     send deadline, but never a place in the gate."""

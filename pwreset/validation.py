@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope
 
 from pwreset.openapi_schema import Direction, to_json_schema
 from pwreset.protojson import DecodeError, MessageDecoder, with_repeated_keys
+from pwreset.spec import parse_json_body
 
 
 class SchemaCache:
@@ -168,12 +169,6 @@ def _insert_json(validator: Any, receive: Receive, body: Any, scope: Scope) -> t
     return validator._insert_messages(receive, messages=[message]), new_scope
 
 
-def _parse_json(body: bytes) -> Any:
-    if not body:
-        return None
-    return orjson.loads(body)
-
-
 # Protocol Buffers' default recursion limit for decoding a message (Python's and C++'s).
 MAX_JSON_DEPTH = 100
 
@@ -196,7 +191,7 @@ def nested_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-class KnownMediaTypes(MediaTypeDict):
+class KnownMediaTypes(MediaTypeDict):  # type: ignore[misc]  # connexion ships no types
     """Connexion's `MediaTypeDict` that remembers what each media type matched: Connexion sorts
     the keys and tries them with `fnmatch` on every lookup, two or three per request. The
     keys are fixed once built; at most `LIMIT` media types are remembered (clients choose
@@ -221,7 +216,7 @@ class KnownMediaTypes(MediaTypeDict):
 PROTOJSON_EXTENSION = "x-json-bodies"
 
 
-def reads_protojson(spec: dict) -> bool:
+def reads_protojson(spec: dict[str, Any]) -> bool:
     """Whether the document's JSON request bodies are read with protojson's rules: it says
     so with `x-json-bodies: protojson` at its top, as pwreset's own does."""
     return spec.get(PROTOJSON_EXTENSION) == "protojson"
@@ -238,18 +233,19 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
     An optional body may be left out, with or without a `Content-Type`: nothing is checked."""
     schemas = cache or SchemaCache()
 
-    class RequestBody(JSONRequestBodyValidator):
+    class RequestBody(JSONRequestBodyValidator):  # type: ignore[misc]  # connexion ships no types
         MUTABLE_VALIDATION = True  # what follows validation is the decoded body
 
         async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
             if _left_out(self, scope):
                 return receive, scope
-            return await super().wrap_receive(receive, scope=scope)
+            wrapped: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
+            return wrapped
 
         async def _parse(self, stream: Any, scope: Any) -> Any:
             raw = b"".join([chunk async for chunk in stream])
             try:
-                body = _parse_json(raw)
+                body = parse_json_body(raw)
             except orjson.JSONDecodeError as exc:
                 raise BadRequestProblem(detail=f"body is not valid JSON: {exc}") from None
             if nested_too_deep(body):
@@ -273,13 +269,14 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
         def _insert_body(self, receive: Receive, *, body: Any, scope: Scope) -> tuple[Receive, Scope]:
             return _insert_json(self, receive, body, scope)
 
-    class FormBody(FormDataValidator):
+    class FormBody(FormDataValidator):  # type: ignore[misc]  # connexion ships no types
         MUTABLE_VALIDATION = True  # passed on as JSON
 
         async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
             if _left_out(self, scope, default=False):
                 return receive, scope
-            return await super().wrap_receive(receive, scope=scope)
+            wrapped: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
+            return wrapped
 
         async def _parse(self, stream: Any, scope: Any) -> Any:
             try:
@@ -299,13 +296,14 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
             MutableHeaders(scope=scope)["content-type"] = "application/json"
             return receive, scope
 
-    class TextBody(AbstractRequestBodyValidator):
+    class TextBody(AbstractRequestBodyValidator):  # type: ignore[misc]  # connexion ships no types
         """`text/plain`: the body is one string, checked against the schema as such."""
 
         async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
             if _left_out(self, scope, default=False):
                 return receive, scope
-            return await super().wrap_receive(receive, scope=scope)
+            wrapped: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
+            return wrapped
 
         async def _parse(self, stream: Any, scope: Any) -> Any:
             raw = b"".join([chunk async for chunk in stream])
@@ -324,10 +322,10 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
         def _form_parser_cls(self) -> type:
             return MultiPartParser
 
-    class ResponseBody(JSONResponseBodyValidator):
+    class ResponseBody(JSONResponseBodyValidator):  # type: ignore[misc]  # connexion ships no types
         def _parse(self, stream: Any) -> Any:
             try:
-                return _parse_json(b"".join(stream))
+                return parse_json_body(b"".join(stream))
             except orjson.JSONDecodeError as exc:
                 raise NonConformingResponseBody(str(exc)) from None
 
@@ -338,9 +336,9 @@ def validator_map(cache: SchemaCache | None = None, *, protojson: bool = True) -
                     detail=f"Response body does not conform to specification. {error}"
                 )
 
-    class Parameters(ParameterValidator):
-        def validate_parameter(  # type: ignore[override]
-            self, parameter_type: str, value: Any, param: dict, param_name: str | None = None
+    class Parameters(ParameterValidator):  # type: ignore[misc]  # connexion ships no types
+        def validate_parameter(
+            self, parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
         ) -> str | None:
             if value is None:
                 if param.get("required"):

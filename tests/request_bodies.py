@@ -12,11 +12,10 @@ from typing import Any
 import schemathesis
 from connexion.json_schema import resolve_refs
 
-from pwreset.spec import load_spec
+from pwreset.spec import HTTP_METHODS, load_spec
 
 SPEC = load_spec()
 RESOLVED = resolve_refs(SPEC)
-METHODS = ("get", "put", "post", "delete", "patch")
 
 
 def body_operations() -> list[str]:
@@ -25,7 +24,7 @@ def body_operations() -> list[str]:
         operation["operationId"]
         for item in SPEC["paths"].values()
         for method, operation in item.items()
-        if method in METHODS and "requestBody" in operation
+        if method in HTTP_METHODS and "requestBody" in operation
     ]
 
 
@@ -33,7 +32,7 @@ def request_schema(operation_id: str) -> dict:
     """The operation's request schema, `$ref`s resolved."""
     for item in RESOLVED["paths"].values():
         for method, operation in item.items():
-            if method in METHODS and operation["operationId"] == operation_id:
+            if method in HTTP_METHODS and operation["operationId"] == operation_id:
                 return operation["requestBody"]["content"]["application/json"]["schema"]
     raise KeyError(operation_id)
 

@@ -24,7 +24,8 @@ import httpx
 import uvicorn
 from argon2 import PasswordHasher
 
-from pwreset.app import build_runtime, create_app, prepare_database
+from pwreset.app import create_app
+from pwreset.bootstrap import build_runtime, prepare_database
 from pwreset.cli import main as pwreset
 from pwreset.config import Settings
 from pwreset.domain.timestamps import system_now_us
@@ -262,8 +263,8 @@ def live_mock_server(
 ) -> Iterator[LiveMock]:
     """`pwreset mock` in a thread, its gRPC port on a free port; accepts `MOCK_TOKEN`. `state`:
     a `mocks.state.ResourceState` to keep (e.g. one with a state file)."""
+    from mocks.app import create_mock_app
     from mocks.settings import MockSettings
-    from pwreset.app import create_mock_app
 
     limits = limits or ConnectionLimits()
     settings = replace(MockSettings(tokens=(MOCK_TOKEN,), seed=1, grpc_port=0), **overrides)

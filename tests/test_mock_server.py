@@ -9,10 +9,10 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
+from mocks.app import create_mock_app
 from mocks.contract import InvalidExample
 from mocks.preferences import SCOPE_KEY, QueryPreferences
 from mocks.settings import MockSettings
-from pwreset.app import create_mock_app
 from pwreset.spec import load_spec
 from tests.support import MOCK_TOKEN, live_mock, new_user_body
 

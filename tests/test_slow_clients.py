@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from mocks.app import create_mock_app
 from mocks.settings import MockSettings
-from pwreset.app import create_mock_app
 from pwreset.server import ConnectionLimits, H11Protocol, HttpToolsProtocol
 from tests.process_support import PWRESET, PwresetProcess, free_port
 from tests.support import (

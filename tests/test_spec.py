@@ -6,25 +6,14 @@ import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate
 
-from pwreset.spec import load_spec
+from pwreset.spec import load_spec, operations, resolve_ref
 
 SPEC = load_spec()
-METHODS = ("get", "put", "post", "delete", "patch")
-OPERATIONS = [
-    (path, method, operation)
-    for path, item in SPEC["paths"].items()
-    for method, operation in item.items()
-    if method in METHODS
-]
+OPERATIONS = list(operations(SPEC))
 
 
 def resolve(node: dict) -> dict:
-    while "$ref" in node:
-        target = SPEC
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
+    return resolve_ref(SPEC, node)
 
 
 def validator(schema: dict) -> OAS30Validator:

@@ -20,7 +20,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from pwreset.app import build_runtime, create_app, prepare_database
+from pwreset.app import create_app
+from pwreset.bootstrap import build_runtime, prepare_database
 from pwreset.server import ConnectionLimits
 from pwreset.tracing import provider_from_environment
 from tests.delivery_support import FAST_DELIVERY, message_status, smtp_sink, text_part, wait_until
