@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -69,6 +69,8 @@ def _settings_table() -> str:
 def _add_setting_flags(parser: argparse.ArgumentParser, *scopes: Scope) -> None:
     """A flag for each setting of `scopes`, defaulting to None (not given: the environment's)."""
     for item in settings_of(*scopes):
+        if item.flag is None:  # environment only
+            continue
         help_text = f"{item.plain_help} (env {item.environment}"
         if item.kind is bool:
             parser.add_argument(
@@ -89,7 +91,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *scopes: Scope) -> None:
             )
 
 
-def _blocking(command: Callable[[argparse.Namespace, Settings], Awaitable[int]]) -> Command:
+def _blocking(command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]) -> Command:
     """An async command run to completion on its own event loop."""
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -396,7 +398,7 @@ def mock_command(args: argparse.Namespace, server_settings: Settings) -> int:
     from mocks.report import InvalidDocument
     from mocks.settings import MockSettings
     from mocks.state import ResourceState, StateFileError
-    from mocks.watch import DocumentError, Watcher, load_document
+    from mocks.watch import DocumentError, load_document
     from pwreset.app import create_mock_app
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
@@ -451,7 +453,7 @@ def mock_command(args: argparse.Namespace, server_settings: Settings) -> int:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
     if args.watch:
-        app = _watched_mock(app, build, settings, limits, state, Watcher(spec_path, None, document.files))
+        app = _watched_mock(app, build, settings, limits, state, spec_path, document.files)
     try:
         _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
         sock, address = _listen(settings.host, settings.port)
@@ -472,12 +474,18 @@ def mock_command(args: argparse.Namespace, server_settings: Settings) -> int:
 
 
 def _watched_mock(
-    first: Any, build: Callable[[dict], Any], settings: Any, limits: Any, state: Any, watcher: Any
+    first: Any,
+    build: Callable[[dict[str, Any]], Any],
+    settings: Any,
+    limits: Any,
+    state: Any,
+    spec_path: Path,
+    files: frozenset[Path],
 ) -> Any:
     """The mock under --watch: each good document's app in turn, with one gRPC port and one
     state throughout; resources of kinds the new document no longer creates are dropped."""
     from mocks.state import roles_from_links
-    from mocks.watch import Swappable, Watched, warm_up
+    from mocks.watch import Swappable, Watched, Watcher, warm_up
     from pwreset.app import grpc_port
     from pwreset.transcode import RpcTranscoder
 
@@ -493,7 +501,7 @@ def _watched_mock(
     async def current_json_app(scope: Any, receive: Any, send: Any) -> None:
         await holder.current.app(scope, receive, send)
 
-    watcher.apply = apply
+    watcher = Watcher(spec_path, apply, files)
     shim = RpcTranscoder(current_json_app)
     return Watched(holder, watcher, (lambda: grpc_port(shim, settings.host, settings.grpc_port, limits),))
 
