@@ -12,7 +12,10 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pwreset.config import Settings
 
 
 @dataclass
@@ -68,29 +71,25 @@ def real_app_target(data_dir: Path) -> Target:
     )
 
 
-async def token_without_permissions(settings: Any) -> str:
+async def token_without_permissions(settings: Settings) -> str:
     """A valid token that may do nothing: what reaches every operation's 403."""
     from pwreset.auth import create_token
     from pwreset.domain.ids import IdGenerator
     from pwreset.domain.timestamps import system_now_us
     from pwreset.store import Store
 
-    store = Store(settings.effective_database_url)
-    try:
-        async with store.write() as tx:
-            return await create_token(
-                tx,
-                token_id=IdGenerator(system_now_us).new_id(),
-                subject="contract-test-no-permissions",
-                org_id=None,
-                permissions=(),
-                now=system_now_us(),
-            )
-    finally:
-        await store.dispose()
+    async with Store.opened(settings.effective_database_url) as store, store.write() as tx:
+        return await create_token(
+            tx,
+            token_id=IdGenerator(system_now_us).new_id(),
+            subject="contract-test-no-permissions",
+            org_id=None,
+            permissions=(),
+            now=system_now_us(),
+        )
 
 
-async def token_of_another_organization(settings: Any) -> str:
+async def token_of_another_organization(settings: Settings) -> str:
     """A token with every permission, limited to a new organization of its own: what reaches
     the 404 that a caller with no membership in the user's organization gets."""
     from pwreset.auth import PERMISSIONS, create_token
@@ -99,23 +98,19 @@ async def token_of_another_organization(settings: Any) -> str:
     from pwreset.store import Store
 
     ids = IdGenerator(system_now_us)
-    store = Store(settings.effective_database_url)
-    try:
-        async with store.write() as tx:
-            org_id = ids.new_id()
-            await tx.insert_organization(
-                org_id, "contract-test-elsewhere", f"{org_id}.localhost", system_now_us()
-            )
-            return await create_token(
-                tx,
-                token_id=ids.new_id(),
-                subject="contract-test-other-organization",
-                org_id=org_id,
-                permissions=PERMISSIONS,
-                now=system_now_us(),
-            )
-    finally:
-        await store.dispose()
+    async with Store.opened(settings.effective_database_url) as store, store.write() as tx:
+        org_id = ids.new_id()
+        await tx.insert_organization(
+            org_id, "contract-test-elsewhere", f"{org_id}.localhost", system_now_us()
+        )
+        return await create_token(
+            tx,
+            token_id=ids.new_id(),
+            subject="contract-test-other-organization",
+            org_id=org_id,
+            permissions=PERMISSIONS,
+            now=system_now_us(),
+        )
 
 
 def _sqlite_reset(database: Path) -> Callable[[], None]:

@@ -1,127 +1,108 @@
-"""The `pwreset` command."""
+"""The `pwreset` command: a table of subcommands, each a function registered with
+`set_defaults(run=...)`. Heavy modules (Connexion, the store, the mock) are imported inside
+the commands that use them, so that `pwreset --help` stays fast."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
 import warnings
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-# Connexion imports Starlette's test client, which warns about httpx on every start.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+from pwreset import __version__
+from pwreset.config import SETTINGS, Scope, Settings, settings_of
+from pwreset.domain.ids import IdGenerator
+from pwreset.domain.records import OutboxStatus
+from pwreset.domain.timestamps import system_now_us
+from pwreset.keys import SecretMismatch
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import fields, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from pwreset import __version__  # noqa: E402
-from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_token  # noqa: E402
-from pwreset.config import DESCRIPTIONS, ENVIRONMENT, Settings  # noqa: E402
-from pwreset.domain.ids import IdGenerator  # noqa: E402
-from pwreset.domain.records import OutboxStatus  # noqa: E402
-from pwreset.domain.timestamps import system_now_us  # noqa: E402
-from pwreset.keys import SecretMismatch  # noqa: E402
+if TYPE_CHECKING:
+    from pwreset.store import Store
 
 logger = logging.getLogger("pwreset")
 
-_SERVER_SETTINGS = (
-    "host",
-    "port",
-    "grpc_port",
-    "workers",
-    "reset_code_lifetime",
-    "reset_code_max_attempts",
-    "default_url_template",
-    "argon2_time_cost",
-    "argon2_memory_kib",
-    "argon2_parallelism",
-    "log_level",
-    "log_format",
-    "public_url",
-    "reset_rate_limit",
-    "reset_rate_window",
-    "caller_reset_limit",
-    "address_reset_limit",
-    "organization_reset_limit",
-    "instance_reset_limit",
-    "max_password_attempts",
-    "verify_window",
-    "caller_verify_limit",
-    "address_verify_limit",
-    "organization_verify_limit",
-    "instance_verify_limit",
-    "link_origins",
-    "argon2_concurrency",
-)
-# Slow and idle clients: `pwreset serve` and `pwreset mock` (see pwreset.server).
-_CONNECTION_SETTINGS = ("header_timeout", "body_timeout", "keep_alive_timeout", "max_concurrent_requests")
-_DATABASE_SETTINGS = ("data_dir", "database_url")
-# The SMTP password and the webhook signing key are environment only, like the secret.
-_DELIVERY_SETTINGS = (
-    "smtp_host",
-    "smtp_port",
-    "smtp_security",
-    "smtp_username",
-    "smtp_sender",
-    "smtp_ca_file",
-    "sms_webhook_url",
-    "templates_dir",
-    "delivery_timeout",
-    "delivery_max_attempts",
-    "delivery_retry_base",
-    "delivery_retry_max",
-    "worker_poll_interval",
-    "worker_lease",
-    "outbox_retention",
-    "print_links",
-)
-_ENVIRONMENT_ONLY = ("secret", "smtp_password", "sms_webhook_signing_key")
+Command = Callable[[argparse.Namespace, Settings], int]
+
 OUTBOX_STATUSES = tuple(OutboxStatus)
+
+# The scopes of settings each command takes as flags (see pwreset.config.Scope).
+_SERVE_SCOPES = (Scope.DATABASE, Scope.SERVER, Scope.LOGGING, Scope.CONNECTION, Scope.DELIVERY)
+_WORKER_SCOPES = (Scope.DATABASE, Scope.LOGGING, Scope.DELIVERY)
+_FRONT_SCOPES = (Scope.LOGGING, Scope.CONNECTION)  # mock and proxy
+
+
+class _Permissions(Collection[str]):
+    """`pwreset.auth.PERMISSIONS`, imported when argparse first reads them: pwreset.auth loads
+    Connexion, which would make every `pwreset --help` several times slower."""
+
+    def _all(self) -> tuple[str, ...]:
+        from pwreset.auth import PERMISSIONS
+
+        return PERMISSIONS
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _settings_table() -> str:
     lines = ["settings (flag / environment variable / default):"]
-    for item in fields(Settings):
-        default = getattr(Settings, item.name, None)
-        flag = "(no flag)" if item.name in _ENVIRONMENT_ONLY else "--" + item.name.replace("_", "-")
-        lines.append(f"  {flag:28} {ENVIRONMENT[item.name]:34} {default!s}")
-        lines.append(f"      {DESCRIPTIONS[item.name]}")
+    for item in SETTINGS:
+        lines.append(f"  {item.flag or '(no flag)':28} {item.environment:34} {item.plain_default}")
+        lines.append(f"      {item.plain_help}")
     return "\n".join(lines)
 
 
-def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
-    for name in names:
-        default = getattr(Settings, name, None)
-        if isinstance(default, bool):
+def _add_setting_flags(parser: argparse.ArgumentParser, *scopes: Scope) -> None:
+    """A flag for each setting of `scopes`, defaulting to None (not given: the environment's)."""
+    for item in settings_of(*scopes):
+        if item.flag is None:  # environment only
+            continue
+        help_text = f"{item.plain_help} (env {item.environment}"
+        if item.kind is bool:
             parser.add_argument(
-                "--" + name.replace("_", "-"),
-                dest=name,
+                item.flag,
+                dest=item.name,
                 action="store_const",
                 const=True,
                 default=None,
-                help=f"{DESCRIPTIONS[name]} (env {ENVIRONMENT[name]}=1)",
+                help=help_text + "=1)",
             )
-            continue
-        kind: type = str
-        for candidate in (int, float, Path):
-            if isinstance(default, candidate):
-                kind = candidate
-                break
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
-            type=kind,
-            default=None,
-            help=f"{DESCRIPTIONS[name]} (env {ENVIRONMENT[name]}, default {default})",
-        )
+        else:
+            parser.add_argument(
+                item.flag,
+                dest=item.name,
+                type=item.kind,
+                default=None,
+                help=f"{help_text}, default {item.plain_default})",
+            )
+
+
+def _blocking(command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]) -> Command:
+    """An async command run to completion on its own event loop."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        return asyncio.run(command(args, settings))
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `pwreset` parser; each (sub)command's parser sets `run`, the function `main` calls."""
     parser = argparse.ArgumentParser(
         prog="pwreset",
         description=(
@@ -150,9 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(pip install -e '.[otel]')."
         ),
     )
-    _add_setting_flags(
-        serve, _DATABASE_SETTINGS + _SERVER_SETTINGS + _CONNECTION_SETTINGS + _DELIVERY_SETTINGS
-    )
+    _add_setting_flags(serve, *_SERVE_SCOPES)
+    serve.set_defaults(run=_serve)
 
     worker = commands.add_parser(
         "worker",
@@ -164,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
             "delivery is traced when OTEL_EXPORTER_OTLP_ENDPOINT is set (pip install -e '.[otel]')."
         ),
     )
-    _add_setting_flags(worker, _DATABASE_SETTINGS + _DELIVERY_SETTINGS + ("log_level", "log_format"))
+    _add_setting_flags(worker, *_WORKER_SCOPES)
+    worker.set_defaults(run=_blocking(_worker))
 
     outbox = commands.add_parser("outbox", help="inspect queued reset messages")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -185,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=OUTBOX_STATUSES,
         help="only messages in this status (repeatable)",
     )
-    _add_setting_flags(outbox_list, _DATABASE_SETTINGS)
+    _add_setting_flags(outbox_list, Scope.DATABASE)
+    outbox_list.set_defaults(run=_blocking(_outbox_list))
 
     migrate = commands.add_parser(
         "migrate",
@@ -193,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply the database migrations not applied yet and print their versions "
         "(or that the database is already up to date).",
     )
-    _add_setting_flags(migrate, _DATABASE_SETTINGS)
+    _add_setting_flags(migrate, Scope.DATABASE)
+    migrate.set_defaults(run=_migrate)
 
     token = commands.add_parser("token", help="create or revoke API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -212,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--permission",
         action="append",
         default=[],
-        choices=PERMISSIONS,
-        help="a permission to grant (repeatable); metrics.read allows GET /metrics only",
+        choices=_Permissions(),
+        metavar="PERMISSION",
+        help="a permission to grant (repeatable): %(choices)s; metrics.read allows GET /metrics only",
     )
     create.add_argument("--org", help="organization id the token is limited to (default: every organization)")
     who = create.add_mutually_exclusive_group()
@@ -221,10 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--subject", default="service", help="the service that uses the token: a name (default: service)"
     )
     who.add_argument("--user", metavar="USER_ID", help="make a user token that acts as this existing user")
-    _add_setting_flags(create, _DATABASE_SETTINGS)
+    _add_setting_flags(create, Scope.DATABASE)
+    create.set_defaults(run=_blocking(_token_create))
     revoke = token_commands.add_parser("revoke", help="revoke a token, given the token or its id")
     revoke.add_argument("token", help="the token, or the id printed when it was created")
-    _add_setting_flags(revoke, _DATABASE_SETTINGS)
+    _add_setting_flags(revoke, Scope.DATABASE)
+    revoke.set_defaults(run=_blocking(_token_revoke))
 
     _add_mock_parser(commands)
     _add_proxy_parser(commands)
@@ -242,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="an origin reset links for its users may point to, e.g. https://app.example (repeatable; "
         "default: the instance's PWRESET_LINK_ORIGINS)",
     )
-    _add_setting_flags(org_create, _DATABASE_SETTINGS)
+    _add_setting_flags(org_create, Scope.DATABASE)
+    org_create.set_defaults(run=_blocking(_org_create))
     origins = org_commands.add_parser(
         "link-origins",
         help="show or set the origins an organization's reset links may point to",
@@ -259,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--origin", action="append", default=[], metavar="ORIGIN", help="an allowed origin (repeatable)"
     )
     change.add_argument("--clear", action="store_true", help="remove the organization's own list")
-    _add_setting_flags(origins, _DATABASE_SETTINGS)
+    _add_setting_flags(origins, Scope.DATABASE)
+    origins.set_defaults(run=_blocking(_org_link_origins))
     _add_contract_test(commands)
     return parser
 
@@ -305,7 +293,7 @@ otherwise; preflights are answered. Health checks at /healthz and /readyz, the s
 """
 
 
-def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
+def _add_mock_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mock = commands.add_parser(
         "mock",
         help="serve the spec's examples, for frontend teams",
@@ -380,7 +368,8 @@ def _add_mock_parser(commands: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help="only check SPEC's examples: print every problem and exit 1 if there are any, 0 if none",
     )
-    _add_setting_flags(mock, ("log_level", "log_format", *_CONNECTION_SETTINGS))
+    _add_setting_flags(mock, *_FRONT_SCOPES)
+    mock.set_defaults(run=mock_command)
 
 
 def check_spec(path: Path) -> int:
@@ -402,7 +391,8 @@ def check_spec(path: Path) -> int:
     return 1 if contract.problems else 0
 
 
-def mock(args: argparse.Namespace, server_settings: Settings) -> int:
+def mock_command(args: argparse.Namespace, server_settings: Settings) -> int:
+    """`pwreset mock`: serves until stopped; 2 for a document or setting it cannot serve."""
     import yaml
 
     from mocks.app import create_mock_app
@@ -410,11 +400,12 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
     from mocks.report import InvalidDocument
     from mocks.settings import MockSettings
     from mocks.state import ResourceState, StateFileError
-    from mocks.watch import DocumentError, Watcher, load_document
+    from mocks.watch import DocumentError, load_document
     from pwreset.auth import new_token
     from pwreset.server import ConnectionLimits, serve_on_socket
     from pwreset.spec import SPEC_PATH
 
+    _check_connection_limits(server_settings)
     if args.check is not None:
         return check_spec(args.check)
     if not 0.0 <= args.fault_rate <= 1.0:
@@ -448,7 +439,7 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         # Under --watch the gRPC port outlives each document's app: it is opened once, below.
         built = replace(settings, grpc_port=-1) if args.watch else settings
 
-        def build(spec: dict) -> Any:
+        def build(spec: dict[str, Any]) -> Any:
             return create_mock_app(
                 built,
                 spec=spec,
@@ -463,7 +454,7 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
         print(f"pwreset mock: {exc}", file=sys.stderr)
         return 2
     if args.watch:
-        app = _watched_mock(app, build, settings, limits, state, Watcher(spec_path, None, document.files))
+        app = _watched_mock(app, build, settings, limits, state, spec_path, document.files)
     try:
         _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
         sock, address = _listen(settings.host, settings.port)
@@ -484,18 +475,24 @@ def mock(args: argparse.Namespace, server_settings: Settings) -> int:
 
 
 def _watched_mock(
-    first: Any, build: Callable[[dict], Any], settings: Any, limits: Any, state: Any, watcher: Any
+    first: Any,
+    build: Callable[[dict[str, Any]], Any],
+    settings: Any,
+    limits: Any,
+    state: Any,
+    spec_path: Path,
+    files: frozenset[Path],
 ) -> Any:
     """The mock under --watch: each good document's app in turn, with one gRPC port and one
     state throughout; resources of kinds the new document no longer creates are dropped."""
     from mocks.state import roles_from_links
-    from mocks.watch import Swappable, Watched, warm_up
+    from mocks.watch import Swappable, Watched, Watcher, warm_up
     from pwreset.asgi import grpc_port
     from pwreset.transcode import RpcTranscoder
 
     holder = Swappable(first)
 
-    async def apply(spec: dict) -> None:
+    async def apply(spec: dict[str, Any]) -> None:
         candidate = build(spec)
         await warm_up(candidate)
         holder.current = candidate
@@ -505,7 +502,7 @@ def _watched_mock(
     async def current_json_app(scope: Any, receive: Any, send: Any) -> None:
         await holder.current.app(scope, receive, send)
 
-    watcher.apply = apply
+    watcher = Watcher(spec_path, apply, files)
     shim = RpcTranscoder(current_json_app)
     return Watched(holder, watcher, (lambda: grpc_port(shim, settings.host, settings.grpc_port, limits),))
 
@@ -524,7 +521,7 @@ answer that breaks it becomes a 502 naming the violations (application/problem+j
 """
 
 
-def _add_proxy_parser(commands: argparse._SubParsersAction) -> None:
+def _add_proxy_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     proxy = commands.add_parser(
         "proxy",
         help="a validating proxy in front of a real server: report where it breaks the spec",
@@ -561,10 +558,12 @@ def _add_proxy_parser(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="how long to wait for the upstream (default 30)",
     )
-    _add_setting_flags(proxy, ("log_level", "log_format", *_CONNECTION_SETTINGS))
+    _add_setting_flags(proxy, *_FRONT_SCOPES)
+    proxy.set_defaults(run=proxy_command)
 
 
-def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
+def proxy_command(args: argparse.Namespace, server_settings: Settings) -> int:
+    """`pwreset proxy`: serves until stopped; 2 for an upstream or document it cannot use."""
     from connexion.exceptions import InvalidSpecification
 
     from mocks.proxy import Report, ValidatingProxy, request_checker
@@ -572,6 +571,7 @@ def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
     from pwreset.server import ConnectionLimits, serve_on_socket
     from pwreset.spec import SPEC_PATH
 
+    _check_connection_limits(server_settings)
     if not args.upstream.startswith(("http://", "https://")):
         print("pwreset proxy: --upstream must be an http:// or https:// URL", file=sys.stderr)
         return 2
@@ -592,7 +592,7 @@ def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
     if args.watch:
         validating = app
 
-        async def apply(spec: dict) -> None:
+        async def apply(spec: dict[str, Any]) -> None:
             await warm_up(request_checker(spec))
             validating.load(spec)
 
@@ -613,7 +613,7 @@ def proxy(args: argparse.Namespace, server_settings: Settings) -> int:
     return 0
 
 
-def _add_contract_test(commands: argparse._SubParsersAction) -> None:
+def _add_contract_test(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     contract = commands.add_parser(
         "contract-test",
         help="run the contract suite against a live server",
@@ -665,9 +665,11 @@ def _add_contract_test(commands: argparse._SubParsersAction) -> None:
             "sent; send nothing"
         ),
     )
+    contract.set_defaults(run=_contract_test)
 
 
-def _contract_test(args: argparse.Namespace) -> int:
+def _contract_test(args: argparse.Namespace, _settings: Settings) -> int:
+    """`pwreset contract-test`: the suite's exit status."""
     from contract_tests.runner import run
     from contract_tests.settings import KitSettings
 
@@ -688,7 +690,7 @@ def _contract_test(args: argparse.Namespace) -> int:
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {item.name: getattr(args, item.name, None) for item in fields(Settings)}
+    overrides = {item.name: getattr(args, item.name, None) for item in SETTINGS}
     return Settings.from_env().with_overrides(**overrides)
 
 
@@ -747,10 +749,10 @@ def _startup_message(settings: Settings, exc: BaseException) -> str:
                 f"cannot use the data directory {settings.data_dir} ({filename}: {reason}); "
                 "choose another with --data-dir"
             )
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return (
         f"cannot open the database {redact_url(settings.effective_database_url)}: "
-        f"{reason[0] if reason else type(exc).__name__}; check --database-url"
+        f"{lines[0] if lines else type(exc).__name__}; check --database-url"
     )
 
 
@@ -832,12 +834,22 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
     sock.close()
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset serve`."""
+    _check_database_url(settings)
+    _check_service_settings(settings)
+    _check_connection_limits(settings)
+    serve(settings)
+    return 0
+
+
 def serve(settings: Settings) -> None:
+    """Prepare the database, then serve until stopped; raises `StartupError` or `SecretMismatch`."""
+    from pwreset.metrics import multiprocess_directory
     from pwreset.server import ConnectionLimits, serve_on_socket, serve_workers
 
     limits = ConnectionLimits.from_settings(settings)
     log_level = settings.log_level.lower()
-    from pwreset.metrics import multiprocess_directory
 
     # Ports first: one in use stops the start before the database is touched.
     _check_port_free(settings.host, settings.grpc_port, "--grpc-port")
@@ -878,40 +890,109 @@ def serve(settings: Settings) -> None:
         )
 
 
-async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from pwreset.auth import SubjectKind
-    from pwreset.store import Store
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset migrate`: the only command besides serve and worker that makes a database."""
+    from pwreset.store.migrations import LATEST
 
-    permissions = check_permissions(args.permission)
-    await _prepare(settings)
-    store = Store(settings.effective_database_url)
+    _check_database_url(settings)
+    applied = asyncio.run(_prepare(settings))
+    if applied:
+        versions = ", ".join(str(version) for version in applied)
+        print(f"applied migration{'s' if len(applied) > 1 else ''} {versions}: schema version {LATEST}")
+    else:
+        print(f"already up to date: schema version {LATEST}")
+    return 0
+
+
+@asynccontextmanager
+async def _existing_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store of a database that `pwreset migrate` or `serve` has set up, opened without
+    creating or migrating anything: what the administration commands use. Raises
+    `StartupError` for a missing SQLite file (or data directory), a database without
+    pwreset's schema or at another version, and one that cannot be reached."""
+    from pwreset.store import Store, parse_database_url
+
+    _check_database_url(settings)
+    url = settings.effective_database_url
+    dialect, location = parse_database_url(url)
+    if dialect == "sqlite" and not Path(location).is_file():
+        raise StartupError(f"no database at {location}; run 'pwreset migrate' or 'pwreset serve' first")
     try:
-        async with store.write() as tx:
-            org_id, subject, kind = args.org, args.subject, SubjectKind.SERVICE
-            if args.user is not None:
-                user = await tx.get_user(args.user)
-                if user is None or not user.live:
-                    print(f"pwreset: no user with id {args.user}", file=sys.stderr)
-                    return 2
-                if args.org and args.org != user.org_id:
-                    print(f"pwreset: user {args.user} is not in organization {args.org}", file=sys.stderr)
-                    return 2
-                org_id, subject, kind = user.org_id, user.id, SubjectKind.USER
-            elif args.org and not await tx.organization_exists(args.org):
-                print(f"pwreset: no organization with id {args.org}", file=sys.stderr)
+        async with Store.opened(url) as store:
+            await _check_schema(store, settings)
+            yield store
+    except Exception as exc:
+        if not _is_environment_failure(exc):
+            raise
+        raise StartupError(_startup_message(settings, exc)) from None
+
+
+async def _check_schema(store: Store, settings: Settings) -> None:
+    """Raise `StartupError` unless the database is at the schema version this pwreset writes."""
+    from pwreset.store.migrations import LATEST
+
+    # Looked up in the catalog first: selecting from a missing table would abort a
+    # PostgreSQL transaction.
+    exists = (
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        if store.dialect == "sqlite"
+        else "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename = 'schema_migrations'"
+    )
+    async with store.read() as tx:
+        [(found,)] = await tx.fetch_all(exists, {})
+        version = None
+        if found:
+            [(version,)] = await tx.fetch_all("SELECT max(version) FROM schema_migrations", {})
+    where = redact_url(settings.effective_database_url)
+    if version is None:
+        raise StartupError(
+            f"the database {where} has no pwreset schema; run 'pwreset migrate' or 'pwreset serve' first"
+        )
+    if version < LATEST:
+        raise StartupError(
+            f"the database {where} is at schema version {version}, this pwreset needs {LATEST}; "
+            "run 'pwreset migrate' first"
+        )
+    if version > LATEST:
+        raise StartupError(
+            f"the database {where} is at schema version {version}, newer than this pwreset knows "
+            f"({LATEST}); upgrade pwreset"
+        )
+
+
+async def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset token create`: prints the token on stdout, what it is on stderr."""
+    from pwreset.auth import SubjectKind, check_permissions, create_token
+
+    try:
+        permissions = check_permissions(args.permission)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    async with _existing_store(settings) as store, store.write() as tx:
+        org_id, subject, kind = args.org, args.subject, SubjectKind.SERVICE
+        if args.user is not None:
+            user = await tx.get_user(args.user)
+            if user is None or not user.live:
+                print(f"pwreset: no user with id {args.user}", file=sys.stderr)
                 return 2
-            token_id = IdGenerator(system_now_us).new_id()
-            token = await create_token(
-                tx,
-                token_id=token_id,
-                subject=subject,
-                org_id=org_id,
-                permissions=permissions,
-                now=system_now_us(),
-                kind=kind,
-            )
-    finally:
-        await store.dispose()
+            if args.org and args.org != user.org_id:
+                print(f"pwreset: user {args.user} is not in organization {args.org}", file=sys.stderr)
+                return 2
+            org_id, subject, kind = user.org_id, user.id, SubjectKind.USER
+        elif args.org and not await tx.organization_exists(args.org):
+            print(f"pwreset: no organization with id {args.org}", file=sys.stderr)
+            return 2
+        token_id = IdGenerator(system_now_us).new_id()
+        token = await create_token(
+            tx,
+            token_id=token_id,
+            subject=subject,
+            org_id=org_id,
+            permissions=permissions,
+            now=system_now_us(),
+            kind=kind,
+        )
     acting = f"user {subject}" if kind is SubjectKind.USER else f"service {subject}"
     scope = f"organization {org_id}" if org_id else "every organization"
     print(
@@ -922,15 +1003,12 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from pwreset.store import Store
+async def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset token revoke`: 1 when no live token matches."""
+    from pwreset.auth import hash_token
 
-    store = Store(settings.effective_database_url)
-    try:
-        async with store.write() as tx:
-            revoked = await tx.revoke_token(args.token, hash_token(args.token), system_now_us())
-    finally:
-        await store.dispose()
+    async with _existing_store(settings) as store, store.write() as tx:
+        revoked = await tx.revoke_token(args.token, hash_token(args.token), system_now_us())
     if not revoked:
         print("pwreset: no live token matches", file=sys.stderr)
         return 1
@@ -949,57 +1027,49 @@ def _origins(values: Sequence[str]) -> list[str] | None:
         return None
 
 
-async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
-    from pwreset.store import Store
+async def _org_create(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset org create`: prints the new organization's id."""
     from pwreset.unit_of_work import ConflictError
 
     origins = _origins(args.link_origin)
     if origins is None:
         return 2
-    await _prepare(settings)
-    store = Store(settings.effective_database_url)
     org_id = IdGenerator(system_now_us).new_id()
     domain = args.domain or f"{args.name}.localhost"
-    try:
-        async with store.write() as tx:
-            await tx.insert_organization(org_id, args.name, domain, system_now_us())
-            if origins:
-                await tx.set_link_origins(org_id, origins)
-    except ConflictError:
-        async with store.read() as tx:
-            existing = await tx.organization_by_domain(domain)
-        print(
-            f"pwreset: the organization with domain {domain} exists already, id {existing}; "
-            "give another name or --domain for a new one",
-            file=sys.stderr,
-        )
-        return 2
-    finally:
-        await store.dispose()
+    async with _existing_store(settings) as store:
+        try:
+            async with store.write() as tx:
+                await tx.insert_organization(org_id, args.name, domain, system_now_us())
+                if origins:
+                    await tx.set_link_origins(org_id, origins)
+        except ConflictError:
+            async with store.read() as tx:
+                existing = await tx.organization_by_domain(domain)
+            print(
+                f"pwreset: the organization with domain {domain} exists already, id {existing}; "
+                "give another name or --domain for a new one",
+                file=sys.stderr,
+            )
+            return 2
     print(org_id)
     return 0
 
 
-async def _org_link_origins(settings: Settings, args: argparse.Namespace) -> int:
-    from pwreset.store import Store
-
+async def _org_link_origins(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset org link-origins`: shows the list, after replacing or clearing it if asked."""
     origins = _origins(args.origin)
     if origins is None:
         return 2
-    await _prepare(settings)
-    store = Store(settings.effective_database_url)
-    try:
-        async with store.write() as tx:
-            if not await tx.organization_exists(args.org_id):
-                print(f"pwreset: no organization with id {args.org_id}", file=sys.stderr)
-                return 2
-            if args.clear:
-                await tx.set_link_origins(args.org_id, None)
-            elif origins:
-                await tx.set_link_origins(args.org_id, origins)
-            current = await tx.link_origins(args.org_id)
-    finally:
-        await store.dispose()
+    changing = args.clear or bool(origins)
+    async with _existing_store(settings) as store, store.write() if changing else store.read() as tx:
+        if not await tx.organization_exists(args.org_id):
+            print(f"pwreset: no organization with id {args.org_id}", file=sys.stderr)
+            return 2
+        if args.clear:
+            await tx.set_link_origins(args.org_id, None)
+        elif origins:
+            await tx.set_link_origins(args.org_id, origins)
+        current = await tx.link_origins(args.org_id)
     if current is None:
         print("(no list of its own: PWRESET_LINK_ORIGINS applies)", file=sys.stderr)
     for origin in current or ():
@@ -1007,7 +1077,8 @@ async def _org_link_origins(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
-async def _worker(settings: Settings) -> int:
+async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset worker`: migrates like serve, then delivers until SIGINT or SIGTERM."""
     import signal
 
     from pwreset.keys import Keys, load_or_create_secret
@@ -1015,42 +1086,38 @@ async def _worker(settings: Settings) -> int:
     from pwreset.store import Store
     from pwreset.tracing import provider_from_environment, tracer_of
 
+    _check_database_url(settings)
+    _check_service_settings(settings)
     await _prepare(settings)
-    store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
     provider = provider_from_environment()
     try:
-        worker = build_worker(
-            settings, store, Keys.from_secret(secret), now_us=system_now_us, tracer=tracer_of(provider)
-        )
-        log_delivery_setup(settings, worker)
-        if not worker.media:
-            print("pwreset: nothing to deliver with: configure SMTP or an SMS webhook", file=sys.stderr)
-            return 2
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        logger.warning("delivery worker %s started", worker.worker_id)
-        await worker.run(stop)
+        async with Store.opened(settings.effective_database_url) as store:
+            worker = build_worker(
+                settings, store, Keys.from_secret(secret), now_us=system_now_us, tracer=tracer_of(provider)
+            )
+            log_delivery_setup(settings, worker)
+            if not worker.media:
+                print("pwreset: nothing to deliver with: configure SMTP or an SMS webhook", file=sys.stderr)
+                return 2
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            logger.warning("delivery worker %s started", worker.worker_id)
+            await worker.run(stop)
     finally:
-        await store.dispose()
         if provider is not None:
             provider.shutdown()  # sends the spans still batched
     return 0
 
 
-async def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
+async def _outbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset outbox list`: a tab-separated table; reads only."""
     from pwreset.domain.timestamps import format_timestamp
-    from pwreset.store import Store
 
-    await _prepare(settings)
-    store = Store(settings.effective_database_url)
-    try:
-        async with store.read() as tx:
-            messages = await tx.outbox_messages(args.status)
-    finally:
-        await store.dispose()
+    async with _existing_store(settings) as store, store.read() as tx:
+        messages = await tx.outbox_messages(args.status)
     print("ID\tCREATED\tMEDIUM\tRECIPIENT\tSTATUS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
     for message in messages:
         waiting = message.status in ("pending", "sending")
@@ -1073,6 +1140,9 @@ async def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `pwreset` command: 0 on success; 2, with one line on stderr, for an operator's mistake."""
+    # Connexion imports Starlette's test client, which warns about httpx on every start.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     args = build_parser().parse_args(argv)
     settings = _settings_from(args)
     try:
@@ -1080,89 +1150,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"pwreset: --log-format: {exc}", file=sys.stderr)
         return 2
-    if args.command not in ("mock", "contract-test"):
-        try:
-            _check_database_url(settings)
-        except ValueError as exc:
-            print(f"pwreset: {exc}", file=sys.stderr)
-            return 2
-    if args.command in ("serve", "worker"):
-        from pwreset.bootstrap import service_settings
-        from pwreset.notify import build_senders, delivery_policy
-        from pwreset.served_spec import parse_public_url
-        from pwreset.tracing import check_environment
-
-        try:  # a bad setting is an operator's mistake: say so, no traceback
-            if settings.public_url:
-                parse_public_url(settings.public_url)
-            build_senders(settings)
-            delivery_policy(settings)
-            service_settings(settings)
-            check_environment()
-        except ValueError as exc:
-            print(f"pwreset: {exc}", file=sys.stderr)
-            return 2
-    if args.command in ("serve", "mock", "proxy"):
-        from pwreset.server import ConnectionLimits
-
-        try:  # a negative timeout or limit is an operator's mistake too
-            ConnectionLimits.from_settings(settings)
-        except ValueError as exc:
-            print(f"pwreset: {exc}", file=sys.stderr)
-            return 2
-    if args.command == "mock":
-        return mock(args, settings)
-    if args.command == "proxy":
-        return proxy(args, settings)
+    run: Command = args.run
     try:
-        return _run(args, settings)
+        return run(args, settings)
     except (SecretMismatch, StartupError) as exc:
         print(f"pwreset: {exc}", file=sys.stderr)
         return 2
 
 
 def _check_database_url(settings: Settings) -> None:
-    """Raise `ValueError` naming `--database-url` when its scheme is not one pwreset uses."""
+    """Raise `StartupError` naming `--database-url` when its scheme is not one pwreset uses."""
     from pwreset.store import parse_database_url
 
     try:
         parse_database_url(settings.effective_database_url)
     except ValueError:
         url = redact_url(settings.effective_database_url)
-        raise ValueError(
+        raise StartupError(
             f"unsupported database URL {url}: --database-url takes sqlite:///PATH or "
             "postgresql://USER@HOST/DB"
         ) from None
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    """The commands that open the database."""
-    if args.command == "serve":
-        serve(settings)
-        return 0
-    if args.command == "worker":
-        return asyncio.run(_worker(settings))
-    if args.command == "outbox":
-        return asyncio.run(_outbox_list(settings, args))
-    if args.command == "migrate":
-        from pwreset.store.migrations import LATEST
+def _check_service_settings(settings: Settings) -> None:
+    """Raise `StartupError` for a setting of serve or worker that cannot work: a bad setting is
+    an operator's mistake, told in one line without a traceback."""
+    from pwreset.bootstrap import service_settings
+    from pwreset.notify import build_senders, delivery_policy
+    from pwreset.served_spec import parse_public_url
+    from pwreset.tracing import check_environment
 
-        applied = asyncio.run(_prepare(settings))
-        if applied:
-            versions = ", ".join(str(version) for version in applied)
-            print(f"applied migration{'s' if len(applied) > 1 else ''} {versions}: schema version {LATEST}")
-        else:
-            print(f"already up to date: schema version {LATEST}")
-        return 0
-    if args.command == "token":
-        action = _token_create if args.token_command == "create" else _token_revoke
-        return asyncio.run(action(settings, args))
-    if args.command == "org":
-        action = _org_create if args.org_command == "create" else _org_link_origins
-        return asyncio.run(action(settings, args))
-    if args.command == "contract-test":
-        return _contract_test(args)
-    return 2  # pragma: no cover - argparse enforces a command
+    try:
+        if settings.public_url:
+            parse_public_url(settings.public_url)
+        build_senders(settings)
+        delivery_policy(settings)
+        service_settings(settings)
+        check_environment()
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _check_connection_limits(settings: Settings) -> None:
+    """Raise `StartupError` for a negative timeout or limit (serve, mock, proxy)."""
+    from pwreset.server import ConnectionLimits
+
+    try:
+        ConnectionLimits.from_settings(settings)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -40,13 +40,16 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+if TYPE_CHECKING:
+    from uvicorn._types import ASGI3Application
 
 from pwreset import errors
 from pwreset.generated.zitadel import message_pb2
@@ -280,7 +283,9 @@ class GrpcPort:
         shares the port with the other workers of one parent (see `check_port_free`); the
         last three are for tests."""
         trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-        self.app = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
+        # uvicorn and Starlette type the same ASGI callables with different scope types.
+        proxied = ProxyHeadersMiddleware(cast("ASGI3Application", app), trusted_hosts=trusted)
+        self.app = cast(ASGIApp, proxied)
         self.host = host
         self.port = port
         self.limits = limits
@@ -337,7 +342,7 @@ class GrpcPort:
         )
         server.add_generic_rpc_handlers((v1, _UnknownMethod()))  # last: asked in order
         try:
-            port = server.add_insecure_port(f"{self.host}:{self.port}")
+            port: int = server.add_insecure_port(f"{self.host}:{self.port}")
         except RuntimeError:
             port = 0
         if port == 0:
@@ -457,7 +462,7 @@ def _reflection_v1(reflected: list[str]) -> grpc.RpcMethodHandler:
     )
 
 
-class _UnknownMethod(grpc.GenericRpcHandler):
+class _UnknownMethod(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no types
     """Any other method: UNIMPLEMENTED in the words of the HTTP port, not gRPC's own."""
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:

@@ -181,7 +181,9 @@ def backlog_families(backlog: Iterable[tuple[str, str, int, int]], now_us: int) 
         "Age of the oldest message waiting in the outbox, by medium (0: none waits)",
         labels=("medium",),
     )
-    counts = {(m, s): (0, 0) for m in OUTBOX_MEDIA for s in ("pending", "sending")}
+    counts: dict[tuple[str, str], tuple[int, int]] = {
+        (m, s): (0, 0) for m in OUTBOX_MEDIA for s in ("pending", "sending")
+    }
     for medium, status, count, oldest in backlog:
         counts[(medium, status)] = (count, oldest)
     for (medium, status), (count, oldest) in sorted(counts.items()):
@@ -212,7 +214,7 @@ def exposition(metrics: Metrics, extra: Iterable[Metric], accept: str | None) ->
     if directory:
         forget_dead_processes(directory)
         merged = CollectorRegistry(auto_describe=False)
-        MultiProcessCollector(merged, path=directory)
+        MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
         source: Any = merged
     else:
         source = metrics.registry
@@ -234,7 +236,7 @@ def forget_dead_processes(directory: str) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            mark_process_dead(pid, directory)
+            mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
         except PermissionError:  # alive, another user's: not ours to judge
             pass
 
@@ -270,7 +272,7 @@ class OperationNames:
 
     OTHER = "other"
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self._exact: dict[tuple[str, str], str] = {}
         self._templated: list[tuple[str, re.Pattern[str], str]] = []
         for path, item in spec["paths"].items():

@@ -170,13 +170,15 @@ class Procedure:
         one (it was validated against the spec, so that is a bug)."""
         message = self.response()
         json_format.ParseDict(orjson.loads(body), message, ignore_unknown_fields=True)
-        return message.SerializeToString()
+        data: bytes = message.SerializeToString()
+        return data
 
     def response_json(self, data: bytes) -> dict[str, Any]:
         """A protobuf answer in protojson's JSON form (for clients and tests)."""
         message = self.response()
         message.ParseFromString(data)
-        return json_format.MessageToDict(message)
+        answer: dict[str, Any] = json_format.MessageToDict(message)
+        return answer
 
 
 def _procedures() -> dict[str, Procedure]:

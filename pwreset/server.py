@@ -446,9 +446,9 @@ class _Deadlines:
         self.sending.resumed()
         super().resume_writing()  # type: ignore[misc]
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        self.head.start(transport)
+        self.head.start(cast(asyncio.Transport, transport))  # a stream server's transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.head.stop()

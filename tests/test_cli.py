@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -182,9 +183,103 @@ def test_a_process_with_another_secret_refuses_to_start(tmp_path, capsys, monkey
 
 def test_an_organization_made_twice_names_the_one_that_exists(tmp_path, capsys):
     flags = ["--data-dir", str(tmp_path / "data")]
+    assert pwreset(["migrate", *flags]) == 0
+    capsys.readouterr()
     assert pwreset(["org", "create", "elsewhere", *flags]) == 0
     first = capsys.readouterr().out.strip()
     assert pwreset(["org", "create", "elsewhere", *flags]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"domain elsewhere.localhost exists already, id {first}" in captured.err
+
+
+ADMINISTRATION_COMMANDS = [
+    ["outbox", "list"],
+    ["token", "create"],
+    ["token", "revoke", "pwr_not-a-token"],
+    ["org", "create", "elsewhere"],
+    ["org", "link-origins", "some-org"],
+]
+
+
+@pytest.mark.parametrize("command", ADMINISTRATION_COMMANDS, ids=" ".join)
+def test_an_administration_command_refuses_a_missing_data_directory_and_creates_nothing(tmp_path, command):
+    data = tmp_path / "pwreset-data"
+    done = subprocess.run([*PWRESET, *command], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "pwreset: no database at pwreset-data/pwreset.db; run 'pwreset migrate' or 'pwreset serve' first\n"
+    )
+    assert done.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("command", ADMINISTRATION_COMMANDS, ids=" ".join)
+def test_an_administration_command_refuses_a_data_directory_without_a_database(tmp_path, capsys, command):
+    (tmp_path / "secret").write_text("kept\n")
+    assert pwreset([*command, "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    database = tmp_path / "pwreset.db"
+    assert err == f"pwreset: no database at {database}; run 'pwreset migrate' or 'pwreset serve' first\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["secret"]
+
+
+def _schema_versions(database: Path) -> list[int]:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return [
+            version for (version,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+        ]
+
+
+def test_outbox_list_reads_without_migrating_or_writing(tmp_path, capsys):
+    """A read command leaves an out-of-date database as it found it, and says what to run."""
+    import sqlite3
+
+    data = ["--data-dir", str(tmp_path)]
+    assert pwreset(["migrate", *data]) == 0
+    capsys.readouterr()
+    database = tmp_path / "pwreset.db"
+    assert pwreset(["outbox", "list", *data]) == 0
+    assert capsys.readouterr().out.startswith("ID\tCREATED\tMEDIUM")
+    latest = _schema_versions(database)[-1]
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = ?", (latest,))
+    before = database.read_bytes()
+
+    assert pwreset(["outbox", "list", *data]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"pwreset: the database sqlite:///{database} is at schema version {latest - 1}, this pwreset "
+        f"needs {latest}; run 'pwreset migrate' first\n"
+    )
+    assert latest not in _schema_versions(database)
+    assert database.read_bytes() == before
+
+
+def test_a_read_command_refuses_an_unmigrated_postgresql_database_and_leaves_it_empty(capsys, backend):
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL databases exist before pwreset does")
+    import asyncio
+
+    import asyncpg
+
+    from tests.support import postgres_database
+
+    with postgres_database() as url:
+        assert pwreset(["outbox", "list", "--database-url", url]) == 2
+        err = capsys.readouterr().err
+        first = "run 'pwreset migrate' or 'pwreset serve' first"
+        assert err == f"pwreset: the database {url} has no pwreset schema; {first}\n"
+
+        async def tables() -> list[str]:
+            conn = await asyncpg.connect(url)
+            try:
+                rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            finally:
+                await conn.close()
+            return [row[0] for row in rows]
+
+        assert asyncio.run(tables()) == []

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pwreset.config import markdown_table
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -30,3 +32,11 @@ def test_the_sdk_snippet_is_self_contained(server, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("404 {'code': 'not_found'"), done.stdout
+
+
+def test_the_configuration_table_is_the_one_the_settings_make():
+    """Every setting has its README row, worded as its `--help`: a new setting without one fails."""
+    text = section("Configuration")
+    start = text.index("| Variable |")
+    end = text.index("\n\n", start) + 1
+    assert text[start:end] == markdown_table(), "regenerate it with pwreset.config.markdown_table()"

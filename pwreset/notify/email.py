@@ -97,5 +97,5 @@ def _text(raw: bytes | str) -> str:
     return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
-def _reply(recipients: dict) -> str:
+def _reply(recipients: dict[str, tuple[int, bytes]]) -> str:
     return "; ".join(f"{address} {code} {_text(text)}" for address, (code, text) in recipients.items())

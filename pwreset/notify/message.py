@@ -21,7 +21,7 @@ class Outgoing:
     expires_at_us: int
     now_us: int
 
-    def template_context(self) -> dict:
+    def template_context(self) -> dict[str, object]:
         """The names message templates may use."""
         minutes = max(1, -(-(self.expires_at_us - self.now_us) // 60_000_000))
         return {

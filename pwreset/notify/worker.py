@@ -43,7 +43,7 @@ class DeliveryPolicy:
 
     def retry_delay_us(self, attempts: int) -> int:
         """Wait after the `attempts`-th failure: the base, doubled per failure, capped."""
-        return min(self.retry_base_us * 2 ** max(0, attempts - 1), self.retry_max_us)
+        return min(self.retry_base_us << max(0, attempts - 1), self.retry_max_us)
 
 
 def new_worker_id() -> str:
