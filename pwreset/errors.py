@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import base64
 import enum
+import errno
 import logging
-from collections.abc import Mapping
+import sqlite3
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
+
+from pwreset.unit_of_work import StoreUnavailable
 
 logger = logging.getLogger("pwreset.errors")
 
@@ -97,6 +103,7 @@ class ErrorId(enum.StrEnum):
     ROUTE = "PWRESET-Route"  # no operation at this path (on a Connect path: no such procedure)
     METHOD = "PWRESET-Method"  # the path has operations, none for this method
     INTERNAL = "PWRESET-Internal"  # a fault of the server; the log has the details
+    UNAVAILABLE = "PWRESET-Unavailable"  # the database cannot be reached or cannot write now; nothing changed
 
 
 @dataclass
@@ -118,15 +125,15 @@ class ApiError(Exception):
         """HTTP status; Connexion's security layer reads this attribute."""
         return self.http_status or self.code.http_status
 
-    def rest_body(self) -> dict:
-        body: dict = {"code": int(self.code), "message": self.full_message}
+    def rest_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": int(self.code), "message": self.full_message}
         if self.error_id:
             body["details"] = [{"@type": ERROR_DETAIL_TYPE, "id": self.error_id, "message": self.message}]
         return body
 
-    def connect_body(self) -> dict:
+    def connect_body(self) -> dict[str, Any]:
         code = self.connect_code or self.code
-        body: dict = {"code": code.connect_name, "message": self.full_message}
+        body: dict[str, Any] = {"code": code.connect_name, "message": self.full_message}
         if self.error_id:
             body["details"] = [
                 {
@@ -273,17 +280,91 @@ def internal() -> ApiError:
     return ApiError(Code.INTERNAL, "Internal error", ErrorId.INTERNAL)
 
 
+UNAVAILABLE_RETRY_AFTER_SECONDS = 3  # a PostgreSQL restart or a failover takes about this long
+
+
+def unavailable() -> ApiError:
+    """503 `PWRESET-Unavailable`, code 14 (`unavailable`), with `Retry-After`: the database
+    cannot be reached or cannot write now, the request changed nothing and may be retried."""
+    return ApiError(
+        Code.UNAVAILABLE,
+        "The database is unavailable; try again later",
+        ErrorId.UNAVAILABLE,
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def from_exception(exc: BaseException) -> ApiError:
-    """Map any exception to the API error it should be answered with."""
+    """Map any exception to the API error it should be answered with: a lost, starting or
+    unwritable database (`is_store_unavailable`) is `unavailable()`, any other fault
+    `internal()`."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, UnicodeDecodeError):
         return invalid_input("invalid request body: not valid UTF-8")
+    if is_store_unavailable(exc):
+        logger.warning("database unavailable: %r", exc)
+        return unavailable()
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and 400 <= status < 500:
         return _client_error(status, exc)
     logger.error("unexpected error: %r", exc, exc_info=exc)
     return internal()
+
+
+# SQLite's texts for a database it cannot write now (sqlite3 gives no error code before 3.11's
+# `sqlite_errorcode`, and the text is stable: sqlite3ErrStr in SQLite's main.c).
+_SQLITE_UNAVAILABLE_TEXTS = (
+    "attempt to write a readonly database",  # SQLITE_READONLY: the file or its file system
+    "database or disk is full",  # SQLITE_FULL
+    "disk i/o error",  # SQLITE_IOERR
+    "unable to open database file",  # SQLITE_CANTOPEN: the file or its directory is gone
+)
+_OS_UNAVAILABLE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EIO, errno.EHOSTUNREACH, errno.ENETUNREACH}
+)
+
+
+def is_store_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, says the database cannot be reached
+    or cannot write now: `StoreUnavailable`, a refused, reset or lost connection, a PostgreSQL
+    that is starting, shutting down, out of disk or read-only, a SQLite file that is read-only,
+    full or failing. asyncpg is looked at only when it is loaded (SQLite servers never load it)."""
+    return any(_says_unavailable(cause) for cause in _causes(exc))
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)  # SQLAlchemy's wrapped DB-API error
+        if isinstance(orig, BaseException) and id(orig) not in seen:
+            yield orig
+        current = current.__cause__ or current.__context__
+
+
+def _says_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, StoreUnavailable | ConnectionError):
+        return True
+    if getattr(exc, "connection_invalidated", False) is True:  # SQLAlchemy saw a disconnect
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(known in text for known in _SQLITE_UNAVAILABLE_TEXTS)
+    if isinstance(exc, OSError) and exc.errno in _OS_UNAVAILABLE_ERRNOS:
+        return True
+    asyncpg_exceptions = sys.modules.get("asyncpg.exceptions")
+    if asyncpg_exceptions is not None:
+        return isinstance(
+            exc,
+            asyncpg_exceptions.PostgresConnectionError  # class 08, and a connection lost mid-statement
+            | asyncpg_exceptions.OperatorInterventionError  # class 57: starting, shutting down
+            | asyncpg_exceptions.InsufficientResourcesError  # class 53: disk full, too many connections
+            | asyncpg_exceptions.ReadOnlySQLTransactionError,  # 25006: a standby, or read-only now
+        )
+    return False
 
 
 def _client_error(status: int, exc: BaseException) -> ApiError:

@@ -392,7 +392,7 @@ class MetricsEndpoint:
             if principal.org_id is not None or METRICS_PERMISSION not in principal.permissions:
                 raise errors.permission_denied()
             families = backlog_families(await self.read_backlog(), self.now_us())
-        except Exception as exc:  # an unreachable database too: logged, answered 500
+        except Exception as exc:  # an unreachable database too: answered 503, with Retry-After
             status, body, extra = errors.render(errors.from_exception(exc), METRICS_PATH)
             response = [(b"content-type", b"application/json")]
             response += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]

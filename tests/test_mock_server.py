@@ -126,7 +126,7 @@ def test_an_undocumented_status_is_refused_naming_the_documented_ones(mock):
     body = response.json()
     assert body["code"] == 3
     assert body["details"][0]["id"] == "MOCK-code"
-    assert "418" in body["message"] and "200, 403, 404, default (400, 401)" in body["message"]
+    assert "418" in body["message"] and "200, 403, 404, default (400, 401, 503)" in body["message"]
 
 
 def test_an_unknown_example_is_refused_naming_the_examples(mock):
