@@ -56,6 +56,14 @@ _SERVER_SETTINGS = (
     "instance_verify_limit",
     "link_origins",
     "argon2_concurrency",
+    "password_policy",
+    "nist_min_length",
+    "password_history",
+    "pwned_passwords_url",
+    "pwned_passwords_timeout",
+    "pwned_passwords_fail",
+    "pwned_passwords_cache_size",
+    "pwned_passwords_cache_ttl",
 )
 # Slow and idle clients: `pwreset serve` and `pwreset mock` (see pwreset.server).
 _CONNECTION_SETTINGS = ("header_timeout", "body_timeout", "keep_alive_timeout", "max_concurrent_requests")

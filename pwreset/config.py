@@ -68,6 +68,15 @@ class Settings:
     body_timeout: float = 10.0
     keep_alive_timeout: int = 5
     max_concurrent_requests: int = 100
+    # Password rules: the policy, the history and the breached-password check.
+    password_policy: str = "zitadel"
+    nist_min_length: int = 15
+    password_history: int = 0
+    pwned_passwords_url: str | None = None
+    pwned_passwords_timeout: float = 2.0
+    pwned_passwords_fail: str = "open"
+    pwned_passwords_cache_size: int = 10000
+    pwned_passwords_cache_ttl: int = 3600
 
     @property
     def effective_database_url(self) -> str:
@@ -188,4 +197,17 @@ DESCRIPTIONS = {
     "keep_alive_timeout": "seconds an idle connection is kept open after a response (0: closed at once)",
     "max_concurrent_requests": "requests a server process works on at once; one more gets 503 at once "
     "(0: no limit)",
+    "password_policy": "password policy of organizations without their own: zitadel (8+ characters with "
+    "lower, upper, digit and symbol) or nist (NIST SP 800-63B: nist_min_length+ characters, no composition "
+    "rules); the common-password list and the user's own names are refused under both",
+    "nist_min_length": "shortest password the nist policy accepts, in characters",
+    "password_history": "a new password may not be any of the user's last N passwords, the current one "
+    "included (0: no history kept)",
+    "pwned_passwords_url": "HaveIBeenPwned range API, or a mirror, that the first 5 hex characters of a new "
+    "password's SHA-1 are appended to, e.g. https://api.pwnedpasswords.com/range/ (unset: no lookup)",
+    "pwned_passwords_timeout": "seconds one range lookup may take",
+    "pwned_passwords_fail": "when a range lookup fails: open (the password passes, a warning is logged) or "
+    "closed (503 PWRESET-PwnedUnavailable)",
+    "pwned_passwords_cache_size": "range answers kept in memory, per server process (0: none)",
+    "pwned_passwords_cache_ttl": "seconds a range answer is kept",
 }

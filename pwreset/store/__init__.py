@@ -779,3 +779,52 @@ class Tx:
     async def purge_rate_events(self, before: int) -> int:
         """Delete every event at or before `before`, in every bucket; returns how many."""
         return (await self.conn.execute(_PURGE_RATE_EVENTS_SQL, {"before": before})).rowcount
+
+    # -- password rules: policy per organization, password history --------------------------
+
+    async def organization_password_policy(self, org_id: str) -> str | None:
+        """The organization's own password policy name; None when the instance's applies."""
+        row = await self._first(_SELECT_ORG_PASSWORD_POLICY_SQL, {"id": org_id})
+        return row[0] if row else None
+
+    async def set_organization_password_policy(self, org_id: str, policy: str | None) -> bool:
+        """Set (None: remove) the organization's password policy; False when it does not exist."""
+        result = await self.conn.execute(_SET_ORG_PASSWORD_POLICY_SQL, {"id": org_id, "policy": policy})
+        return result.rowcount > 0
+
+    async def password_history(self, user_id: str, limit: int) -> list[str]:
+        """The hashes of the user's `limit` most recent earlier passwords, newest first."""
+        if limit <= 0:
+            return []
+        rows = await self._all(_SELECT_PASSWORD_HISTORY_SQL, {"user_id": user_id, "limit": limit})
+        return [str(row[0]) for row in rows]
+
+    async def add_password_history(self, user_id: str, password_hash: str, now: int, keep: int) -> None:
+        """Remember a replaced password's hash, keeping the user's `keep` most recent ones."""
+        if keep > 0:
+            await self.conn.execute(
+                _INSERT_PASSWORD_HISTORY_SQL, {"user_id": user_id, "hash": password_hash, "now": now}
+            )
+        await self.conn.execute(_PRUNE_PASSWORD_HISTORY_SQL, {"user_id": user_id, "keep": keep})
+
+    async def delete_password_history(self, user_id: str) -> None:
+        """Forget the user's earlier passwords."""
+        await self.conn.execute(_DELETE_PASSWORD_HISTORY_SQL, {"user_id": user_id})
+
+
+_SELECT_ORG_PASSWORD_POLICY_SQL = text("SELECT password_policy FROM organizations WHERE id = :id")
+_SET_ORG_PASSWORD_POLICY_SQL = text("UPDATE organizations SET password_policy = :policy WHERE id = :id")
+_SELECT_PASSWORD_HISTORY_SQL = text(
+    "SELECT hash FROM password_history WHERE user_id = :user_id "
+    "ORDER BY changed_at DESC, hash LIMIT :limit"
+)
+_INSERT_PASSWORD_HISTORY_SQL = text(
+    "INSERT INTO password_history (user_id, hash, changed_at) VALUES (:user_id, :hash, :now)"
+)
+# Hashes are salted, so a hash names its row.
+_PRUNE_PASSWORD_HISTORY_SQL = text(
+    "DELETE FROM password_history WHERE user_id = :user_id AND hash NOT IN ("
+    "SELECT hash FROM password_history WHERE user_id = :user_id "
+    "ORDER BY changed_at DESC, hash LIMIT :keep)"
+)
+_DELETE_PASSWORD_HISTORY_SQL = text("DELETE FROM password_history WHERE user_id = :user_id")
