@@ -23,6 +23,7 @@ from pwreset import __version__  # noqa: E402
 from pwreset.auth import PERMISSIONS, check_permissions, create_token, hash_token  # noqa: E402
 from pwreset.config import DESCRIPTIONS, ENVIRONMENT, Settings  # noqa: E402
 from pwreset.domain.ids import IdGenerator  # noqa: E402
+from pwreset.domain.password_policy import PolicyName  # noqa: E402
 from pwreset.domain.timestamps import system_now_us  # noqa: E402
 from pwreset.keys import SecretMismatch  # noqa: E402
 
@@ -88,6 +89,7 @@ _DELIVERY_SETTINGS = (
     "print_links",
 )
 _ENVIRONMENT_ONLY = ("secret", "smtp_password", "sms_webhook_signing_key")
+_POLICY_NAMES = tuple(name.value for name in PolicyName)
 OUTBOX_STATUSES = ("pending", "sending", "sent", "printed", "superseded", "expired", "dead")
 
 
@@ -249,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="an origin reset links for its users may point to, e.g. https://app.example (repeatable; "
         "default: the instance's PWRESET_LINK_ORIGINS)",
     )
+    org_create.add_argument(
+        "--password-policy",
+        choices=_POLICY_NAMES,
+        help="its password policy (default: the instance's PWRESET_PASSWORD_POLICY)",
+    )
     _add_setting_flags(org_create, _DATABASE_SETTINGS)
     origins = org_commands.add_parser(
         "link-origins",
@@ -267,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     change.add_argument("--clear", action="store_true", help="remove the organization's own list")
     _add_setting_flags(origins, _DATABASE_SETTINGS)
+    policy = org_commands.add_parser(
+        "password-policy",
+        help="show or set an organization's password policy",
+        description=(
+            "Without options, print the organization's password policy (zitadel or nist). "
+            "POLICY sets it; --clear removes it, so the instance's PWRESET_PASSWORD_POLICY applies."
+        ),
+    )
+    policy.add_argument("org_id", metavar="ORG_ID")
+    policy_change = policy.add_mutually_exclusive_group()
+    policy_change.add_argument("policy", nargs="?", choices=_POLICY_NAMES, metavar="POLICY")
+    policy_change.add_argument("--clear", action="store_true", help="remove the organization's own policy")
+    _add_setting_flags(policy, _DATABASE_SETTINGS)
     _add_contract_test(commands)
     return parser
 
@@ -947,6 +967,29 @@ async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _org_password_policy(settings: Settings, args: argparse.Namespace) -> int:
+    from pwreset.store import Store
+
+    await _prepare(settings)
+    store = Store(settings.effective_database_url)
+    try:
+        async with store.write() as tx:
+            if not await tx.organization_exists(args.org_id):
+                print(f"pwreset: no organization with id {args.org_id}", file=sys.stderr)
+                return 2
+            if args.clear or args.policy:
+                await tx.set_organization_password_policy(args.org_id, args.policy)
+            current = await tx.organization_password_policy(args.org_id)
+    finally:
+        await store.dispose()
+    if current is None:
+        instance = settings.password_policy
+        print(f"(no policy of its own: PWRESET_PASSWORD_POLICY applies, {instance})", file=sys.stderr)
+    else:
+        print(current)
+    return 0
+
+
 def _origins(values: Sequence[str]) -> list[str] | None:
     """Link origins in normal form; None (and a message) when one is not an allowed origin."""
     from pwreset.domain.url_template import parse_origin
@@ -974,6 +1017,8 @@ async def _org_create(settings: Settings, args: argparse.Namespace) -> int:
             await tx.insert_organization(org_id, args.name, domain, system_now_us())
             if origins:
                 await tx.set_link_origins(org_id, origins)
+            if args.password_policy:
+                await tx.set_organization_password_policy(org_id, args.password_policy)
     except ConflictError:
         async with store.read() as tx:
             existing = await tx.organization_by_domain(domain)
@@ -1167,8 +1212,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         action = _token_create if args.token_command == "create" else _token_revoke
         return asyncio.run(action(settings, args))
     if args.command == "org":
-        action = _org_create if args.org_command == "create" else _org_link_origins
-        return asyncio.run(action(settings, args))
+        actions = {
+            "create": _org_create,
+            "link-origins": _org_link_origins,
+            "password-policy": _org_password_policy,
+        }
+        return asyncio.run(actions[args.org_command](settings, args))
     if args.command == "contract-test":
         return _contract_test(args)
     return 2  # pragma: no cover - argparse enforces a command
