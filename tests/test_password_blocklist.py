@@ -5,6 +5,7 @@ Then properties of the pure rules, and the cost of the local check."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import string
@@ -17,13 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pwreset.app import service_settings
+from pwreset.config import Settings
 from pwreset.domain.blocklist import CommonPasswords, blocklist_violation, personal_parts
 from pwreset.domain.password_policy import PasswordPolicy, PolicyName
-from pwreset.pwned import parse_range, sha1_range
+from pwreset.errors import ApiError
+from pwreset.pwned import FailMode, PwnedPasswords, parse_range, pwned_passwords, sha1_range
 from tests.support import INITIAL_PASSWORD, STRONG_PASSWORD, cli, create_user, error_id, new_user_body
 
 COMMON = "P@ssw0rd"  # on zxcvbn's list as p@ssw0rd, and passes Zitadel's complexity policy
@@ -360,3 +365,53 @@ def test_the_local_check_costs_well_under_a_millisecond(capsys):
     with capsys.disabled():
         print(f"\nlocal blocklist check: {per_check_us:.2f} µs per password")
     assert per_check_us < 1000
+
+
+def test_range_cache_is_bounded_and_expires():
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path[-5:])
+        return httpx.Response(200, text="")
+
+    now = [0.0]
+    client = PwnedPasswords(
+        "http://range.invalid/range/",
+        cache_size=2,
+        cache_ttl=60,
+        clock=lambda: now[0],
+        transport=httpx.MockTransport(answer),
+    )
+
+    async def lookups(*passwords: str) -> None:
+        for password in passwords:
+            assert not await client.is_breached(password)
+
+    asyncio.run(lookups("one-1", "two-2", "one-1"))
+    assert len(asked) == 2  # the second "one-1" came from the cache
+    asyncio.run(lookups("three-3", "two-2"))  # "two-2" was the oldest: pushed out
+    assert len(asked) == 4
+    now[0] = 61.0
+    asyncio.run(lookups("three-3"))  # expired
+    assert len(asked) == 5
+
+
+def test_a_failed_lookup_fails_open_or_closed():
+    def broken(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500)
+
+    transport = httpx.MockTransport(broken)
+    open_client = PwnedPasswords("http://range.invalid/", transport=transport)
+    assert asyncio.run(open_client.is_breached(STRONG_PASSWORD)) is False
+    assert open_client.failures == 1
+    closed = PwnedPasswords("http://range.invalid/", fail=FailMode.CLOSED, transport=transport)
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(closed.is_breached(STRONG_PASSWORD))
+    assert (refused.value.status_code, refused.value.error_id) == (503, "PWRESET-PwnedUnavailable")
+
+
+def test_unknown_policy_or_fail_mode_is_refused_at_start():
+    with pytest.raises(ValueError, match="password policy"):
+        service_settings(Settings(password_policy="strict"))
+    with pytest.raises(ValueError, match="fail mode"):
+        pwned_passwords(Settings(pwned_passwords_url="http://x/", pwned_passwords_fail="maybe"))
