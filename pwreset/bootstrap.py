@@ -22,6 +22,7 @@ from pwreset import errors
 from pwreset.auth import Authenticator, create_token
 from pwreset.config import Settings
 from pwreset.domain.ids import IdGenerator
+from pwreset.domain.password_policy import PolicyName
 from pwreset.domain.timestamps import system_now_us
 from pwreset.domain.url_template import check_link, check_url_template, parse_origin
 from pwreset.keys import Keys, SecretMismatch, load_or_create_secret, secret_fingerprint
@@ -33,6 +34,7 @@ from pwreset.private_files import (
     create_private_file,
     tighten,
 )
+from pwreset.pwned import pwned_passwords
 from pwreset.service import DEFAULT_ORG_SETTING, ServiceSettings, UserService
 from pwreset.store import Store, Tx
 
@@ -78,6 +80,7 @@ def build_runtime(
         rng=rng or secrets.SystemRandom(),
         ids=IdGenerator(now_us),
         metrics=metrics,
+        pwned=pwned_passwords(settings),
     )
     return Runtime(settings, store, keys, service, Authenticator(store), now_us, metrics)
 
@@ -96,7 +99,14 @@ def service_settings(settings: Settings) -> ServiceSettings:
         origins = tuple(parse_origin(o) for o in (settings.link_origins or "").replace(",", " ").split())
     except ValueError as exc:
         raise ValueError(f"link origins: {exc}") from None
+    try:
+        password_policy = PolicyName(settings.password_policy)
+    except ValueError:
+        raise ValueError(f"password policy {settings.password_policy!r}: use zitadel or nist") from None
     return ServiceSettings(
+        password_policy=password_policy,
+        nist_min_length=settings.nist_min_length,
+        password_history=settings.password_history,
         code_lifetime_us=settings.reset_code_lifetime * 1_000_000,
         code_max_attempts=settings.reset_code_max_attempts,
         default_url_template=template,

@@ -228,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="an origin reset links for its users may point to, e.g. https://app.example (repeatable; "
         "default: the instance's PWRESET_LINK_ORIGINS)",
     )
+    org_create.add_argument(
+        "--password-policy",
+        choices=_policy_names(),
+        help="its password policy (default: the instance's PWRESET_PASSWORD_POLICY)",
+    )
     _add_setting_flags(org_create, Scope.DATABASE)
     org_create.set_defaults(run=_blocking(_org_create))
     origins = org_commands.add_parser(
@@ -248,6 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--clear", action="store_true", help="remove the organization's own list")
     _add_setting_flags(origins, Scope.DATABASE)
     origins.set_defaults(run=_blocking(_org_link_origins))
+    policy = org_commands.add_parser(
+        "password-policy",
+        help="show or set an organization's password policy",
+        description=(
+            "Without options, print the organization's password policy (zitadel or nist). "
+            "POLICY sets it; --clear removes it, so the instance's PWRESET_PASSWORD_POLICY applies."
+        ),
+    )
+    policy.add_argument("org_id", metavar="ORG_ID")
+    policy_change = policy.add_mutually_exclusive_group()
+    policy_change.add_argument("policy", nargs="?", choices=_policy_names(), metavar="POLICY")
+    policy_change.add_argument("--clear", action="store_true", help="remove the organization's own policy")
+    _add_setting_flags(policy, Scope.DATABASE)
+    policy.set_defaults(run=_blocking(_org_password_policy))
     _add_contract_test(commands)
     return parser
 
@@ -1016,6 +1035,32 @@ async def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _org_password_policy(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset org password-policy`: shows the organization's policy, after setting or
+    clearing it if asked."""
+    changing = args.clear or bool(args.policy)
+    async with _existing_store(settings) as store, store.write() if changing else store.read() as tx:
+        if not await tx.organization_exists(args.org_id):
+            print(f"pwreset: no organization with id {args.org_id}", file=sys.stderr)
+            return 2
+        if changing:
+            await tx.set_organization_password_policy(args.org_id, args.policy)
+        current = await tx.organization_password_policy(args.org_id)
+    if current is None:
+        instance = settings.password_policy
+        print(f"(no policy of its own: PWRESET_PASSWORD_POLICY applies, {instance})", file=sys.stderr)
+    else:
+        print(current)
+    return 0
+
+
+def _policy_names() -> tuple[str, ...]:
+    """The password policies an organization may have (pwreset.domain.password_policy)."""
+    from pwreset.domain.password_policy import PolicyName
+
+    return tuple(name.value for name in PolicyName)
+
+
 def _origins(values: Sequence[str]) -> list[str] | None:
     """Link origins in normal form; None (and a message) when one is not an allowed origin."""
     from pwreset.domain.url_template import parse_origin
@@ -1042,6 +1087,8 @@ async def _org_create(args: argparse.Namespace, settings: Settings) -> int:
                 await tx.insert_organization(org_id, args.name, domain, system_now_us())
                 if origins:
                     await tx.set_link_origins(org_id, origins)
+                if args.password_policy:
+                    await tx.set_organization_password_policy(org_id, args.password_policy)
         except ConflictError:
             async with store.read() as tx:
                 existing = await tx.organization_by_domain(domain)

@@ -244,6 +244,40 @@ class Settings:
         "requests a server process works on at once; one more gets 503 at once (0: no limit)",
         Scope.CONNECTION,
     )
+    # Password rules: the policy, the history and the breached-password check.
+    password_policy: str = setting(
+        "zitadel",
+        "password policy of organizations without their own: `zitadel` (8+ characters with lower, "
+        "upper, digit and symbol) or `nist` (NIST SP 800-63B: `nist_min_length`+ characters, no "
+        "composition rules); the common-password list and the user's own names are refused under both",
+        Scope.SERVER,
+    )
+    nist_min_length: int = setting(
+        15, "shortest password the `nist` policy accepts, in characters", Scope.SERVER
+    )
+    password_history: int = setting(
+        0,
+        "a new password may not be any of the user's last N passwords, the current one included "
+        "(0: no history kept)",
+        Scope.SERVER,
+    )
+    pwned_passwords_url: str | None = setting(
+        None,
+        "HaveIBeenPwned range API, or a mirror, that the first 5 hex characters of a new password's "
+        "SHA-1 are appended to, e.g. `https://api.pwnedpasswords.com/range/` (unset: no lookup)",
+        Scope.SERVER,
+    )
+    pwned_passwords_timeout: float = setting(2.0, "seconds one range lookup may take", Scope.SERVER)
+    pwned_passwords_fail: str = setting(
+        "open",
+        "when a range lookup fails: `open` (the password passes, a warning is logged) or `closed` "
+        "(503 `PWRESET-PwnedUnavailable`)",
+        Scope.SERVER,
+    )
+    pwned_passwords_cache_size: int = setting(
+        10000, "range answers kept in memory, per server process (0: none)", Scope.SERVER
+    )
+    pwned_passwords_cache_ttl: int = setting(3600, "seconds a range answer is kept", Scope.SERVER)
 
     @property
     def effective_database_url(self) -> str:

@@ -105,6 +105,13 @@ class ErrorId(enum.StrEnum):
     INTERNAL = "PWRESET-Internal"  # a fault of the server; the log has the details
     UNAVAILABLE = "PWRESET-Unavailable"  # the database cannot be reached or cannot write now; nothing changed
 
+    # A new password the password rules refuse (AddHumanUser, SetPassword); the message
+    # never repeats the password.
+    BREACHED = "PWRESET-Breached"  # on the common-password list or, when configured, in HIBP's corpus
+    PERSONAL = "PWRESET-Personal"  # contains the user's username, email local part or a name
+    REUSED = "PWRESET-Reused"  # one of the user's last N passwords (password history)
+    PWNED_UNAVAILABLE = "PWRESET-PwnedUnavailable"  # 503: the breach check failed and fails closed
+
 
 @dataclass
 class ApiError(Exception):

@@ -24,7 +24,7 @@ import enum
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, TypeVarTuple
 
@@ -34,15 +34,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from pwreset import errors, limits
 from pwreset.auth import Principal, membership_not_found
+from pwreset.domain.blocklist import CommonPasswords, blocklist_violation, breached, personal_parts
 from pwreset.domain.contacts import normalize_email, normalize_phone
 from pwreset.domain.identifiers import check_username
 from pwreset.domain.ids import IdGenerator
-from pwreset.domain.password_policy import PasswordPolicy
+from pwreset.domain.password_policy import NIST_MIN_LENGTH, PasswordPolicy, PolicyName
 from pwreset.domain.records import Medium, UserRecord
 from pwreset.domain.reset_codes import CodeCheck, StoredCode, check_code, generate_code, hash_code
 from pwreset.domain.url_template import UrlTemplate, check_link, check_url_template, parse_url_template
 from pwreset.keys import Keys
 from pwreset.metrics import Metrics
+from pwreset.pwned import PwnedPasswords
 from pwreset.unit_of_work import ConflictError, UnitOfWork, UserReads, UserTx
 
 logger = logging.getLogger("pwreset.service")
@@ -131,7 +133,9 @@ class ServiceSettings:
     code_lifetime_us: int
     code_max_attempts: int
     default_url_template: str
-    password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+    password_policy: PolicyName = PolicyName.ZITADEL  # for organizations without their own
+    nist_min_length: int = NIST_MIN_LENGTH
+    password_history: int = 0  # a new password may not be one of the last N; 0: no history
     rate_limits: limits.RateLimits = field(default_factory=limits.RateLimits)
     max_password_attempts: int = 0  # wrong current passwords that lock the user; 0: no lockout
     link_origins: tuple[str, ...] = ()  # instance-wide allowed reset-link origins; (): any
@@ -144,6 +148,10 @@ def _password_not_found() -> errors.ApiError:
 
 def _password_invalid() -> errors.ApiError:
     return errors.invalid_argument("COMMAND-3M0fs", "Password is invalid")
+
+
+def _password_reused() -> errors.ApiError:
+    return errors.invalid_argument(errors.ErrorId.REUSED, "Password was used recently")
 
 
 def _user_locked() -> errors.ApiError:
@@ -183,8 +191,12 @@ class UserService:
         rng: random.Random,
         ids: IdGenerator,
         metrics: Metrics | None = None,
+        common_passwords: CommonPasswords | None = None,
+        pwned: PwnedPasswords | None = None,
     ) -> None:
         self._uow = uow
+        self._common_passwords = common_passwords or CommonPasswords()
+        self._pwned = pwned
         self._metrics = metrics or Metrics()
         self._keys = keys
         self._settings = settings
@@ -213,13 +225,24 @@ class UserService:
                             ("displayName", display_name)):
             if len(value) > MAX_TEXT:
                 raise _too_long(name)
-        if new.password is not None:
-            self._settings.password_policy.check(new.password)
-        # The caller's right to the organization first: no argon2 work for refused callers.
         async with self._uow.read() as tx:
-            org_id = await self._target_org(tx, principal, new)
+            try:
+                org_id = await self._target_org(tx, principal, new)
+            except errors.ApiError:
+                if new.password is not None:  # the password's rules come first, as in Zitadel
+                    self._policy(None).check(new.password)
+                raise
+            org_policy = await tx.organization_password_policy(org_id)
+        if new.password is not None:
+            facts = personal_parts(
+                username, email, new.given_name, new.family_name, new.nick_name, display_name
+            )
+            self._check_password_text(self._policy(org_policy), new.password, facts)
+        # The caller's right to the organization first: no argon2 work for refused callers.
         principal.require("user.write", org_id)
-        password_hash = await self._hash(principal, new.password) if new.password is not None else None
+        password_hash = (
+            await self._hash_new_password(principal, new.password, ()) if new.password is not None else None
+        )
         user_id = new.user_id or self._ids.new_id()
         email_code = generate_code(self._rng) if new.email_verification is Verification.RETURN else None
         phone_code = (
@@ -278,6 +301,7 @@ class UserService:
             now = self._now_us()
             sequence = await tx.bump_sequence(user_id, now)
             await tx.mark_user_deleted(user_id)
+            await tx.delete_password_history(user_id)
             await tx.delete_reset_code(user_id)
             await tx.supersede_pending_messages(user_id, now)
             await tx.revoke_user_tokens(user_id, now)
@@ -361,9 +385,11 @@ class UserService:
         """No verification: `user.write` on the user's organization, never self (Zitadel)."""
         async with self._uow.read() as tx:
             user = _visible(principal, await tx.get_user(user_id), _password_not_found)
+            org_policy = await tx.organization_password_policy(user.org_id)
+            earlier = await self._earlier_hashes(tx, user, include_current=True)
         principal.require("user.write", user.org_id)
-        self._settings.password_policy.check(new_password)
-        password_hash = await self._hash(principal, new_password)
+        self._check_password_text(self._policy(org_policy), new_password, _personal_parts(user))
+        password_hash = await self._hash_new_password(principal, new_password, earlier)
         return await self._store_password(principal, user_id, password_hash, change_required)
 
     async def _set_password_with_code(
@@ -404,6 +430,9 @@ class UserService:
                             "reset code for user %s voided after %d wrong attempts", user_id, attempts
                         )
                     wrong = errors.invalid_argument("CODE-woT0xc", "Code is invalid")
+            if wrong is None:
+                org_policy = await tx.organization_password_policy(user.org_id)
+                earlier = await self._earlier_hashes(tx, user, include_current=True)
         # Answered after the transaction commits what the failure counted.
         if wrong is not None:
             self._metrics.wrong_code(record.medium if record is not None else Medium.NONE)
@@ -412,8 +441,8 @@ class UserService:
             raise wrong
         assert record is not None
         # A valid code and a weak password: the code stays valid (Zitadel).
-        self._settings.password_policy.check(new_password)
-        password_hash = await self._hash(principal, new_password)
+        self._check_password_text(self._policy(org_policy), new_password, _personal_parts(user))
+        password_hash = await self._hash_new_password(principal, new_password, earlier)
         details = await self._store_password(
             principal, user_id, password_hash, False, code_id=record.code_id
         )
@@ -445,7 +474,10 @@ class UserService:
                     raise errors.failed_precondition(
                         "COMMAND-Aesh5", "New password cannot be the same as your current password"
                     )
-                self._settings.password_policy.check(new_password)
+                org_policy = await tx.organization_password_policy(user.org_id)
+                self._check_password_text(self._policy(org_policy), new_password, _personal_parts(user))
+                # The current password is no candidate: the new one differs from it.
+                earlier = await self._earlier_hashes(tx, user, include_current=False)
                 now = self._now_us()
                 await self._take_limits(tx, self._verify_buckets(principal, user), now, ref=attempt)
                 if lockout:
@@ -456,6 +488,11 @@ class UserService:
                 if lockout:
                     await self._lock_if_due(user_id, lockout)
                 raise _password_invalid()
+            try:
+                await self._check_password_records(new_password, earlier)
+            except errors.ApiError:  # the current password was right: the attempt is no failure
+                await self._take_back_attempt(user_id, attempt)
+                raise
             password_hash = await self._argon2(self._hasher.hash, new_password)
         return await self._store_password(
             principal, user_id, password_hash, False, attempt=attempt, verified_hash=verified_hash
@@ -491,6 +528,10 @@ class UserService:
                 changed = False
                 now = self._now_us()
                 sequence = await tx.bump_sequence(user_id, now)
+                if user.password_hash:
+                    await tx.add_password_history(
+                        user_id, user.password_hash, now, keep=max(self._settings.password_history - 1, 0)
+                    )
                 await tx.set_password(user_id, password_hash, change_required, now)
                 await tx.delete_reset_code(user_id)
                 await tx.supersede_pending_messages(user_id, now)
@@ -578,9 +619,65 @@ class UserService:
                 self._metrics.refused_by_limit(exc.error_id)
             raise
 
-    async def _hash(self, principal: Principal, password: str) -> str:
+    def _policy(self, org_policy: str | None) -> PasswordPolicy:
+        """The organization's own policy (`org_policy`), else the instance's."""
+        name = PolicyName(org_policy) if org_policy else self._settings.password_policy
+        return PasswordPolicy.named(name, nist_min_length=self._settings.nist_min_length)
+
+    def _check_password_text(self, policy: PasswordPolicy, password: str, personal: frozenset[str]) -> None:
+        """The rules a new password's text alone decides: the policy's (400 `DOMAIN-*`), then
+        the common-password list (400 `PWRESET-Breached`) and the user's names (400
+        `PWRESET-Personal`). Pure and fast (microseconds)."""
+        policy.check(password)
+        error = blocklist_violation(password, self._common_passwords, personal)
+        if error is not None:
+            raise error
+
+    async def _check_password_records(self, password: str, earlier: Sequence[str]) -> None:
+        """The rules that need more than the text: the breach corpus, then the history."""
+        await self._refuse_breached(password)
+        await self._refuse_reused(password, earlier)
+
+    async def _refuse_breached(self, password: str) -> None:
+        """400 `PWRESET-Breached` when the configured range API lists the password (503
+        `PWRESET-PwnedUnavailable` when the lookup fails closed); no lookup without one."""
+        if self._pwned is not None and await self._pwned.is_breached(password):
+            raise breached()
+
+    async def _refuse_reused(self, password: str, earlier: Sequence[str]) -> None:
+        """400 `PWRESET-Reused` when the password matches one of the `earlier` hashes: one
+        argon2 verification each, in the argon2 threads, outside any transaction."""
+        for earlier_hash in earlier:
+            if await self._verify(earlier_hash, password):
+                raise _password_reused()
+
+    async def _hash_new_password(self, principal: Principal, password: str, earlier: Sequence[str]) -> str:
+        """The argon2 hash of a new password whose text passed `_check_password_text`, once
+        the breach corpus and the history let it through. Every path that sets a password
+        calls it, except a change with the current password, which runs the same checks
+        only after the current password proved right. The breach lookup waits outside
+        argon2's queue."""
+        await self._refuse_breached(password)
         async with self._argon2_slot(principal):
-            return await self._argon2(self._hasher.hash, password)
+            await self._refuse_reused(password, earlier)
+            password_hash: str = await self._argon2(self._hasher.hash, password)
+            return password_hash
+
+    async def _earlier_hashes(self, tx: UserReads, user: UserRecord, *, include_current: bool) -> list[str]:
+        """The hashes a new password may not match: the user's last `password_history`
+        passwords, the current one counted (and returned when `include_current`)."""
+        keep = self._settings.password_history
+        if keep <= 0:
+            return []
+        current = [user.password_hash] if user.password_hash else []
+        return (current if include_current else []) + await tx.password_history(user.id, keep - len(current))
+
+    async def _take_back_attempt(self, user_id: str, attempt: str) -> None:
+        """Undo what a current-password attempt counted (rate events, a failed check)."""
+        async with self._uow.write() as tx:
+            await tx.take_back_rate_events(attempt)
+            if self._settings.max_password_attempts:
+                await tx.add_failed_password_checks(user_id, -1)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         def verify() -> bool:
@@ -632,6 +729,13 @@ def _visible(
     if user is None or not user.live or not principal.sees(user.org_id):
         raise membership_not_found() if principal.org_id is not None else not_found()
     return user
+
+
+def _personal_parts(user: UserRecord) -> frozenset[str]:
+    """What a user's password may not contain (see `personal_parts`)."""
+    return personal_parts(
+        user.username, user.email, user.given_name, user.family_name, user.nick_name, user.display_name
+    )
 
 
 def _user_not_found_on_get() -> errors.ApiError:

@@ -47,6 +47,14 @@ class UserReads(Protocol):
         """The organization's allowed reset-link origins; None when it has no list of its own."""
         ...
 
+    async def organization_password_policy(self, org_id: str) -> str | None:
+        """The organization's own password policy name; None when the instance's applies."""
+        ...
+
+    async def password_history(self, user_id: str, limit: int) -> list[str]:
+        """The hashes of the user's `limit` most recent earlier passwords, newest first."""
+        ...
+
 
 class RateEvents(Protocol):
     """What `pwreset.limits` counts rate-limit events with, inside a write transaction."""
@@ -88,6 +96,14 @@ class UserTx(UserReads, RateEvents, Protocol):
         ...
 
     async def mark_user_deleted(self, user_id: str) -> None: ...
+
+    async def add_password_history(self, user_id: str, password_hash: str, now: int, keep: int) -> None:
+        """Remember a replaced password's hash, keeping the user's `keep` most recent ones."""
+        ...
+
+    async def delete_password_history(self, user_id: str) -> None:
+        """Forget the user's earlier passwords."""
+        ...
 
     async def add_failed_password_checks(self, user_id: str, delta: int) -> int:
         """Add `delta` (may be negative) to the user's failed password checks; returns the count."""

@@ -136,6 +136,12 @@ class Tx(Protocol):
     async def take_back_rate_events(self, ref: str) -> None: ...
     async def purge_rate_events(self, before: int) -> int: ...
 
+    async def organization_password_policy(self, org_id: str) -> str | None: ...
+    async def set_organization_password_policy(self, org_id: str, policy: str | None) -> bool: ...
+    async def password_history(self, user_id: str, limit: int) -> list[str]: ...
+    async def add_password_history(self, user_id: str, password_hash: str, now: int, keep: int) -> None: ...
+    async def delete_password_history(self, user_id: str) -> None: ...
+
 
 class Engine(Protocol):
     """One database engine behind `Store`: its transactions and its connection pool."""
@@ -297,6 +303,24 @@ def claim_outbox_sql(media: tuple[str, ...], lock: str) -> str:
         raise ValueError(f"unknown media {sorted(unknown)}; known: {[str(m) for m in OUTBOX_MEDIA]}")
     due = _DUE_OUTBOX.format(media=", ".join(f"'{medium}'" for medium in media), lock=lock)
     return _CLAIM_OUTBOX.format(due=due)
+
+
+_SELECT_ORG_PASSWORD_POLICY = "SELECT password_policy FROM organizations WHERE id = :id"
+_SET_ORG_PASSWORD_POLICY = "UPDATE organizations SET password_policy = :policy WHERE id = :id"
+_SELECT_PASSWORD_HISTORY = (
+    "SELECT hash FROM password_history WHERE user_id = :user_id "
+    "ORDER BY changed_at DESC, hash LIMIT :limit"
+)
+_INSERT_PASSWORD_HISTORY = (
+    "INSERT INTO password_history (user_id, hash, changed_at) VALUES (:user_id, :hash, :now)"
+)
+# Hashes are salted, so a hash names its row.
+_PRUNE_PASSWORD_HISTORY = (
+    "DELETE FROM password_history WHERE user_id = :user_id AND hash NOT IN ("
+    "SELECT hash FROM password_history WHERE user_id = :user_id "
+    "ORDER BY changed_at DESC, hash LIMIT :keep)"
+)
+_DELETE_PASSWORD_HISTORY = "DELETE FROM password_history WHERE user_id = :user_id"
 
 
 class SqlTx:
@@ -630,3 +654,34 @@ class SqlTx:
     async def purge_rate_events(self, before: int) -> int:
         """Delete every event at or before `before`, in every bucket; returns how many."""
         return (await self.conn.execute(_PURGE_RATE_EVENTS, {"before": before})).rowcount
+
+    # -- password rules: policy per organization, password history --------------------------
+
+    async def organization_password_policy(self, org_id: str) -> str | None:
+        """The organization's own password policy name; None when the instance's applies."""
+        row = await self._first(_SELECT_ORG_PASSWORD_POLICY, {"id": org_id})
+        return row[0] if row else None
+
+    async def set_organization_password_policy(self, org_id: str, policy: str | None) -> bool:
+        """Set (None: remove) the organization's password policy; False when it does not exist."""
+        result = await self.conn.execute(_SET_ORG_PASSWORD_POLICY, {"id": org_id, "policy": policy})
+        return result.rowcount > 0
+
+    async def password_history(self, user_id: str, limit: int) -> list[str]:
+        """The hashes of the user's `limit` most recent earlier passwords, newest first."""
+        if limit <= 0:
+            return []
+        rows = await self.fetch_all(_SELECT_PASSWORD_HISTORY, {"user_id": user_id, "limit": limit})
+        return [str(row[0]) for row in rows]
+
+    async def add_password_history(self, user_id: str, password_hash: str, now: int, keep: int) -> None:
+        """Remember a replaced password's hash, keeping the user's `keep` most recent ones."""
+        if keep > 0:
+            await self.conn.execute(
+                _INSERT_PASSWORD_HISTORY, {"user_id": user_id, "hash": password_hash, "now": now}
+            )
+        await self.conn.execute(_PRUNE_PASSWORD_HISTORY, {"user_id": user_id, "keep": keep})
+
+    async def delete_password_history(self, user_id: str) -> None:
+        """Forget the user's earlier passwords."""
+        await self.conn.execute(_DELETE_PASSWORD_HISTORY, {"user_id": user_id})

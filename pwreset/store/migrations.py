@@ -157,6 +157,18 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         # expiries and wrong guesses of each medium apart.
         "ALTER TABLE reset_codes ADD COLUMN medium TEXT NOT NULL DEFAULT 'unknown'",
     ),
+    5: (
+        # The argon2 hashes of a user's earlier passwords, newest last, for the password
+        # history (PWRESET_PASSWORD_HISTORY); the current one stays in users.password_hash.
+        """CREATE TABLE password_history (
+            user_id TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            changed_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX password_history_user ON password_history (user_id, changed_at)",
+        # The organization's password policy (zitadel, nist); NULL: the instance's applies.
+        "ALTER TABLE organizations ADD COLUMN password_policy TEXT",
+    ),
 }
 
 LATEST = max(MIGRATIONS)

@@ -32,6 +32,7 @@ class Organization:
     id: str
     domain: str
     link_origins: tuple[str, ...] | None = None
+    password_policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Tables:
     outbox: dict[str, OutboxMessage] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     rate_events: list[RateEvent] = field(default_factory=list)
+    # (user_id, changed_at, hash) of earlier passwords
+    password_history: list[tuple[str, int, str]] = field(default_factory=list)
 
     def copy(self) -> Tables:
         """A copy to work on: the rows are immutable, so copying the containers suffices."""
@@ -73,6 +76,7 @@ class Tables:
             dict(self.outbox),
             dict(self.tokens),
             list(self.rate_events),
+            list(self.password_history),
         )
 
 
@@ -106,6 +110,24 @@ class FakeTx:
         return any(
             u.org_id == org_id and u.username_key == key and u.live for u in self._t.users.values()
         )
+
+    async def organization_password_policy(self, org_id: str) -> str | None:
+        org = self._t.organizations.get(org_id)
+        return org.password_policy if org else None
+
+    async def password_history(self, user_id: str, limit: int) -> list[str]:
+        rows = sorted((r for r in self._t.password_history if r[0] == user_id), reverse=True)
+        return [row[2] for row in rows[: max(limit, 0)]]
+
+    async def add_password_history(self, user_id: str, password_hash: str, now: int, keep: int) -> None:
+        if keep > 0:
+            self._t.password_history.append((user_id, now, password_hash))
+        own = sorted((r for r in self._t.password_history if r[0] == user_id), reverse=True)
+        kept = set(own[: max(keep, 0)])
+        self._t.password_history = [r for r in self._t.password_history if r[0] != user_id or r in kept]
+
+    async def delete_password_history(self, user_id: str) -> None:
+        self._t.password_history = [r for r in self._t.password_history if r[0] != user_id]
 
     async def username_taken(self, org_id: str, key: str) -> bool:
         return self._live_username(org_id, key)
