@@ -68,6 +68,20 @@ class Settings:
     body_timeout: float = 10.0
     keep_alive_timeout: int = 5
     max_concurrent_requests: int = 100
+    # Notices and audit events
+    password_changed_notice: str = "auto"
+    events_retention: int = 365
+
+    @property
+    def sends_password_changed_notice(self) -> bool:
+        """Whether a password change queues a notice: `on`, or `auto` with delivery configured."""
+        if self.password_changed_notice not in ("auto", "on", "off"):
+            raise ValueError(
+                f"password changed notice: {self.password_changed_notice!r} is not auto, on or off"
+            )
+        if self.password_changed_notice == "auto":
+            return bool(self.smtp_host or self.sms_webhook_url or self.print_links)
+        return self.password_changed_notice == "on"
 
     @property
     def effective_database_url(self) -> str:
@@ -188,4 +202,8 @@ DESCRIPTIONS = {
     "keep_alive_timeout": "seconds an idle connection is kept open after a response (0: closed at once)",
     "max_concurrent_requests": "requests a server process works on at once; one more gets 503 at once "
     "(0: no limit)",
+    "password_changed_notice": "after every password change, send the user a \"Your password was changed\" "
+    "notice by email, or by SMS when it has only a phone: on, off, or auto (on when SMTP, an SMS webhook or "
+    "--print-links is configured)",
+    "events_retention": "days audit events are kept (0: forever); purged by the delivery worker",
 }

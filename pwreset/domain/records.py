@@ -7,6 +7,14 @@ without importing the store.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MessageKind(StrEnum):
+    """What an outbox message says: a reset link, or the notice that the password changed."""
+
+    RESET = "reset"
+    PASSWORD_CHANGED = "password_changed"
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class OutboxMessage:
     claimed_by: str | None = None
     lease_until: int | None = None
     sent_at: int | None = None
+    kind: str = MessageKind.RESET
 
 
 @dataclass(frozen=True)
@@ -91,3 +100,4 @@ class ClaimedMessage:
     recipient: str
     payload: str | None
     attempts: int
+    kind: str = MessageKind.RESET

@@ -10,15 +10,17 @@ therefore serialized, and each gets its own `sequence`. SQLite runs in WAL mode 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pwreset.domain.events import EventRecord
 from pwreset.domain.records import ClaimedMessage, OutboxMessage, ResetCodeRecord, TokenRecord, UserRecord
 from pwreset.private_files import prepare_sqlite_file
 from pwreset.store.migrations import LATEST, MIGRATIONS
@@ -103,7 +105,7 @@ _DELETE_CODE_SQL = text("DELETE FROM reset_codes WHERE user_id = :user_id")
 # itself drops it before sending when its code is no longer the live one.
 _SUPERSEDE_OUTBOX_SQL = text(
     "UPDATE outbox SET status = 'superseded', payload = NULL, updated_at = :now "
-    "WHERE user_id = :user_id AND status = 'pending'"
+    "WHERE user_id = :user_id AND status = 'pending' AND kind = 'reset'"
 )
 _INSERT_OUTBOX_SQL = text(
     "INSERT INTO outbox (id, user_id, code_id, medium, recipient, payload, status, attempts, "
@@ -112,7 +114,7 @@ _INSERT_OUTBOX_SQL = text(
 )
 _OUTBOX_COLUMNS = (
     "id, user_id, code_id, medium, recipient, payload, status, attempts, next_attempt_at, "
-    "last_error, created_at, claimed_by, lease_until, sent_at"
+    "last_error, created_at, claimed_by, lease_until, sent_at, kind"
 )
 _SELECT_OUTBOX_SQL = text(f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY created_at, id")
 # Due messages, and messages whose worker's lease ran out (it crashed or hung).
@@ -125,7 +127,7 @@ _DUE_OUTBOX = (
 _CLAIM_OUTBOX = (
     "UPDATE outbox SET status = 'sending', claimed_by = :worker, lease_until = :lease_until, "
     "attempts = attempts + 1, updated_at = :now WHERE id IN ({due}) "
-    "RETURNING id, user_id, code_id, medium, recipient, payload, attempts"
+    "RETURNING id, user_id, code_id, medium, recipient, payload, attempts, kind"
 )
 MEDIA = ("email", "sms")
 _OUTBOX_BACKLOG_SQL = text(
@@ -779,3 +781,87 @@ class Tx:
     async def purge_rate_events(self, before: int) -> int:
         """Delete every event at or before `before`, in every bucket; returns how many."""
         return (await self.conn.execute(_PURGE_RATE_EVENTS_SQL, {"before": before})).rowcount
+
+    # -- audit events and notices -----------------------------------------------------------
+
+    async def add_event(
+        self,
+        kind: str,
+        at: int,
+        *,
+        user_id: str | None,
+        org_id: str | None,
+        actor: str | None,
+        address: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one audit event (`at` in µs; `actor` a token id); never updated or deleted
+        but by the retention purge."""
+        await self.conn.execute(
+            _INSERT_EVENT_SQL,
+            {
+                "at": at,
+                "kind": str(kind),
+                "user_id": user_id,
+                "org_id": org_id,
+                "actor": actor or None,
+                "address": address,
+                "details": json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":")),
+            },
+        )
+
+    async def events(self, user_id: str | None = None, since: int | None = None) -> list[EventRecord]:
+        """Events in the order they were written, of one user and from `since` (µs) when given."""
+        rows = await self._all(_SELECT_EVENTS_SQL, {"user_id": user_id, "since": since})
+        return [
+            EventRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
+            for row in rows
+        ]
+
+    async def purge_events(self, before: int) -> int:
+        """Delete events older than `before` (µs, the retention); returns how many."""
+        return (await self.conn.execute(_PURGE_EVENTS_SQL, {"before": before})).rowcount
+
+    async def revoke_self_tokens(self, user_id: str, now: int) -> list[str]:
+        """Revoke the live tokens that act as this user ("self" tokens, never service
+        tokens); returns their ids."""
+        rows = await self._all(_REVOKE_SELF_TOKENS_SQL, {"id": user_id, "now": now})
+        return [str(row[0]) for row in rows]
+
+    async def add_notice_message(
+        self, message_id: str, user_id: str, kind: str, medium: str, recipient: str, now: int
+    ) -> None:
+        """Queue a message that carries no code and no link (`kind`: a `MessageKind`)."""
+        await self.conn.execute(
+            _INSERT_NOTICE_SQL,
+            {
+                "id": message_id,
+                "user_id": user_id,
+                "kind": str(kind),
+                "medium": medium,
+                "recipient": recipient,
+                "now": now,
+            },
+        )
+
+
+_INSERT_EVENT_SQL = text(
+    "INSERT INTO events (at, kind, user_id, org_id, actor, address, details) "
+    "VALUES (:at, :kind, :user_id, :org_id, :actor, :address, :details)"
+)
+# CAST gives PostgreSQL the parameters' types where only `IS NULL` would name them.
+_SELECT_EVENTS_SQL = text(
+    "SELECT id, at, kind, user_id, org_id, actor, address, details FROM events "
+    "WHERE (CAST(:user_id AS TEXT) IS NULL OR user_id = CAST(:user_id AS TEXT)) "
+    "AND (CAST(:since AS BIGINT) IS NULL OR at >= CAST(:since AS BIGINT)) ORDER BY id"
+)
+_PURGE_EVENTS_SQL = text("DELETE FROM events WHERE at < :before")
+_REVOKE_SELF_TOKENS_SQL = text(
+    "UPDATE tokens SET revoked_at = :now WHERE subject_kind = 'user' AND subject = :id "
+    "AND revoked_at IS NULL RETURNING id"
+)
+_INSERT_NOTICE_SQL = text(
+    "INSERT INTO outbox (id, user_id, code_id, medium, recipient, payload, status, attempts, "
+    "next_attempt_at, last_error, created_at, updated_at, kind) VALUES (:id, :user_id, '', "
+    ":medium, :recipient, NULL, 'pending', 0, :now, NULL, :now, :now, :kind)"
+)

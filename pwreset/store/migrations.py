@@ -36,6 +36,29 @@ async def _fill_username_keys(tx: Any) -> None:
         )
 
 
+async def _create_events(tx: Any) -> None:
+    """The append-only audit log. Its id is the database's own counter, so events list in
+    the order they were written (an identity column on PostgreSQL, the rowid on SQLite)."""
+    id_column = (
+        "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+        if tx.dialect == "postgresql"
+        else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    )
+    await tx.execute_sql(
+        f"""CREATE TABLE events (
+            id {id_column},
+            at BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            user_id TEXT,
+            org_id TEXT,
+            actor TEXT,
+            address TEXT,
+            details TEXT NOT NULL
+        )""",
+        {},
+    )
+
+
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: (
         """CREATE TABLE instance_settings (
@@ -156,6 +179,14 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         # How each code travels (return, email, sms), so that the metrics can tell the uses,
         # expiries and wrong guesses of each medium apart.
         "ALTER TABLE reset_codes ADD COLUMN medium TEXT NOT NULL DEFAULT 'unknown'",
+    ),
+    6: (
+        # Audit events (pwreset.domain.events), and what each outbox message says: a reset
+        # link, or the notice that the password changed (no code, no link, no payload).
+        _create_events,
+        "CREATE INDEX events_user ON events (user_id, id)",
+        "CREATE INDEX events_at ON events (at)",
+        "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'reset'",
     ),
 }
 
