@@ -191,3 +191,4 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
 }
 
 LATEST = max(MIGRATIONS)
+EVENTS_VERSION = 6  # the schema version that has the audit `events` table
