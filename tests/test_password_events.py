@@ -296,3 +296,36 @@ def test_templates_preview_renders_each_kind_in_each_language(kind, lang, subjec
     assert "--- html ---" in printed and "--- sms ---" in printed
     if kind == "changed":
         assert "http" not in printed and "SAMPLECODE" not in printed
+
+
+def test_a_newer_code_and_a_refusal_by_the_rate_limit_are_events(make_server):
+    server = make_server(reset_rate_limit=2)
+    with server.client() as admin:
+        user_id = create_user(admin)
+        for expected in (200, 200, 429):
+            response = admin.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}})
+            assert response.status_code == expected, response.text
+        refused_by = error_id(response)
+    story = events(server, user_id)
+    assert [(e["kind"], e["details"]) for e in story] == [
+        ("reset.requested", {"medium": "return"}),
+        ("code.voided", {"reason": "superseded"}),
+        ("reset.requested", {"medium": "return"}),
+        ("rate.limited", {"error_id": refused_by}),
+    ]
+    assert story[-1]["actor"] == story[0]["actor"] is not None
+
+
+def test_an_expired_code_is_recorded_as_voided(make_server):
+    server = make_server()
+    with server.client() as admin:
+        user_id = create_user(admin)
+        code = admin.post(f"/v2/users/{user_id}/password_reset", json={"returnCode": {}}).json()
+        server.clock.advance(server.settings.reset_code_lifetime + 1)
+        response = admin.post(
+            f"/v2/users/{user_id}/password",
+            json={"newPassword": {"password": STRONG_PASSWORD}, "verificationCode": code["verificationCode"]},
+        )
+    assert error_id(response) == "CODE-QvUQ4P"
+    assert kinds(server, user_id) == ["reset.requested", "code.voided"]
+    assert events(server, user_id)[-1]["details"] == {"reason": "expired"}
