@@ -525,13 +525,22 @@ class UserService:
                 )
 
     async def _event(
-        self, tx: Tx, kind: EventKind, principal: Principal, user: UserRecord | None, now: int, **details: Any
+        self,
+        tx: Tx,
+        kind: EventKind,
+        principal: Principal,
+        user: UserRecord | None,
+        now: int,
+        *,
+        user_id: str | None = None,
+        **details: Any,
     ) -> None:
-        """Append an audit event in `tx`: the caller's token id and address, never a secret."""
+        """Append an audit event in `tx` about `user` (or, unread, `user_id`): the caller's
+        token id and address, and `details`, which never hold a secret."""
         await tx.add_event(
             kind,
             now,
-            user_id=user.id if user else details.pop("user_id", None),
+            user_id=user.id if user else user_id,
             org_id=user.org_id if user else None,
             actor=principal.token_id,
             address=principal.address,

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -329,3 +330,24 @@ def test_an_expired_code_is_recorded_as_voided(make_server):
     assert error_id(response) == "CODE-QvUQ4P"
     assert kinds(server, user_id) == ["reset.requested", "code.voided"]
     assert events(server, user_id)[-1]["details"] == {"reason": "expired"}
+
+
+def test_a_language_folder_overrides_template_by_template(tmp_path):
+    from pwreset.domain.records import MessageKind
+    from pwreset.notify.templates import MessageTemplates, language_candidates
+
+    assert language_candidates("de_CH") == ["de-ch", "de"]
+    assert language_candidates("../etc") == []
+    (tmp_path / "fr").mkdir()
+    (tmp_path / "fr" / "password_changed_email_subject.txt").write_text("Mot de passe changé")
+    templates = MessageTemplates(tmp_path)
+    context = {"display_name": "M", "username": "m", "preferred_language": "fr", "changed_at": _NOW}
+    french = templates.email(context, kind=MessageKind.PASSWORD_CHANGED, language="fr-BE")
+    assert french.subject == "Mot de passe changé"
+    assert french.text.startswith("Hello M,")  # no French body: the default one
+    german = templates.email(context, kind=MessageKind.PASSWORD_CHANGED, language="de")
+    assert german.subject == "Ihr Passwort wurde geändert"
+    assert templates.languages == ("de", "fr")
+
+
+_NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
