@@ -1137,7 +1137,10 @@ def _parse_since(value: str, now_us: int) -> int:
     unit = _SINCE_UNITS.get(value[-1:])
     if unit is not None and value[:-1].isdigit():
         return now_us - int(value[:-1]) * unit * 1_000_000
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is neither an RFC 3339 time nor an age like 90m, 24h or 7d") from None
     if moment.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone (add Z for UTC)")
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
