@@ -250,7 +250,8 @@ class UserService:
             await tx.mark_user_deleted(user_id)
             await tx.delete_reset_code(user_id)
             await tx.supersede_pending_messages(user_id, now)
-            await tx.revoke_user_tokens(user_id, now)
+            for token_id in await tx.revoke_self_tokens(user_id, now):
+                await self._event(tx, EventKind.TOKEN_REVOKED, principal, user, now, token_id=token_id)
         return Details(sequence, now, user.org_id)
 
     async def request_password_reset(

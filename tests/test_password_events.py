@@ -351,3 +351,13 @@ def test_a_language_folder_overrides_template_by_template(tmp_path):
 
 
 _NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+
+def test_deleting_a_user_records_the_end_of_its_own_tokens(server, admin):
+    user_id = create_user(admin)
+    own = make_token(server, [], user=user_id)
+    own_id = token_id(server, own)
+    assert admin.delete(f"/v2/users/{user_id}").status_code == 200
+    assert [(e["kind"], e["details"]) for e in events(server, user_id)] == [
+        ("token.revoked", {"token_id": own_id})
+    ]

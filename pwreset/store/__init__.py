@@ -72,9 +72,6 @@ _SET_PASSWORD_SQL = text(
     "password_changed_at = :now, failed_password_checks = 0, state = 'active' WHERE id = :id"
 )
 _MARK_DELETED_SQL = text("UPDATE users SET state = 'deleted' WHERE id = :id")
-_REVOKE_USER_TOKENS_SQL = text(
-    "UPDATE tokens SET revoked_at = :now WHERE subject_kind = 'user' AND subject = :id AND revoked_at IS NULL"
-)
 _USERNAME_TAKEN_SQL = text(
     "SELECT 1 FROM users WHERE org_id = :org_id AND username_key = :key AND state <> 'deleted'"
 )
@@ -601,10 +598,6 @@ class Tx:
     async def lock_user(self, user_id: str) -> bool:
         """Lock an active user for password checks; False when it was not active."""
         return (await self.conn.execute(_LOCK_USER_SQL, {"id": user_id})).rowcount > 0
-
-    async def revoke_user_tokens(self, user_id: str, now: int) -> None:
-        """Revoke every token that acts as this user."""
-        await self.conn.execute(_REVOKE_USER_TOKENS_SQL, {"id": user_id, "now": now})
 
     async def insert_user(self, user: UserRecord) -> None:
         await self.conn.execute(_INSERT_USER_SQL, user.__dict__)
