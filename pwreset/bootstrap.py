@@ -126,6 +126,7 @@ def service_settings(settings: Settings) -> ServiceSettings:
         max_password_attempts=settings.max_password_attempts,
         link_origins=origins,
         argon2_concurrency=settings.argon2_concurrency,
+        password_changed_notice=settings.sends_password_changed_notice,
     )
 
 

@@ -67,10 +67,11 @@ def _settings_table() -> str:
     return "\n".join(lines)
 
 
-def _add_setting_flags(parser: argparse.ArgumentParser, *scopes: Scope) -> None:
-    """A flag for each setting of `scopes`, defaulting to None (not given: the environment's)."""
+def _add_setting_flags(parser: argparse.ArgumentParser, *scopes: Scope, only: Collection[str] = ()) -> None:
+    """A flag for each setting of `scopes` (of those named in `only`, when given), defaulting to
+    None (not given: the environment's)."""
     for item in settings_of(*scopes):
-        if item.flag is None:  # environment only
+        if item.flag is None or (only and item.name not in only):  # environment only, or not asked for
             continue
         help_text = f"{item.plain_help} (env {item.environment}"
         if item.kind is bool:
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     policy_change.add_argument("--clear", action="store_true", help="remove the organization's own policy")
     _add_setting_flags(policy, Scope.DATABASE)
     policy.set_defaults(run=_blocking(_org_password_policy))
+    _add_events_parser(commands)
+    _add_templates_parser(commands)
     _add_contract_test(commands)
     return parser
 
@@ -1183,6 +1186,186 @@ async def _outbox_list(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
         )
+    return 0
+
+
+# -- audit events and message templates ------------------------------------------------------
+
+_SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _add_events_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    events = commands.add_parser("events", help="read the audit events")
+    events_commands = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    events_list = events_commands.add_parser(
+        "list",
+        help="list audit events, oldest first",
+        description=(
+            "List the audit events in the order they were written: time, kind, user, "
+            "organization, actor (the id of the token that acted; none for the delivery "
+            "worker), client address and details. No secret is ever stored in an event. "
+            "Read only: the database is neither created nor migrated."
+        ),
+    )
+    events_list.add_argument("--user", metavar="USER_ID", help="only this user's events")
+    events_list.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only events at or after WHEN: an RFC 3339 time (2026-01-31T12:00:00Z) or an age (90m, 24h, 7d)",
+    )
+    events_list.add_argument("--json", action="store_true", help="one JSON array of objects")
+    _add_setting_flags(events_list, Scope.DATABASE)
+    events_list.set_defaults(run=events_list_command)
+
+
+def _add_templates_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pwreset.domain.records import MessageKind
+
+    templates = commands.add_parser("templates", help="preview message templates")
+    templates_commands = templates.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
+    preview = templates_commands.add_parser(
+        "preview",
+        help="render a sample message",
+        description=(
+            "Render a sample email (subject, text, HTML) and SMS of one kind in one language, "
+            "from the built-in templates or --templates-dir, for a made-up user and link."
+        ),
+    )
+    preview.add_argument(
+        "--kind",
+        choices=("reset", "changed"),
+        default="reset",
+        help=f"reset: the reset link ({MessageKind.RESET}); changed: the password changed notice",
+    )
+    preview.add_argument("--lang", default="", help="the user's preferredLanguage (default: the default set)")
+    _add_setting_flags(preview, Scope.DELIVERY, only=("templates_dir",))
+    preview.set_defaults(run=templates_preview_command)
+
+
+def _parse_since(value: str, now_us: int) -> int:
+    """µs since the epoch for an RFC 3339 time or an age such as `24h`; ValueError otherwise."""
+    from datetime import datetime
+
+    unit = _SINCE_UNITS.get(value[-1:])
+    if unit is not None and value[:-1].isdigit():
+        return now_us - int(value[:-1]) * unit * 1_000_000
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is neither an RFC 3339 time nor an age like 90m, 24h or 7d") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone (add Z for UTC)")
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def events_list_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset events list`: print the audit events, oldest first; read only."""
+    try:
+        since = _parse_since(args.since, system_now_us()) if args.since else None
+    except ValueError as exc:
+        print(f"pwreset: --since: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_events_list(settings, args.user, since, as_json=args.json))
+
+
+async def _events_list(settings: Settings, user_id: str | None, since: int | None, *, as_json: bool) -> int:
+    from pwreset.domain.timestamps import format_timestamp
+
+    async with _existing_store(settings) as store, store.read() as tx:
+        events = await tx.events(user_id, since)
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": e.id,
+                        "at": format_timestamp(e.at),
+                        "kind": e.kind,
+                        "userId": e.user_id,
+                        "orgId": e.org_id,
+                        "actor": e.actor,
+                        "address": e.address,
+                        "details": e.details,
+                    }
+                    for e in events
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print("ID\tAT\tKIND\tUSER\tORG\tACTOR\tADDRESS\tDETAILS")
+    for e in events:
+        details = json.dumps(e.details, sort_keys=True, separators=(",", ":"))
+        print(
+            "\t".join(
+                (
+                    str(e.id),
+                    format_timestamp(e.at),
+                    e.kind,
+                    e.user_id or "-",
+                    e.org_id or "-",
+                    e.actor or "-",
+                    e.address or "-",
+                    details,
+                )
+            )
+        )
+    return 0
+
+
+def templates_preview_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`pwreset templates preview`: render a sample email and SMS; 2 for a broken template."""
+    from pwreset.domain.records import MessageKind, UserRecord
+    from pwreset.notify.message import Outgoing
+    from pwreset.notify.templates import MessageTemplates
+
+    kind = MessageKind.RESET if args.kind == "reset" else MessageKind.PASSWORD_CHANGED
+    try:
+        templates = MessageTemplates(Path(settings.templates_dir) if settings.templates_dir else None)
+    except ValueError as exc:
+        print(f"pwreset: {exc}", file=sys.stderr)
+        return 2
+    now = system_now_us()
+    user = UserRecord(
+        "300000000000000001",
+        "200000000000000001",
+        "minnie",
+        "active",
+        "Minnie",
+        "Mouse",
+        "",
+        "Minnie Mouse",
+        args.lang,
+        "GENDER_FEMALE",
+        "minnie@mouse.example",
+        True,
+        "+41791234567",
+        True,
+        None,
+        False,
+        now,
+        1,
+        now,
+        now,
+    )
+    link = "https://app.example/password/set?code=SAMPLECODE&userId=300000000000000001"
+    sample = Outgoing(
+        "sample",
+        "email",
+        user.email,
+        link if kind is MessageKind.RESET else "",
+        user,
+        now + 3_600_000_000 if kind is MessageKind.RESET else now,
+        now,
+        kind,
+    )
+    context = sample.template_context()
+    email = templates.email(context, kind=kind, language=args.lang)
+    sms = templates.sms(context, kind=kind, language=args.lang)
+    print(
+        f"Subject: {email.subject}\n\n--- text ---\n{email.text.rstrip()}\n\n--- html ---\n"
+        f"{email.html.rstrip()}\n\n--- sms ---\n{sms}"
+    )
     return 0
 
 

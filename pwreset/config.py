@@ -278,6 +278,17 @@ class Settings:
         10000, "range answers kept in memory, per server process (0: none)", Scope.SERVER
     )
     pwned_passwords_cache_ttl: int = setting(3600, "seconds a range answer is kept", Scope.SERVER)
+    # Notices and audit events.
+    password_changed_notice: str = setting(
+        "auto",
+        "after every password change, send the user a \"Your password was changed\" notice by email, "
+        "or by SMS when it has only a phone: `on`, `off`, or `auto` (on when SMTP, an SMS webhook or "
+        "`--print-links` is configured)",
+        Scope.DELIVERY,
+    )
+    events_retention: int = setting(
+        365, "days audit events are kept (0: forever); purged by the delivery worker", Scope.DELIVERY
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -293,6 +304,18 @@ class Settings:
     def admin_token_file(self) -> Path:
         """Where the first start writes the admin token."""
         return self.data_dir / "admin-token"
+
+    @property
+    def sends_password_changed_notice(self) -> bool:
+        """Whether a password change queues a notice: `on`, or `auto` with delivery configured.
+        Raises ValueError for another value."""
+        if self.password_changed_notice not in ("auto", "on", "off"):
+            raise ValueError(
+                f"password changed notice: {self.password_changed_notice!r} is not auto, on or off"
+            )
+        if self.password_changed_notice == "auto":
+            return bool(self.smtp_host or self.sms_webhook_url or self.print_links)
+        return self.password_changed_notice == "on"
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given values; `None` values are ignored (flag not given)."""

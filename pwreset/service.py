@@ -26,7 +26,7 @@ import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 import anyio
 from argon2 import PasswordHasher
@@ -36,10 +36,11 @@ from pwreset import errors, limits
 from pwreset.auth import Principal, membership_not_found
 from pwreset.domain.blocklist import CommonPasswords, blocklist_violation, breached, personal_parts
 from pwreset.domain.contacts import normalize_email, normalize_phone
+from pwreset.domain.events import EventKind
 from pwreset.domain.identifiers import check_username
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.password_policy import NIST_MIN_LENGTH, PasswordPolicy, PolicyName
-from pwreset.domain.records import Medium, UserRecord
+from pwreset.domain.records import Medium, MessageKind, UserRecord
 from pwreset.domain.reset_codes import CodeCheck, StoredCode, check_code, generate_code, hash_code
 from pwreset.domain.url_template import UrlTemplate, check_link, check_url_template, parse_url_template
 from pwreset.keys import Keys
@@ -140,6 +141,7 @@ class ServiceSettings:
     max_password_attempts: int = 0  # wrong current passwords that lock the user; 0: no lockout
     link_origins: tuple[str, ...] = ()  # instance-wide allowed reset-link origins; (): any
     argon2_concurrency: int = 0  # argon2 computations at once; 0: one less than the CPUs
+    password_changed_notice: bool = False  # queue a "Your password was changed" message
 
 
 def _password_not_found() -> errors.ApiError:
@@ -304,13 +306,20 @@ class UserService:
             await tx.delete_password_history(user_id)
             await tx.delete_reset_code(user_id)
             await tx.supersede_pending_messages(user_id, now)
-            await tx.revoke_user_tokens(user_id, now)
+            for token_id in await tx.revoke_self_tokens(user_id, now):
+                await self._event(tx, EventKind.TOKEN_REVOKED, principal, user, now, token_id=token_id)
         return Details(sequence, now, user.org_id)
 
     async def request_password_reset(
         self, principal: Principal, user_id: str, medium: ResetMedium
     ) -> tuple[Details, str | None]:
         """Issue a new code; returns it only when the medium asks for it."""
+        async with self._recording_refusals(principal, user_id):
+            return await self._request_password_reset(principal, user_id, medium)
+
+    async def _request_password_reset(
+        self, principal: Principal, user_id: str, medium: ResetMedium
+    ) -> tuple[Details, str | None]:
         template: UrlTemplate = self._default_template
         origin = self._default_origin
         if not medium.return_code and medium.url_template is not None:
@@ -335,6 +344,10 @@ class UserService:
             await self._take_limits(tx, reset_limits, now)
             code_id = self._ids.new_id()
             sequence = await tx.bump_sequence(user_id, now)
+            if await tx.get_reset_code(user_id) is not None:
+                await self._event(tx, EventKind.CODE_VOIDED, principal, user, now, reason="superseded")
+            sent_by = Medium.RETURN if medium.return_code else medium.notification
+            await self._event(tx, EventKind.RESET_REQUESTED, principal, user, now, medium=sent_by)
             await tx.put_reset_code(
                 user_id,
                 code_id,
@@ -373,11 +386,12 @@ class UserService:
         caller's `user.write` permission (Zitadel's three SetPassword paths)."""
         if not new_password:
             raise errors.invalid_argument("COMMAND-Mf0sd", "Password is empty")
-        if verification_code is not None:
-            return await self._set_password_with_code(principal, user_id, new_password, verification_code)
-        if current_password is not None:
-            return await self._change_password(principal, user_id, current_password, new_password)
-        return await self._set_password_by_permission(principal, user_id, new_password, change_required)
+        async with self._recording_refusals(principal, user_id):
+            if verification_code is not None:
+                return await self._set_password_with_code(principal, user_id, new_password, verification_code)
+            if current_password is not None:
+                return await self._change_password(principal, user_id, current_password, new_password)
+            return await self._set_password_by_permission(principal, user_id, new_password, change_required)
 
     async def _set_password_by_permission(
         self, principal: Principal, user_id: str, new_password: str, change_required: bool
@@ -400,6 +414,7 @@ class UserService:
         code (void at `code_max_attempts`) and against the caller's verification limits; so
         does a code for a user that has none, else asking whether it has one would be free."""
         wrong: errors.ApiError | None = None
+        expired: errors.ApiError | None = None
         voided = False
         async with self._uow.write() as tx:
             user = _visible(principal, await tx.get_user(user_id, lock=True), _password_not_found)
@@ -410,6 +425,7 @@ class UserService:
             record = await tx.get_reset_code(user_id)
             if record is None:
                 await self._take_limits(tx, buckets, now)
+                await self._event(tx, EventKind.CODE_WRONG, principal, user, now, reason="no_code")
                 wrong = errors.failed_precondition("COMMAND-2M9fs", "Code not found")
             else:
                 stored = StoredCode(
@@ -418,12 +434,16 @@ class UserService:
                 outcome = check_code(stored, self._keys.code_hmac_key, user_id, code, now)
                 if outcome is CodeCheck.EXPIRED:
                     self._metrics.code_expired(record.medium)
-                    raise errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
-                if outcome is not CodeCheck.OK:
+                    # Answered after the commit, so that the event stays.
+                    await self._event(tx, EventKind.CODE_VOIDED, principal, user, now, reason="expired")
+                    expired = errors.failed_precondition("CODE-QvUQ4P", "Code is expired")
+                elif outcome != CodeCheck.OK:
                     await self._take_limits(tx, buckets, now)
                     attempts = await tx.count_failed_attempt(user_id)
+                    await self._event(tx, EventKind.CODE_WRONG, principal, user, now, attempts=attempts)
                     if attempts >= self._settings.code_max_attempts:
                         voided = True
+                        await self._event(tx, EventKind.CODE_VOIDED, principal, user, now, reason="attempts")
                         await tx.delete_reset_code(user_id)
                         await tx.supersede_pending_messages(user_id, now)
                         logger.warning(
@@ -434,6 +454,8 @@ class UserService:
                 org_policy = await tx.organization_password_policy(user.org_id)
                 earlier = await self._earlier_hashes(tx, user, include_current=True)
         # Answered after the transaction commits what the failure counted.
+        if expired is not None:
+            raise expired
         if wrong is not None:
             self._metrics.wrong_code(record.medium if record is not None else Medium.NONE)
             if voided and record is not None:
@@ -485,8 +507,7 @@ class UserService:
             verified_hash = user.password_hash
             if not await self._verify(verified_hash, current):
                 self._metrics.wrong_password()
-                if lockout:
-                    await self._lock_if_due(user_id, lockout)
+                await self._wrong_password(principal, user, lockout)
                 raise _password_invalid()
             try:
                 await self._check_password_records(new_password, earlier)
@@ -518,10 +539,10 @@ class UserService:
                 await tx.take_back_rate_events(attempt)
                 if self._settings.max_password_attempts:
                     await tx.add_failed_password_checks(user_id, -1)
-            if code_id is not None:
-                record = await tx.get_reset_code(user_id)
-                if record is None or record.code_id != code_id:  # used or replaced meanwhile
-                    raise errors.failed_precondition("COMMAND-2M9fs", "Code not found")
+            record = await tx.get_reset_code(user_id)
+            # A code used or replaced meanwhile:
+            if code_id is not None and (record is None or record.code_id != code_id):
+                raise errors.failed_precondition("COMMAND-2M9fs", "Code not found")
             if verified_hash is not None and user.password_hash != verified_hash:
                 changed = True  # the password changed meanwhile: the check no longer holds
             else:
@@ -535,21 +556,85 @@ class UserService:
                 await tx.set_password(user_id, password_hash, change_required, now)
                 await tx.delete_reset_code(user_id)
                 await tx.supersede_pending_messages(user_id, now)
+                via = "code" if code_id else "current_password" if verified_hash else "admin"
+                await self._password_changed(tx, principal, user, now, via, record is not None)
         if changed:
             raise _password_invalid()
         return Details(sequence, now, user.org_id)
 
-    async def _lock_if_due(self, user_id: str, lockout: int) -> None:
-        """Lock the user for password checks once its failed checks reach the lockout policy's
-        limit (Zitadel's `maxPasswordAttempts`); locking is a change, so the sequence moves."""
+    async def _wrong_password(self, principal: Principal, checked: UserRecord, lockout: int) -> None:
+        """Record a wrong current password, and lock the user for password checks once its
+        failed checks reach the lockout policy's limit (Zitadel's `maxPasswordAttempts`);
+        locking is a change, so the sequence moves."""
         async with self._uow.write() as tx:
-            user = await tx.get_user(user_id, lock=True)
-            if user is None or user.failed_password_checks < lockout:
+            now = self._now_us()
+            await self._event(tx, EventKind.PASSWORD_WRONG, principal, checked, now)
+            user = await tx.get_user(checked.id, lock=True)
+            if not lockout or user is None or user.failed_password_checks < lockout:
                 return
-            if await tx.lock_user(user_id):
-                await tx.bump_sequence(user_id, self._now_us())
+            if await tx.lock_user(user.id):
+                await tx.bump_sequence(user.id, now)
+                await self._event(tx, EventKind.USER_LOCKED, principal, user, now, failed_checks=lockout)
                 self._metrics.user_locked()
-                logger.warning("user %s locked after %d wrong passwords", user_id, lockout)
+                logger.warning("user %s locked after %d wrong passwords", user.id, lockout)
+
+    async def _password_changed(
+        self, tx: UserTx, principal: Principal, user: UserRecord, now: int, via: str, had_code: bool
+    ) -> None:
+        """What follows a new password, in its transaction: the events, the end of the user's
+        own tokens (never a service token), and the notice."""
+        if had_code:
+            kind = EventKind.CODE_USED if via == "code" else EventKind.CODE_VOIDED
+            await self._event(tx, kind, principal, user, now, reason="password_changed")
+        if user.locked:
+            await self._event(tx, EventKind.USER_UNLOCKED, principal, user, now)
+        await self._event(tx, EventKind.PASSWORD_CHANGED, principal, user, now, via=via)
+        for token_id in await tx.revoke_self_tokens(user.id, now):
+            await self._event(tx, EventKind.TOKEN_REVOKED, principal, user, now, token_id=token_id)
+        if self._settings.password_changed_notice:
+            medium, recipient = ("email", user.email) if user.email else ("sms", user.phone or "")
+            if recipient:
+                await tx.add_notice_message(
+                    self._ids.new_id(), user.id, MessageKind.PASSWORD_CHANGED, medium, recipient, now
+                )
+
+    async def _event(
+        self,
+        tx: UserTx,
+        kind: EventKind,
+        principal: Principal,
+        user: UserRecord | None,
+        now: int,
+        *,
+        user_id: str | None = None,
+        **details: Any,
+    ) -> None:
+        """Append an audit event in `tx` about `user` (or, unread, `user_id`): the caller's
+        token id and address, and `details`, which never hold a secret."""
+        await tx.add_event(
+            kind,
+            now,
+            user_id=user.id if user else user_id,
+            org_id=user.org_id if user else None,
+            actor=principal.token_id,
+            address=principal.address,
+            details=details,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _recording_refusals(self, principal: Principal, user_id: str) -> AsyncIterator[None]:
+        """Record a rate limit's refusal (429) raised inside: its transaction rolled back, so
+        the event gets one of its own."""
+        try:
+            yield
+        except errors.ApiError as exc:
+            if exc.code is errors.Code.RESOURCE_EXHAUSTED:
+                async with self._uow.write() as tx:
+                    await self._event(
+                        tx, EventKind.RATE_LIMITED, principal, None, self._now_us(),
+                        user_id=user_id, error_id=exc.error_id,
+                    )
+            raise
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -9,8 +9,9 @@ call; times are integer µs since the Unix epoch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from pwreset.domain.records import ResetCodeRecord, UserRecord
 
@@ -113,8 +114,29 @@ class UserTx(UserReads, RateEvents, Protocol):
         """Lock an active user for password checks; False when it was not active."""
         ...
 
-    async def revoke_user_tokens(self, user_id: str, now: int) -> None:
-        """Revoke every token that acts as this user."""
+    async def revoke_self_tokens(self, user_id: str, now: int) -> list[str]:
+        """Revoke the live tokens that act as this user ("self" tokens, never service
+        tokens); returns their ids."""
+        ...
+
+    async def add_event(
+        self,
+        kind: str,
+        at: int,
+        *,
+        user_id: str | None,
+        org_id: str | None,
+        actor: str | None,
+        address: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one audit event (`at` in µs; `actor` a token id, never the token)."""
+        ...
+
+    async def add_notice_message(
+        self, message_id: str, user_id: str, kind: str, medium: str, recipient: str, now: int
+    ) -> None:
+        """Queue a message that carries no code and no link (`kind`: a `MessageKind`)."""
         ...
 
     async def put_reset_code(

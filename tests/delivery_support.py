@@ -270,16 +270,18 @@ class WebhookSink:
         return [(headers, json.loads(body)) for headers, body in self.requests]
 
 
-def outbox(settings: Settings) -> list[OutboxMessage]:
-    """The outbox as the database holds it."""
+def outbox(settings: Settings, kind: str | None = "reset") -> list[OutboxMessage]:
+    """The outbox as the database holds it: its reset links, or its messages of `kind`
+    (None: all, password-changed notices too)."""
 
     async def read() -> list[OutboxMessage]:
         store = Store(settings.effective_database_url)
         try:
             async with store.read() as tx:
-                return await tx.outbox_messages()
+                messages = await tx.outbox_messages()
         finally:
             await store.dispose()
+        return [m for m in messages if kind is None or m.kind == kind]
 
     return asyncio.run(read())
 

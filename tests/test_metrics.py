@@ -53,6 +53,7 @@ def test_counters_move_with_a_reset_flow(make_server):
             smtp_security="none",
             reset_rate_limit=2,
             max_password_attempts=1,
+            password_changed_notice="off",  # only reset links reach the sink
             **FAST_DELIVERY,
         )
         token = make_token(server, ["metrics.read"], subject="prometheus")

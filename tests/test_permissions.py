@@ -61,6 +61,8 @@ def test_a_user_may_act_on_itself(server, admin):
             json={"newPassword": {"password": STRONG_PASSWORD}, "currentPassword": INITIAL_PASSWORD},
         )
         assert changed.status_code == 200, changed.text
+    # The new password ended the user's own token: it takes a new one.
+    with server.client(make_token(server, [], user=user_id)) as itself:
         # setting a password without verification needs user.write, even for oneself
         assert (
             itself.post(

@@ -113,6 +113,7 @@ def test_spans_per_request_and_delivery_carry_no_secret(tmp_path, monkeypatch):
             smtp_host="127.0.0.1",
             smtp_port=sink.port,
             smtp_security="none",
+            password_changed_notice="off",  # one delivery: the reset link
             **FAST_DELIVERY,
         )
         asyncio.run(prepare_database(settings))

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MessageKind(StrEnum):
+    """What an outbox message says: a reset link, or the notice that the password changed."""
+
+    RESET = "reset"
+    PASSWORD_CHANGED = "password_changed"
 
 
 class Medium(enum.StrEnum):
@@ -112,6 +120,7 @@ class OutboxMessage:
     claimed_by: str | None = None
     lease_until: int | None = None
     sent_at: int | None = None
+    kind: str = MessageKind.RESET
 
 
 @dataclass(frozen=True)
@@ -125,3 +134,4 @@ class ClaimedMessage:
     recipient: str
     payload: str | None
     attempts: int
+    kind: str = MessageKind.RESET

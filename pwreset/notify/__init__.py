@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from pwreset.config import Settings
+from pwreset.domain.records import MessageKind
 from pwreset.keys import Keys
 from pwreset.metrics import Metrics
 from pwreset.notify.email import SmtpEmailSender, SmtpSettings
@@ -36,11 +37,12 @@ class LinkPrinter:
     async def send(self, message: Outgoing) -> None:
         # The one place a link is logged, and only when the operator asked for it.
         logger.warning(
-            "--print-links: reset link for user %s (%s to %s): %s",
+            "--print-links: %s for user %s (%s to %s): %s",
+            "reset link" if message.kind is MessageKind.RESET else "password changed notice",
             message.user.id,
             message.medium,
             message.recipient,
-            message.link,
+            message.link or "(no link)",
         )
 
 
@@ -88,6 +90,7 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         lease_us=int(settings.worker_lease * 1_000_000),
         poll_interval=settings.worker_poll_interval,
         retention_us=settings.outbox_retention * 86_400_000_000,
+        events_retention_us=settings.events_retention * 86_400_000_000,
     )
 
 

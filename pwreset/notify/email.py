@@ -50,14 +50,16 @@ class SmtpEmailSender:
             raise ValueError(f"SMTP CA file {settings.ca_file}: {exc}") from None
 
     def compose(self, message: Outgoing) -> EmailMessage:
-        content = self._templates.email(message.template_context())
+        content = self._templates.email(
+            message.template_context(), kind=message.kind, language=message.user.preferred_language
+        )
         mail = EmailMessage()
         mail["From"] = self._settings.sender
         mail["To"] = message.recipient
         mail["Subject"] = content.subject
         mail["Date"] = formatdate(message.now_us / 1_000_000, usegmt=True)
         # The same id on every attempt, so a receiver can drop a copy sent twice after a crash.
-        mail["Message-ID"] = f"<{message.message_id}.reset@{self._sender_domain}>"
+        mail["Message-ID"] = f"<{message.message_id}.{message.kind}@{self._sender_domain}>"
         mail.set_content(content.text)
         mail.add_alternative(content.html, subtype="html")
         return mail

@@ -1,4 +1,5 @@
-"""One reset message on its way out, and what a sender may answer."""
+"""One message on its way out (a reset link or a password-changed notice), and what a sender
+may answer."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pwreset.domain.records import UserRecord
+from pwreset.domain.records import MessageKind, UserRecord
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message opened for delivery: the link holds the code, so it lives only in memory."""
+    """A message opened for delivery: a reset link holds the code, so it lives only in memory;
+    a notice has no link (`link` is empty) and no expiry (`expires_at_us` is `now_us`)."""
 
     message_id: str
     medium: str  # "email" | "sms"
@@ -20,12 +22,13 @@ class Outgoing:
     user: UserRecord
     expires_at_us: int
     now_us: int
+    kind: MessageKind = MessageKind.RESET
 
     def template_context(self) -> dict[str, object]:
-        """The names message templates may use."""
+        """The names message templates may use; a notice's templates get no `link`."""
         minutes = max(1, -(-(self.expires_at_us - self.now_us) // 60_000_000))
-        return {
-            "link": self.link,
+        context: dict[str, object] = {"link": self.link} if self.kind is MessageKind.RESET else {}
+        return context | {
             "user_id": self.user.id,
             "org_id": self.user.org_id,
             "username": self.user.username,
@@ -36,6 +39,7 @@ class Outgoing:
             "recipient": self.recipient,
             "expires_at": datetime.fromtimestamp(self.expires_at_us / 1_000_000, UTC),
             "valid_minutes": minutes,
+            "changed_at": datetime.fromtimestamp(self.now_us / 1_000_000, UTC),
         }
 
 

@@ -8,10 +8,12 @@ import hmac
 import httpx
 import orjson
 
+from pwreset.domain.records import MessageKind
 from pwreset.notify.message import DeliveryError, Outgoing, PermanentDeliveryError
 from pwreset.notify.templates import MessageTemplates
 
 EVENT_TYPE = "user.human.password.code.added"
+CHANGED_EVENT_TYPE = "user.human.password.changed"  # Zitadel's event for a new password
 SIGNATURE_HEADER = "ZITADEL-Signature"
 
 
@@ -45,11 +47,13 @@ class WebhookSmsSender:
             {
                 "contextInfo": {
                     "recipientPhoneNumber": message.recipient,
-                    "eventType": EVENT_TYPE,
+                    "eventType": EVENT_TYPE if message.kind is MessageKind.RESET else CHANGED_EVENT_TYPE,
                     "provider": {"id": "pwreset", "description": "pwreset SMS webhook"},
                 },
                 "templateData": {
-                    "text": self._templates.sms(message.template_context()),
+                    "text": self._templates.sms(
+                        message.template_context(), kind=message.kind, language=user.preferred_language
+                    ),
                     "url": message.link,
                 },
                 "args": {

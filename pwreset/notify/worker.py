@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import anyio
 from cryptography.fernet import InvalidToken
 
-from pwreset.domain.records import ClaimedMessage
+from pwreset.domain.events import EventKind
+from pwreset.domain.records import ClaimedMessage, MessageKind, UserRecord
 from pwreset.keys import Keys
 from pwreset.metrics import Metrics
 from pwreset.notify.message import Outgoing, PermanentDeliveryError, Sender
@@ -40,6 +41,7 @@ class DeliveryPolicy:
     batch_size: int = 10
     retention_us: int = 30 * 86_400_000_000  # finished messages are kept this long; 0: forever
     purge_interval_us: int = 3_600_000_000
+    events_retention_us: int = 365 * 86_400_000_000  # audit events are kept this long; 0: forever
 
     def retry_delay_us(self, attempts: int) -> int:
         """Wait after the `attempts`-th failure: the base, doubled per failure, capped."""
@@ -108,15 +110,23 @@ class DeliveryWorker:
         return len(claimed)
 
     async def purge_if_due(self) -> None:
-        """Now and then, delete messages finished longer ago than the retention."""
+        """Now and then, delete messages finished, and audit events written, longer ago than
+        their retention."""
         now = self._now_us()
-        if not self._policy.retention_us or now < self._next_purge_at:
+        policy = self._policy
+        if not (policy.retention_us or policy.events_retention_us) or now < self._next_purge_at:
             return
-        self._next_purge_at = now + self._policy.purge_interval_us
+        self._next_purge_at = now + policy.purge_interval_us
+        purged = events = 0
         async with self._store.write() as tx:
-            purged = await tx.purge_finished_messages(now - self._policy.retention_us)
+            if policy.retention_us:
+                purged = await tx.purge_finished_messages(now - policy.retention_us)
+            if policy.events_retention_us:
+                events = await tx.purge_events(now - policy.events_retention_us)
         if purged:
             logger.info("deleted %d outbox messages finished more than the retention ago", purged)
+        if events:
+            logger.info("deleted %d audit events older than their retention", events)
 
     async def _deliver_one(self, claimed: ClaimedMessage) -> None:
         # One message's trouble must not cancel its siblings mid-send; its claim simply
@@ -146,6 +156,8 @@ class DeliveryWorker:
             user = await tx.get_user(claimed.user_id)
         if not held:  # another worker took it over after this one's lease ran out
             return "released"
+        if claimed.kind == MessageKind.PASSWORD_CHANGED:
+            return await self._deliver_notice(claimed, user, now)
         if code is None or code.code_id != claimed.code_id or user is None or not user.live:
             # The code was replaced, used or voided, or the user deleted: the link is dead.
             return await self._finish(claimed, "superseded", now)
@@ -169,7 +181,9 @@ class DeliveryWorker:
             # A failure's text is kept and logged; make sure the link can never be part of it.
             error = f"{exc}".replace(link, "[link]")[:500] or type(exc).__name__
             return await self._failed(claimed, error, permanent=isinstance(exc, PermanentDeliveryError))
-        status = await self._finish(claimed, sender.delivered_status, self._now_us())
+        status = await self._finish(
+            claimed, sender.delivered_status, self._now_us(), event=EventKind.CODE_SENT, user=user
+        )
         logger.info(  # "sent", or "printed" with --print-links: never "delivered" when it was not
             "reset %s for user %s %s (message %s, attempt %d)",
             claimed.medium,
@@ -179,6 +193,33 @@ class DeliveryWorker:
             claimed.attempts,
         )
         return status
+
+    async def _deliver_notice(self, claimed: ClaimedMessage, user: UserRecord | None, now: int) -> str:
+        """Send a notice: no code, no link, no expiry; only a deleted user makes it moot."""
+        if user is None or not user.live:
+            return await self._finish(claimed, "superseded", now)
+        if claimed.attempts > self._policy.max_attempts:
+            return await self._finish(
+                claimed, "dead", now, f"no delivery in {self._policy.max_attempts} attempts"
+            )
+        sender = self._senders[claimed.medium]
+        outgoing = Outgoing(
+            claimed.id, claimed.medium, claimed.recipient, "", user, now, now, MessageKind.PASSWORD_CHANGED
+        )
+        try:
+            await sender.send(outgoing)
+        except Exception as exc:
+            error = f"{exc}"[:500] or type(exc).__name__
+            return await self._failed(claimed, error, permanent=isinstance(exc, PermanentDeliveryError))
+        logger.info(
+            "password changed notice for user %s %s (message %s)",
+            user.id,
+            sender.delivered_status,
+            claimed.id,
+        )
+        return await self._finish(
+            claimed, sender.delivered_status, self._now_us(), event=EventKind.NOTICE_SENT, user=user
+        )
 
     async def _failed(self, claimed: ClaimedMessage, error: str, *, permanent: bool) -> str:
         now = self._now_us()
@@ -206,7 +247,22 @@ class DeliveryWorker:
             await tx.retry_message(claimed.id, self.worker_id, error, now, now + delay)
         return "failed"
 
-    async def _finish(self, claimed: ClaimedMessage, status: str, now: int, error: str | None = None) -> str:
+    async def _finish(
+        self,
+        claimed: ClaimedMessage,
+        status: str,
+        now: int,
+        error: str | None = None,
+        *,
+        event: EventKind | None = None,
+        user: UserRecord | None = None,
+    ) -> str:
+        """End the message in `status`, recording `event` (a delivery) in the same transaction."""
         async with self._store.write() as tx:
             await tx.finish_message(claimed.id, self.worker_id, status, now, error=error)
+            if event is not None and user is not None:
+                details = {"medium": claimed.medium, "message_id": claimed.id, "status": status}
+                await tx.add_event(
+                    event, now, user_id=user.id, org_id=user.org_id, actor=None, address=None, details=details
+                )
         return status

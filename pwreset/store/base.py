@@ -9,14 +9,17 @@ rate-bucket locks), the engine's subclass of `SqlTx` supplies it in a few class 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Protocol
 
+from pwreset.domain.events import EventRecord
 from pwreset.domain.records import (
     OUTBOX_MEDIA,
     ClaimedMessage,
     Medium,
+    MessageKind,
     OutboxMessage,
     OutboxStatus,
     ResetCodeRecord,
@@ -82,7 +85,7 @@ class Tx(Protocol):
     async def username_taken(self, org_id: str, key: str) -> bool: ...
     async def add_failed_password_checks(self, user_id: str, delta: int) -> int: ...
     async def lock_user(self, user_id: str) -> bool: ...
-    async def revoke_user_tokens(self, user_id: str, now: int) -> None: ...
+    async def revoke_self_tokens(self, user_id: str, now: int) -> list[str]: ...
     async def insert_user(self, user: UserRecord) -> None: ...
     async def bump_sequence(self, user_id: str, now: int) -> int: ...
     async def set_password(
@@ -142,6 +145,23 @@ class Tx(Protocol):
     async def add_password_history(self, user_id: str, password_hash: str, now: int, keep: int) -> None: ...
     async def delete_password_history(self, user_id: str) -> None: ...
 
+    async def add_event(
+        self,
+        kind: str,
+        at: int,
+        *,
+        user_id: str | None,
+        org_id: str | None,
+        actor: str | None,
+        address: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None: ...
+    async def events(self, user_id: str | None = None, since: int | None = None) -> list[EventRecord]: ...
+    async def purge_events(self, before: int) -> int: ...
+    async def add_notice_message(
+        self, message_id: str, user_id: str, kind: str, medium: str, recipient: str, now: int
+    ) -> None: ...
+
 
 class Engine(Protocol):
     """One database engine behind `Store`: its transactions and its connection pool."""
@@ -191,8 +211,9 @@ _SET_PASSWORD = (
     "password_changed_at = :now, failed_password_checks = 0, state = 'active' WHERE id = :id"
 )
 _MARK_DELETED = "UPDATE users SET state = 'deleted' WHERE id = :id"
-_REVOKE_USER_TOKENS = (
-    "UPDATE tokens SET revoked_at = :now WHERE subject_kind = 'user' AND subject = :id AND revoked_at IS NULL"
+_REVOKE_SELF_TOKENS = (
+    "UPDATE tokens SET revoked_at = :now WHERE subject_kind = 'user' AND subject = :id "
+    "AND revoked_at IS NULL RETURNING id"
 )
 _USERNAME_TAKEN = "SELECT 1 FROM users WHERE org_id = :org_id AND username_key = :key AND state <> 'deleted'"
 _ADD_FAILED_PASSWORD_CHECK = (
@@ -216,12 +237,12 @@ _COUNT_FAILED_ATTEMPT = (
     "RETURNING failed_attempts"
 )
 _DELETE_CODE = "DELETE FROM reset_codes WHERE user_id = :user_id"
-# Only waiting (pending) messages: one a worker holds (sending) may already be on the wire.
-# The worker drops a held message itself, before sending, when its code is no longer the
-# user's live one.
+# Only waiting (pending) reset links: one a worker holds (sending) may already be on the
+# wire, and it drops a held message itself, before sending, when its code is no longer the
+# user's live one. A password-changed notice is never superseded.
 _SUPERSEDE_OUTBOX = (
     f"UPDATE outbox SET status = '{OutboxStatus.SUPERSEDED}', payload = NULL, updated_at = :now "
-    f"WHERE user_id = :user_id AND status = '{OutboxStatus.PENDING}'"
+    f"WHERE user_id = :user_id AND status = '{OutboxStatus.PENDING}' AND kind = '{MessageKind.RESET}'"
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (id, user_id, code_id, medium, recipient, payload, status, attempts, "
@@ -230,7 +251,7 @@ _INSERT_OUTBOX = (
 )
 _OUTBOX_COLUMNS = (
     "id, user_id, code_id, medium, recipient, payload, status, attempts, next_attempt_at, "
-    "last_error, created_at, claimed_by, lease_until, sent_at"
+    "last_error, created_at, claimed_by, lease_until, sent_at, kind"
 )
 _SELECT_OUTBOX = f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY created_at, id"
 # Due messages, and messages whose worker's lease ran out (it crashed or hung).
@@ -244,7 +265,7 @@ _DUE_OUTBOX = (
 _CLAIM_OUTBOX = (
     f"UPDATE outbox SET status = '{OutboxStatus.SENDING}', claimed_by = :worker, "
     "lease_until = :lease_until, attempts = attempts + 1, updated_at = :now WHERE id IN ({due}) "
-    "RETURNING id, user_id, code_id, medium, recipient, payload, attempts"
+    "RETURNING id, user_id, code_id, medium, recipient, payload, attempts, kind"
 )
 _OUTBOX_BACKLOG = (
     "SELECT medium, status, COUNT(*), MIN(created_at) FROM outbox "
@@ -323,6 +344,24 @@ _PRUNE_PASSWORD_HISTORY = (
 _DELETE_PASSWORD_HISTORY = "DELETE FROM password_history WHERE user_id = :user_id"
 
 
+_INSERT_EVENT = (
+    "INSERT INTO events (at, kind, user_id, org_id, actor, address, details) "
+    "VALUES (:at, :kind, :user_id, :org_id, :actor, :address, :details)"
+)
+# CAST gives PostgreSQL the parameters' types where only `IS NULL` would name them.
+_SELECT_EVENTS = (
+    "SELECT id, at, kind, user_id, org_id, actor, address, details FROM events "
+    "WHERE (CAST(:user_id AS TEXT) IS NULL OR user_id = CAST(:user_id AS TEXT)) "
+    "AND (CAST(:since AS BIGINT) IS NULL OR at >= CAST(:since AS BIGINT)) ORDER BY id"
+)
+_PURGE_EVENTS = "DELETE FROM events WHERE at < :before"
+_INSERT_NOTICE = (
+    "INSERT INTO outbox (id, user_id, code_id, medium, recipient, payload, status, attempts, "
+    "next_attempt_at, last_error, created_at, updated_at, kind) VALUES (:id, :user_id, '', "
+    f":medium, :recipient, NULL, '{OutboxStatus.PENDING}', 0, :now, NULL, :now, :now, :kind)"
+)
+
+
 class SqlTx:
     """`Tx` in SQL over one engine's `Connection`; each engine subclasses it with its SQL."""
 
@@ -336,6 +375,8 @@ class SqlTx:
     # Run by `lock_rate_bucket(bucket)` with a `:bucket` parameter; None: the transaction's
     # own lock suffices.
     rate_bucket_lock: ClassVar[str | None]
+    # The column type of an id the database counts itself (the audit events' order).
+    identity_column: ClassVar[str]
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -471,9 +512,11 @@ class SqlTx:
         """Lock an active user for password checks; False when it was not active."""
         return (await self.conn.execute(_LOCK_USER, {"id": user_id})).rowcount > 0
 
-    async def revoke_user_tokens(self, user_id: str, now: int) -> None:
-        """Revoke every token that acts as this user."""
-        await self.conn.execute(_REVOKE_USER_TOKENS, {"id": user_id, "now": now})
+    async def revoke_self_tokens(self, user_id: str, now: int) -> list[str]:
+        """Revoke the live tokens that act as this user ("self" tokens, never service
+        tokens); returns their ids."""
+        rows = await self.fetch_all(_REVOKE_SELF_TOKENS, {"id": user_id, "now": now})
+        return [str(row[0]) for row in rows]
 
     async def insert_user(self, user: UserRecord) -> None:
         await self.conn.execute(_INSERT_USER, user.__dict__)
@@ -565,7 +608,7 @@ class SqlTx:
         messages = [
             OutboxMessage(
                 row[0], row[1], row[2], Medium(row[3]), row[4], row[5], OutboxStatus(row[6]),
-                row[7], row[8], row[9], row[10], row[11], row[12], row[13],
+                row[7], row[8], row[9], row[10], row[11], row[12], row[13], MessageKind(row[14]),
             )
             for row in await self.fetch_all(_SELECT_OUTBOX, {})
         ]
@@ -580,7 +623,10 @@ class SqlTx:
             {"worker": worker, "now": now, "lease_until": lease_until, "limit": limit},
         )
         return [
-            ClaimedMessage(row[0], row[1], row[2], Medium(row[3]), row[4], row[5], row[6]) for row in rows
+            ClaimedMessage(
+                row[0], row[1], row[2], Medium(row[3]), row[4], row[5], row[6], MessageKind(row[7])
+            )
+            for row in rows
         ]
 
     async def message_held(self, message_id: str, worker: str) -> bool:
@@ -685,3 +731,53 @@ class SqlTx:
     async def delete_password_history(self, user_id: str) -> None:
         """Forget the user's earlier passwords."""
         await self.conn.execute(_DELETE_PASSWORD_HISTORY, {"user_id": user_id})
+
+    # -- audit events and notices -----------------------------------------------------------
+
+    async def add_event(
+        self,
+        kind: str,
+        at: int,
+        *,
+        user_id: str | None,
+        org_id: str | None,
+        actor: str | None,
+        address: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one audit event (`at` in µs; `actor` a token id); never updated or deleted
+        but by the retention purge."""
+        await self.conn.execute(
+            _INSERT_EVENT,
+            {
+                "at": at,
+                "kind": str(kind),
+                "user_id": user_id,
+                "org_id": org_id,
+                "actor": actor or None,
+                "address": address,
+                "details": json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":")),
+            },
+        )
+
+    async def events(self, user_id: str | None = None, since: int | None = None) -> list[EventRecord]:
+        """Events in the order they were written, of one user and from `since` (µs) when given."""
+        rows = await self.fetch_all(_SELECT_EVENTS, {"user_id": user_id, "since": since})
+        return [
+            EventRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
+            for row in rows
+        ]
+
+    async def purge_events(self, before: int) -> int:
+        """Delete events older than `before` (µs, the retention); returns how many."""
+        return (await self.conn.execute(_PURGE_EVENTS, {"before": before})).rowcount
+
+    async def add_notice_message(
+        self, message_id: str, user_id: str, kind: str, medium: str, recipient: str, now: int
+    ) -> None:
+        """Queue a message that carries no code and no link (`kind`: a `MessageKind`)."""
+        await self.conn.execute(
+            _INSERT_NOTICE,
+            {"id": message_id, "user_id": user_id, "kind": str(kind), "medium": medium,
+             "recipient": recipient, "now": now},
+        )

@@ -36,6 +36,25 @@ async def _fill_username_keys(tx: Any) -> None:
         )
 
 
+async def _create_events(tx: Any) -> None:
+    """The append-only audit log. Its id is the database's own counter, so events list in
+    the order they were written (`identity_column`: an identity column on PostgreSQL, the
+    rowid on SQLite)."""
+    await tx.execute_sql(
+        f"""CREATE TABLE events (
+            id {tx.identity_column},
+            at BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            user_id TEXT,
+            org_id TEXT,
+            actor TEXT,
+            address TEXT,
+            details TEXT NOT NULL
+        )""",
+        {},
+    )
+
+
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: (
         """CREATE TABLE instance_settings (
@@ -169,6 +188,15 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         # The organization's password policy (zitadel, nist); NULL: the instance's applies.
         "ALTER TABLE organizations ADD COLUMN password_policy TEXT",
     ),
+    6: (
+        # Audit events (pwreset.domain.events), and what each outbox message says: a reset
+        # link, or the notice that the password changed (no code, no link, no payload).
+        _create_events,
+        "CREATE INDEX events_user ON events (user_id, id)",
+        "CREATE INDEX events_at ON events (at)",
+        "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'reset'",
+    ),
 }
 
 LATEST = max(MIGRATIONS)
+EVENTS_VERSION = 6  # the schema version that has the audit `events` table

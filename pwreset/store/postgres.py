@@ -199,6 +199,7 @@ class PostgresTx(SqlTx):
     claim_lock = " FOR UPDATE SKIP LOCKED"
     migration_lock = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"
     rate_bucket_lock = "SELECT pg_advisory_xact_lock(hashtextextended(:bucket, 0))"
+    identity_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 
 
 async def _reset(connection: Any) -> None:

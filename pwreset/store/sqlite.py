@@ -72,6 +72,7 @@ class SqliteTx(SqlTx):
     claim_lock = ""
     migration_lock = None
     rate_bucket_lock = None
+    identity_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
 
 class _Pool:

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pwreset.domain.records import OutboxMessage, ResetCodeRecord, UserRecord
+from pwreset.domain.events import EventRecord
+from pwreset.domain.records import (
+    Medium,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
+    ResetCodeRecord,
+    UserRecord,
+)
 from pwreset.unit_of_work import ConflictError
 
 
@@ -65,6 +73,7 @@ class Tables:
     rate_events: list[RateEvent] = field(default_factory=list)
     # (user_id, changed_at, hash) of earlier passwords
     password_history: list[tuple[str, int, str]] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
 
     def copy(self) -> Tables:
         """A copy to work on: the rows are immutable, so copying the containers suffices."""
@@ -77,6 +86,7 @@ class Tables:
             dict(self.tokens),
             list(self.rate_events),
             list(self.password_history),
+            list(self.events),
         )
 
 
@@ -174,10 +184,37 @@ class FakeTx:
         self._change(user_id, state="locked")
         return True
 
-    async def revoke_user_tokens(self, user_id: str, now: int) -> None:
+    async def revoke_self_tokens(self, user_id: str, now: int) -> list[str]:
+        revoked = []
         for token in list(self._t.tokens.values()):
             if token.subject_kind == "user" and token.subject == user_id and token.revoked_at is None:
                 self._t.tokens[token.id] = dataclasses.replace(token, revoked_at=now)
+                revoked.append(token.id)
+        return revoked
+
+    async def add_event(
+        self,
+        kind: str,
+        at: int,
+        *,
+        user_id: str | None,
+        org_id: str | None,
+        actor: str | None,
+        address: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._t.events.append(
+            EventRecord(len(self._t.events) + 1, at, str(kind), user_id, org_id, actor or None, address,
+                        dict(details or {}))
+        )
+
+    async def add_notice_message(
+        self, message_id: str, user_id: str, kind: str, medium: str, recipient: str, now: int
+    ) -> None:
+        self._t.outbox[message_id] = OutboxMessage(
+            message_id, user_id, "", Medium(medium), recipient, None, OutboxStatus.PENDING, 0, now, None, now,
+            kind=MessageKind(kind),
+        )
 
     # -- reset codes ------------------------------------------------------------------------
 
@@ -208,7 +245,8 @@ class FakeTx:
 
     async def supersede_pending_messages(self, user_id: str, now: int) -> None:
         for message in list(self._t.outbox.values()):
-            if message.user_id == user_id and message.status == "pending":
+            waiting = message.status == "pending" and message.kind == MessageKind.RESET
+            if message.user_id == user_id and waiting:
                 self._t.outbox[message.id] = dataclasses.replace(message, status="superseded", payload=None)
 
     async def add_outbox_message(
