@@ -346,16 +346,11 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        orig = getattr(current, "orig", None)  # SQLAlchemy's wrapped DB-API error
-        if isinstance(orig, BaseException) and id(orig) not in seen:
-            yield orig
         current = current.__cause__ or current.__context__
 
 
 def _says_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, StoreUnavailable | ConnectionError):
-        return True
-    if getattr(exc, "connection_invalidated", False) is True:  # SQLAlchemy saw a disconnect
         return True
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc).lower()
