@@ -8,7 +8,8 @@ import inspect
 
 import pytest
 
-from pwreset.store import Store, Tx
+from pwreset.store import Store
+from pwreset.store.base import SqlTx
 from pwreset.unit_of_work import UnitOfWork, UserTx
 from tests.unit.fakes import FakeTx, FakeUnitOfWork
 
@@ -25,7 +26,7 @@ def shape(function: object) -> list[tuple[str, object, object]]:
     return [(p.name, p.kind, p.default) for p in parameters]
 
 
-@pytest.mark.parametrize("implementation", [Tx, FakeTx], ids=["store", "fake"])
+@pytest.mark.parametrize("implementation", [SqlTx, FakeTx], ids=["store", "fake"])
 @pytest.mark.parametrize("name", protocol_methods(UserTx))
 def test_transactions_take_the_protocols_calls(implementation: type, name: str) -> None:
     method = getattr(implementation, name)
