@@ -303,6 +303,7 @@ def test_faults_are_documented_error_responses_with_their_examples():
         (400, "PWRESET-Input"),
         (401, "AUTH-7fs1e"),
         (401, "PWRESET-QueryToken"),
+        (503, "PWRESET-Unavailable"),
     }
     with live_mock(fault_rate=1.0) as client:
         seen = set()
