@@ -47,6 +47,10 @@ def is_unavailable(exc: BaseException, connection: Any = None) -> bool:
     statement was wrong; `connection`, when given, is the one the statement ran on."""
     if isinstance(exc, _UNAVAILABLE):
         return True
+    if isinstance(exc, pg.InternalClientError):
+        # The connection's protocol is mid-operation ("another operation is in progress"):
+        # what a pooled connection left over from a lost server says; it cannot be used.
+        return True
     return isinstance(exc, pg.InterfaceError) and connection is not None and _closed(connection)
 
 
@@ -103,6 +107,10 @@ class _Connection:
         self._transaction: Any = None
         self._used = False  # a statement succeeded: the transaction did something
         self._retried = False
+        # A statement failed or was cancelled: the connection may be mid-operation, so it is
+        # closed rather than handed back (the pool's reset, which would find that out, is
+        # skipped: see `_reset`).
+        self._broken = False
 
     async def open(self) -> None:
         """Take a connection from the pool and begin the transaction."""
@@ -133,7 +141,11 @@ class _Connection:
             count = status.rsplit(" ", 1)[-1]
             return _Rows([], int(count) if count.isdigit() else 0)
 
-        rows = await self._at_most_twice(run)
+        try:
+            rows = await self._at_most_twice(run)
+        except BaseException:
+            self._broken = True
+            raise
         self._used = True
         return rows
 
@@ -166,6 +178,7 @@ class _Connection:
         try:
             await self._transaction.commit()
         except Exception as exc:
+            self._broken = True
             self._raise_unavailable(exc)
             raise
 
@@ -176,13 +189,17 @@ class _Connection:
         try:
             await self._transaction.rollback()
         except Exception:
-            if not _closed(self._con):
-                self._con.terminate()
+            self._broken = True  # closed on release
+        except BaseException:
+            self._broken = True
+            raise
 
     async def release(self) -> None:
-        """Give the connection back to the pool."""
+        """Give the connection back to the pool; one a statement failed on is closed first."""
         if self._con is not None:
             con, self._con, self._transaction = self._con, None, None
+            if self._broken and not _closed(con):
+                con.terminate()
             await self._engine.release(con)
 
     async def _discard(self) -> None:
