@@ -69,12 +69,18 @@ def guard(case: Any) -> None:
     `UnreservedContactData` if any remains (which would be a defect of `reserve`)."""
     for attribute in ("body", "query"):
         value = getattr(case, attribute, None)
-        if value is None or value is NOT_SET or not isinstance(value, dict | list | str):
+        if isinstance(value, bytes):
+            # A binary body (application/proto, or one generated as bytes) is read byte for
+            # byte as text: the rewrite is ASCII, so it goes back as the same kind of bytes.
+            text = reserve(value.decode("latin-1"))
+            reserved: Any = text.encode("latin-1")
+        elif value is None or value is NOT_SET or not isinstance(value, dict | list | str):
             continue
-        reserved = reserve(value)
+        else:
+            reserved = text = reserve(value)
         if reserved != value:
             setattr(case, attribute, reserved)
-        left = list(unreserved(reserved))
+        left = list(unreserved(text))
         if left:
             raise UnreservedContactData(
                 f"refusing to send {case.method} {case.path}: its {attribute} names " + "; ".join(left)

@@ -136,7 +136,7 @@ def test_default_examples_stand_for_the_status_their_code_names():
     assert operation.for_status(400).example.name == "codeInvalid"
     assert operation.for_status(404).example.name == "membershipNotFound"
     assert operation.for_status(401) is None
-    assert operation.documented_statuses() == "200, 403, 404, default (400, 429)"
+    assert operation.documented_statuses() == "200, 403, 404, default (400, 429, 503)"
 
 
 def test_links_make_add_human_user_the_creator_and_the_others_its_users():

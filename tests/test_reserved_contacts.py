@@ -237,3 +237,15 @@ def test_a_generated_key_that_repeats_a_field_under_its_proto_name_is_dropped():
     assert drop_second_spellings(body) == {"userId": "1", "medium": [{"returnCode": {}}]}
     # Alone, a proto name is a field as good as its JSON name, and unknown keys stay.
     assert drop_second_spellings({"user_id": "2", "fooBar_": 1}) == {"user_id": "2", "fooBar_": 1}
+
+
+def test_a_binary_body_naming_a_stranger_is_rewritten_byte_for_byte() -> None:
+    """Bodies generated as bytes (a protobuf body, or a negative case) are guarded too: one
+    drawn from the generated modules' constants once carried Zitadel's own example address."""
+    from types import SimpleNamespace
+
+    from contract_tests.hooks import guard
+
+    case = SimpleNamespace(method="POST", path="/p", body=b'\x92A\x14J\x12"gigi@zitadel.com"', query=None)
+    guard(case)
+    assert case.body == b'\x92A\x14J\x12"gigi@example.com"'
