@@ -197,8 +197,10 @@ class Settings:
     )
     templates_dir: str | None = setting(
         None,
-        "directory whose `email_subject.txt`, `email_body.txt`, `email_body.html`, `sms.txt` "
-        "override the built-in message templates",
+        "directory of message templates that override the built-in ones, file by file: "
+        "`email_subject.txt`, `email_body.txt`, `email_body.html`, `sms.txt` for reset links, "
+        "`password_changed_*` for the change notice, and language folders (`de/`) for users "
+        "whose `preferredLanguage` names one",
         Scope.DELIVERY,
     )
     delivery_timeout: float = setting(30.0, "seconds one SMTP or webhook delivery may take", Scope.DELIVERY)

@@ -25,7 +25,12 @@ from hypothesis import strategies as st
 
 from pwreset.bootstrap import service_settings
 from pwreset.config import Settings
-from pwreset.domain.blocklist import CommonPasswords, blocklist_violation, personal_parts
+from pwreset.domain.blocklist import (
+    CommonPasswords,
+    blocklist_violation,
+    is_repetitive_or_sequential,
+    personal_parts,
+)
 from pwreset.domain.password_policy import PasswordPolicy, PolicyName
 from pwreset.errors import ApiError
 from pwreset.pwned import FailMode, PwnedPasswords, parse_range, pwned_passwords, sha1_range
@@ -342,7 +347,22 @@ def test_a_password_containing_a_name_in_any_case_is_personal(name, before, afte
     password = before + name.swapcase() + after
     violation = blocklist_violation(password, COMMON_PASSWORDS, personal_parts("Someone", name))
     assert violation is not None
-    assert violation.error_id == ("PWRESET-Breached" if password in COMMON_PASSWORDS else "PWRESET-Personal")
+    common = password in COMMON_PASSWORDS or is_repetitive_or_sequential(password)
+    assert violation.error_id == ("PWRESET-Breached" if common else "PWRESET-Personal")
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["aaaaaaaaaaaaaaaaaaaaaa", "abcdefghijklmnopq", "12345678abcdefgh", "ZYXWVUTSRQPONMLK", "aaaa1111"],
+)
+def test_repetitive_or_sequential_characters_are_refused(password):
+    """NIST SP 800-63B's examples of what a blocklist holds: `aaaaaa`, `1234abcd`."""
+    assert blocklist_violation(password, COMMON_PASSWORDS, frozenset()).error_id == "PWRESET-Breached"
+
+
+@pytest.mark.parametrize("password", ["correct horse battery staple", "Tr0ub4dor&3xyz!", "aaaa1111bbbb"])
+def test_passwords_of_more_than_two_runs_are_not_called_sequential(password):
+    assert not is_repetitive_or_sequential(password)
 
 
 def test_short_name_parts_are_not_looked_for():

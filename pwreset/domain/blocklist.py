@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from functools import cached_property
+from itertools import pairwise
 
 from pwreset.errors import ApiError, ErrorId, invalid_argument
 
@@ -80,12 +81,32 @@ def personal_parts(*facts: str | None) -> frozenset[str]:
     return frozenset(part for part in parts if len(part) >= MIN_PERSONAL_PART)
 
 
+def is_repetitive_or_sequential(password: str) -> bool:
+    """Whether `password` is made of at most two runs of one character repeated or of
+    characters in sequence (`aaaaaaaaaaaaaaaa`, `abcdefghijklmnop`, `1234abcd`, `aaaa1111`,
+    `zyxwvuts`), compared in lower case: NIST SP 800-63B §5.1.1.2's "repetitive or
+    sequential characters", which a blocklist must refuse."""
+    runs, step = 1, None
+    lowered = password.lower()
+    for previous, current in pairwise(lowered):
+        difference = ord(current) - ord(previous)
+        if step is None and difference in (-1, 0, 1):
+            step = difference
+        elif difference != step:
+            runs += 1
+            step = None
+            if runs > 2:
+                return False
+    return True
+
+
 def blocklist_violation(
     password: str, common: CommonPasswords, personal_facts: Iterable[str]
 ) -> ApiError | None:
-    """400 `PWRESET-Breached` for a common password, 400 `PWRESET-Personal` for one that
-    contains a part from `personal_parts`, else None."""
-    if password in common:
+    """400 `PWRESET-Breached` for a common password or one of repeated or sequential
+    characters, 400 `PWRESET-Personal` for one that contains a part from `personal_parts`,
+    else None."""
+    if password in common or is_repetitive_or_sequential(password):
         return breached()
     lowered = password.lower()
     if any(part in lowered for part in personal_facts):
