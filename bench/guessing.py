@@ -70,7 +70,7 @@ async def probe(client: httpx.AsyncClient, user_ids: list[str], count: int) -> l
 async def guess(
     client: httpx.AsyncClient, victim: str, stop: asyncio.Event, statuses: collections.Counter
 ) -> None:
-    body = {"newPassword": {"password": "N3wPassw0rd!!"}, "currentPassword": "wrong-Passw0rd!"}
+    body = {"newPassword": {"password": "N3w-Blu3-Harb0ur!"}, "currentPassword": "wrong-Passw0rd!"}
     while not stop.is_set():
         try:
             response = await client.post(f"/v2/users/{victim}/password", json=body)

@@ -435,3 +435,36 @@ def test_unknown_policy_or_fail_mode_is_refused_at_start():
         service_settings(Settings(password_policy="strict"))
     with pytest.raises(ValueError, match="fail mode"):
         pwned_passwords(Settings(pwned_passwords_url="http://x/", pwned_passwords_fail="maybe"))
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Qwer1234!",  # a listed password with digits, and a symbol after them
+        "Aa123456!",
+        "Zaq1Xsw2!",
+        "P@ssword1",  # l33t
+        "Michael1!",  # a common first name
+        "Pássword1!",  # accents, white space and invisible characters do not hide a word
+        "Pass word1!",
+        "Pa\u200bssword1!",
+        "P\u00adassword1!",
+        "passwordpassword",  # repeated: what the nist policy's 15 characters let through
+        "password password",
+        "iloveyouiloveyou",
+        "P@ssw0rdP@ssw0rd",
+        "letmeinletmein1",
+        "qwertyuiopasdfgh",  # a keyboard walk
+        "123456789012345",
+    ],
+)
+def test_disguised_common_passwords_are_refused(password):
+    """What an outside attack got past the first list check, under both policies."""
+    assert blocklist_violation(password, COMMON_PASSWORDS, frozenset()).error_id == "PWRESET-Breached"
+
+
+@pytest.mark.parametrize(
+    "password", ["correct horse battery staple", "Tr0ub4dor&3xyz", "Xk#9vL!2qR@7mZ$4wP", "Secr3tP4ssw0rd!"]
+)
+def test_uncommon_passwords_pass_the_list(password):
+    assert blocklist_violation(password, COMMON_PASSWORDS, frozenset()) is None

@@ -10,6 +10,7 @@ frozenset: a check is a few set lookups.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from itertools import pairwise
@@ -20,7 +21,12 @@ from pwreset.errors import ApiError, ErrorId, invalid_argument
 # far too many good passwords.
 MIN_PERSONAL_PART = 4
 _SEPARATORS = re.compile(r"[\s._+@-]+")
-_NOT_LETTERS_AT_ENDS = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+_HEAD = re.compile(r"^[\W\d_]+")
+_TAIL = re.compile(r"[\W\d_]+$")
+_HEAD_SYMBOLS = re.compile(r"^[\W_]+")
+_TAIL_SYMBOLS = re.compile(r"[\W_]+$")
+# Keyboard rows in order, for walks like `qwertyuiop` or `asdfgh` (a US layout).
+_KEYBOARD = "1234567890qwertyuiopasdfghjklzxcvbnm"
 
 
 def breached() -> ApiError:
@@ -34,11 +40,44 @@ def personal() -> ApiError:
 
 
 def zxcvbn_passwords() -> Iterable[str]:
-    """zxcvbn's list of common passwords (lower case, most frequent first)."""
+    """zxcvbn's list of common passwords (lower case, most frequent first), and its lists of
+    common first names, which people use as passwords (`Michael1!`)."""
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-    passwords: list[str] = FREQUENCY_LISTS["passwords"]
-    return passwords
+    lists: list[list[str]] = [FREQUENCY_LISTS[name] for name in ("passwords", "male_names", "female_names")]
+    return [entry for entries in lists for entry in entries]
+
+
+# What people write for letters (zxcvbn's l33t table, one letter each).
+_L33T = str.maketrans({"@": "a", "4": "a", "8": "b", "(": "c", "3": "e", "6": "g", "1": "i", "!": "i",
+                       "|": "l", "0": "o", "$": "s", "5": "s", "7": "t", "+": "t", "2": "z"})
+
+
+def normalized(password: str) -> str:
+    """`password` as the list is compared with: compatibility forms folded (NFKC), accents,
+    invisible characters (zero-width spaces, soft hyphens) and white space removed, case
+    folded (`Pá ss\u200bword` is `password`)."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", password))
+    kept = (c for c in decomposed if unicodedata.category(c) not in ("Mn", "Cf") and not c.isspace())
+    return "".join(kept).casefold()
+
+
+def _cores(text: str) -> set[str]:
+    """`text`, and `text` without the symbols, or the digits and symbols, at its end, at its
+    start, or both (`qwer1234!` → `qwer1234`, `qwer`)."""
+    cores = {text}
+    for head, tail in ((_HEAD_SYMBOLS, _TAIL_SYMBOLS), (_HEAD, _TAIL)):
+        end = tail.sub("", text)
+        cores |= {end, head.sub("", text), head.sub("", end)}
+    return cores
+
+
+def _unit(text: str) -> str | None:
+    """The part `text` repeats, when it is that part two or more times (`abcabc` → `abc`)."""
+    for size in range(1, len(text) // 2 + 1):
+        if len(text) % size == 0 and text[:size] * (len(text) // size) == text:
+            return text[:size]
+    return None
 
 
 class CommonPasswords:
@@ -54,15 +93,22 @@ class CommonPasswords:
         return frozenset(entry.lower() for entry in self._load())
 
     def __contains__(self, password: object) -> bool:
-        """True when `password`, in lower case, is on the list, or is a listed word with
-        digits and symbols around it (`Password1!`, `!Dragon2024`)."""
+        """True when `password`, `normalized`, is on the list: as it is, with digits and
+        symbols at either end (`Qwer1234!`, `!Dragon2024`), in l33t (`P@ssw0rd`), or repeated
+        (`passwordpassword`, `letmeinletmein1`)."""
         if not isinstance(password, str):
             return False
-        lowered = password.lower()
-        if lowered in self.entries:
-            return True
-        core = _NOT_LETTERS_AT_ENDS.sub("", lowered)
-        return core != lowered and len(core) >= MIN_PERSONAL_PART and core in self.entries
+        text = normalized(password)
+        candidates = _cores(text)
+        candidates |= {candidate.translate(_L33T) for candidate in candidates}
+        for candidate in list(candidates):
+            unit = _unit(candidate)
+            if unit is not None:
+                candidates |= _cores(unit)
+        return any(
+            candidate in self.entries and (candidate == text or len(candidate) >= MIN_PERSONAL_PART)
+            for candidate in candidates
+        )
 
 
 def personal_parts(*facts: str | None) -> frozenset[str]:
@@ -81,20 +127,34 @@ def personal_parts(*facts: str | None) -> frozenset[str]:
     return frozenset(part for part in parts if len(part) >= MIN_PERSONAL_PART)
 
 
+def _steps(a: str, b: str) -> set[str]:
+    """How `b` follows `a`: the same character, the next or previous one, or the next or
+    previous key of a keyboard row."""
+    steps = set()
+    difference = ord(b) - ord(a)
+    if difference in (-1, 0, 1):
+        steps.add(f"code{difference}")
+    i, j = _KEYBOARD.find(a), _KEYBOARD.find(b)
+    if i >= 0 and j >= 0 and j - i in (-1, 1):
+        steps.add(f"key{j - i}")
+    return steps
+
+
 def is_repetitive_or_sequential(password: str) -> bool:
-    """Whether `password` is made of at most two runs of one character repeated or of
-    characters in sequence (`aaaaaaaaaaaaaaaa`, `abcdefghijklmnop`, `1234abcd`, `aaaa1111`,
-    `zyxwvuts`), compared in lower case: NIST SP 800-63B §5.1.1.2's "repetitive or
-    sequential characters", which a blocklist must refuse."""
-    runs, step = 1, None
-    lowered = password.lower()
-    for previous, current in pairwise(lowered):
-        difference = ord(current) - ord(previous)
-        if step is None and difference in (-1, 0, 1):
-            step = difference
-        elif difference != step:
+    """Whether `password` (`normalized`) is made of at most two runs of one character
+    repeated, of characters in sequence or of neighbouring keys (`aaaaaaaaaaaaaaaa`,
+    `abcdefghijklmnop`, `1234abcd`, `qwertyuiopasdfgh`): NIST SP 800-63B §5.1.1.2's
+    "repetitive or sequential characters", which a blocklist must refuse."""
+    runs, allowed = 1, None
+    for previous, current in pairwise(normalized(password)):
+        steps = _steps(previous, current)
+        if allowed is None and steps:
+            allowed = steps
+        elif allowed is not None and allowed & steps:
+            allowed &= steps
+        else:
             runs += 1
-            step = None
+            allowed = None
             if runs > 2:
                 return False
     return True
