@@ -176,6 +176,32 @@ def _too_long(field_name: str) -> errors.ApiError:
     )
 
 
+class RefusalDigest:
+    """Rate-limit refusals counted per (error id, user, caller, address), so that a caller
+    hammering a limit writes one `rate.limited` event a minute, not one a request: the first
+    refusal of each minute is recorded with how many it stands for. Kept per process, in
+    memory; at most `MAX_KEYS` keys, the oldest dropped first."""
+
+    INTERVAL_US = 60_000_000
+    MAX_KEYS = 10_000
+
+    def __init__(self) -> None:
+        # key -> (µs of the last recorded refusal, refusals not recorded since)
+        self._open: dict[tuple[str, ...], tuple[int, int]] = {}
+
+    def note(self, key: tuple[str | None, ...], now: int) -> int:
+        """Count one refusal; returns the refusals to record now (0: within a recorded minute)."""
+        name = tuple(part or "" for part in key)
+        recorded, unrecorded = self._open.pop(name, (None, 0))
+        if recorded is not None and now - recorded < self.INTERVAL_US:
+            self._open[name] = (recorded, unrecorded + 1)
+            return 0
+        if len(self._open) >= self.MAX_KEYS:
+            self._open.pop(next(iter(self._open)))
+        self._open[name] = (now, 0)
+        return unrecorded + 1
+
+
 class UserService:
     """Zitadel's UserService v2 commands and queries of the reset flow, over a `UnitOfWork`.
 
@@ -213,6 +239,7 @@ class UserService:
         self._argon2_pending = 0
         self._argon2_by_caller: dict[str, int] = {}
         self._next_rate_purge_us = 0
+        self._refusals = RefusalDigest()
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -629,11 +656,15 @@ class UserService:
             yield
         except errors.ApiError as exc:
             if exc.code is errors.Code.RESOURCE_EXHAUSTED:
-                async with self._uow.write() as tx:
-                    await self._event(
-                        tx, EventKind.RATE_LIMITED, principal, None, self._now_us(),
-                        user_id=user_id, error_id=exc.error_id,
-                    )
+                now = self._now_us()
+                key = (str(exc.error_id), user_id, principal.token_id, principal.address)
+                refused = self._refusals.note(key, now)
+                if refused:
+                    async with self._uow.write() as tx:
+                        await self._event(
+                            tx, EventKind.RATE_LIMITED, principal, None, now,
+                            user_id=user_id, error_id=exc.error_id, refusals=refused,
+                        )
             raise
 
     # -- queries ----------------------------------------------------------------------------
