@@ -11,7 +11,6 @@ import logging
 import os
 import socket
 import sys
-import warnings
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -189,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
             "A service token (--subject NAME, the default) acts with its permissions only. A user "
             "token (--user USER_ID) also acts as that user ('self': read, reset, delete itself, "
             "change its password with the current one), is limited to the user's organization, "
-            "and ends when the user is deleted."
+            "and ends when the user is deleted or its password changes."
         ),
     )
     create.add_argument(
@@ -1028,10 +1027,18 @@ async def _token_create(args: argparse.Namespace, settings: Settings) -> int:
 async def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """`pwreset token revoke`: 1 when no live token matches."""
     from pwreset.auth import hash_token
+    from pwreset.domain.events import EventKind
 
+    now = system_now_us()
     async with _existing_store(settings) as store, store.write() as tx:
-        revoked = await tx.revoke_token(args.token, hash_token(args.token), system_now_us())
-    if not revoked:
+        revoked = await tx.revoke_token(args.token, hash_token(args.token), now)
+        if revoked is not None:  # by an operator: no token acted, no client address
+            user_id = revoked.subject if revoked.subject_kind == "user" else None
+            await tx.add_event(
+                EventKind.TOKEN_REVOKED, now, user_id=user_id, org_id=revoked.org_id, actor=None,
+                address=None, details={"token_id": revoked.id, "via": "cli"},
+            )
+    if revoked is None:
         print("pwreset: no live token matches", file=sys.stderr)
         return 1
     print("revoked", file=sys.stderr)
@@ -1050,8 +1057,7 @@ async def _org_password_policy(args: argparse.Namespace, settings: Settings) -> 
             await tx.set_organization_password_policy(args.org_id, args.policy)
         current = await tx.organization_password_policy(args.org_id)
     if current is None:
-        instance = settings.password_policy
-        print(f"(no policy of its own: PWRESET_PASSWORD_POLICY applies, {instance})", file=sys.stderr)
+        print("(no policy of its own: the server's PWRESET_PASSWORD_POLICY applies)", file=sys.stderr)
     else:
         print(current)
     return 0
@@ -1371,8 +1377,6 @@ def templates_preview_command(args: argparse.Namespace, settings: Settings) -> i
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `pwreset` command: 0 on success; 2, with one line on stderr, for an operator's mistake."""
-    # Connexion imports Starlette's test client, which warns about httpx on every start.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     args = build_parser().parse_args(argv)
     settings = _settings_from(args)
     try:
@@ -1386,6 +1390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SecretMismatch, StartupError) as exc:
         print(f"pwreset: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`pwreset events list | head`): stop quietly, as Unix tools do;
+        # stdout goes to /dev/null so that flushing it at exit raises nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _check_database_url(settings: Settings) -> None:

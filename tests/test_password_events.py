@@ -362,3 +362,16 @@ def test_deleting_a_user_records_the_end_of_its_own_tokens(server, admin):
     assert [(e["kind"], e["details"]) for e in events(server, user_id)] == [
         ("token.revoked", {"token_id": own_id})
     ]
+
+
+def test_an_operators_revocation_is_an_event(server, admin):
+    user_id = create_user(admin)
+    own = make_token(server, [], user=user_id)
+    cli(server, "token", "revoke", own)
+    with server.client(own) as itself:
+        assert itself.get(f"/v2/users/{user_id}").status_code == 401
+    revoked = [e for e in events(server, user_id) if e["kind"] == "token.revoked"]
+    assert [(e["details"], e["actor"]) for e in revoked] == [
+        ({"token_id": token_id(server, own), "via": "cli"}, None)
+    ]
+    assert own not in json.dumps(events(server, user_id))

@@ -77,7 +77,7 @@ class Tx(UserTx, Protocol):
         *,
         subject_kind: str = "service",
     ) -> None: ...
-    async def revoke_token(self, token_id: str, token_hash: str, now: int) -> bool: ...
+    async def revoke_token(self, token_id: str, token_hash: str, now: int) -> TokenRecord | None: ...
 
     async def outbox_messages(self, statuses: Sequence[str] = ()) -> list[OutboxMessage]: ...
     async def claim_messages(
@@ -244,7 +244,8 @@ _INSERT_TOKEN = (
     "VALUES (:id, :token_hash, :subject, :subject_kind, :org_id, :permissions, :now, NULL)"
 )
 _REVOKE_TOKEN = (
-    "UPDATE tokens SET revoked_at = :now WHERE (id = :id OR token_hash = :token_hash) AND revoked_at IS NULL"
+    "UPDATE tokens SET revoked_at = :now WHERE (id = :id OR token_hash = :token_hash) AND revoked_at IS NULL "
+    "RETURNING id, subject, org_id, subject_kind"
 )
 _CREATE_MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
@@ -418,10 +419,12 @@ class SqlTx:
             },
         )
 
-    async def revoke_token(self, token_id: str, token_hash: str, now: int) -> bool:
-        """Revoke the token with this id or hash; True when a live token was revoked."""
+    async def revoke_token(self, token_id: str, token_hash: str, now: int) -> TokenRecord | None:
+        """Revoke the live token with this id or hash; the token revoked (its permissions
+        left empty), or None when no live token matched."""
         params = {"id": token_id, "token_hash": token_hash, "now": now}
-        return (await self.conn.execute(_REVOKE_TOKEN, params)).rowcount > 0
+        row = await self._first(_REVOKE_TOKEN, params)
+        return None if row is None else TokenRecord(row[0], row[1], row[2], frozenset(), row[3])
 
     # -- users ------------------------------------------------------------------------------
 
