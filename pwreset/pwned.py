@@ -7,16 +7,19 @@ Source: https://haveibeenpwned.com/API/v3#SearchingPwnedPasswordsByRange and
 https://haveibeenpwned.com/API/v3#PwnedPasswordsPadding.
 
 Answers are cached by prefix (bounded, with a time to live). When the service cannot be
-asked (timeout, connection error, an answer other than 200), the check fails open by
+asked (its timeout is a deadline for the whole lookup; a connection error, an answer other
+than 200, over `MAX_RANGE_BYTES`, or not made of `SUFFIX:COUNT` lines), the check fails open by
 default: the password passes and a warning is logged; failing closed answers 503
 `PWRESET-PwnedUnavailable` instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,6 +32,10 @@ from pwreset.errors import ApiError, Code, ErrorId
 logger = logging.getLogger("pwreset.pwned")
 
 PREFIX_LENGTH = 5
+# One line of a range answer: the other 35 hex characters of a SHA-1, and a count.
+_RANGE_LINE = re.compile(r"([0-9A-Fa-f]{35}):(\d{1,12})")
+# A padded range answer is about 30-40 KB; a larger one is refused, not read on.
+MAX_RANGE_BYTES = 1 << 20
 
 
 class FailMode(enum.StrEnum):
@@ -55,12 +62,22 @@ def sha1_range(password: str) -> tuple[str, str]:
 
 
 def parse_range(body: str) -> frozenset[str]:
-    """The suffixes of a range answer with a count above 0 (padding rows have 0)."""
+    """The suffixes of a range answer with a count above 0 (padding rows have 0). Raises
+    ValueError for an answer that is not one: a line other than `SUFFIX:COUNT`, or no line
+    at all (an error page or a proxy's answer must not read as "not breached")."""
     suffixes = set()
+    lines = 0
     for line in body.splitlines():
-        suffix, _, count = line.strip().partition(":")
-        if suffix and count.strip().isdigit() and int(count) > 0:
-            suffixes.add(suffix.upper())
+        if not line.strip():
+            continue
+        match = _RANGE_LINE.fullmatch(line.strip())
+        if match is None:
+            raise ValueError("not a range answer")
+        lines += 1
+        if int(match.group(2)) > 0:
+            suffixes.add(match.group(1).upper())
+    if not lines:
+        raise ValueError("an empty range answer")
     return frozenset(suffixes)
 
 
@@ -99,7 +116,7 @@ class PwnedPasswords:
         if suffixes is None:
             try:
                 suffixes = await self._fetch(prefix)
-            except (httpx.HTTPError, ValueError) as exc:
+            except (httpx.HTTPError, TimeoutError, ValueError) as exc:
                 self.failures += 1
                 if self._fail is FailMode.CLOSED:
                     logger.warning("pwned-passwords lookup failed (%s); refusing", type(exc).__name__)
@@ -129,13 +146,24 @@ class PwnedPasswords:
             self._cache.popitem(last=False)
 
     async def _fetch(self, prefix: str) -> frozenset[str]:
+        """The range's listed suffixes, read within `timeout` seconds in all (connecting, the
+        head and the whole body: a server that trickles bytes is cut off), at most
+        `MAX_RANGE_BYTES`. Raises httpx.HTTPError, TimeoutError or ValueError."""
         # A client per lookup: lookups are rare (one per new password, fewer with the cache),
         # and a client bound to no event loop works in every worker process.
-        async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client:
-            response = await client.get(self._url + prefix, headers={"Add-Padding": "true"})
-        if response.status_code != 200:
-            raise ValueError(f"status {response.status_code}")
-        return parse_range(response.text)
+        async with (
+            asyncio.timeout(self._timeout),
+            httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client,
+            client.stream("GET", self._url + prefix, headers={"Add-Padding": "true"}) as response,
+        ):
+            if response.status_code != 200:
+                raise ValueError(f"status {response.status_code}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_RANGE_BYTES:
+                    raise ValueError(f"a range answer over {MAX_RANGE_BYTES} bytes")
+        return parse_range(body.decode("ascii", "replace"))
 
 
 def pwned_passwords(settings: Settings) -> PwnedPasswords | None:

@@ -132,6 +132,8 @@ class FakeRange:
     padded: set[str] = field(default_factory=set)  # listed with count 0 only
     delay: float = 0.0
     seen: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Add-Padding)
+    # "trickle": a byte at a time, slowly; "huge": a 2 MiB answer; "garbage": an HTML page
+    misbehaviour: str | None = None
 
     def body(self, prefix: str) -> str:
         rows = [f"{hashlib.sha1(str(n).encode()).hexdigest().upper()[5:]}:0" for n in range(50)]
@@ -150,10 +152,20 @@ def fake_range_server() -> Iterator[FakeRange]:
             fake.seen.append((self.path, self.headers.get("Add-Padding")))
             time.sleep(fake.delay)
             body = fake.body(self.path.rsplit("/", 1)[-1]).encode()
+            if fake.misbehaviour == "huge":
+                body = b"\r\n".join([body] * (2 * 1024 * 1024 // len(body) + 1))
+            elif fake.misbehaviour == "garbage":
+                body = b"<html><body>Service temporarily down</body></html>"
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if fake.misbehaviour == "trickle":
+                for byte in body[:40]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
             self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
@@ -392,7 +404,7 @@ def test_range_cache_is_bounded_and_expires():
 
     def answer(request: httpx.Request) -> httpx.Response:
         asked.append(request.url.path[-5:])
-        return httpx.Response(200, text="")
+        return httpx.Response(200, text="0" * 35 + ":0\r\n")  # a padding row only
 
     now = [0.0]
     client = PwnedPasswords(
@@ -468,3 +480,21 @@ def test_disguised_common_passwords_are_refused(password):
 )
 def test_uncommon_passwords_pass_the_list(password):
     assert blocklist_violation(password, COMMON_PASSWORDS, frozenset()) is None
+
+
+@pytest.mark.parametrize("misbehaviour", ["trickle", "huge", "garbage"])
+def test_a_range_server_that_misbehaves_fails_the_lookup_and_is_not_cached(fake_range, misbehaviour):
+    """An outside attack's finds: a trickled answer held a request for 30 s (the timeout was
+    per read), a huge one was read whole, an HTML page read as "not breached" under
+    fail-closed and was cached."""
+    fake_range.misbehaviour = misbehaviour
+    closed = PwnedPasswords(fake_range.url, timeout=1.0, fail=FailMode.CLOSED)
+    started = time.monotonic()
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(closed.is_breached(STRONG_PASSWORD))
+    assert time.monotonic() - started < 3.0  # the timeout is a deadline for the whole lookup
+    assert refused.value.error_id == "PWRESET-PwnedUnavailable"
+    fake_range.misbehaviour = None
+    assert asyncio.run(closed.is_breached(STRONG_PASSWORD)) is False  # asked again: not cached
+    assert len(fake_range.seen) == 2
+    assert closed.failures == 1
