@@ -343,7 +343,9 @@ def pwreset_target(
     env = {"PWRESET_DATA_DIR": str(data_dir), "PWRESET_LOG_LEVEL": "warning", **LIMITS_OFF}
     if database_url:
         env["PWRESET_DATABASE_URL"] = database_url
-    args = [PYTHON, "-m", "pwreset.cli", "serve", "--port", "{port}"]
+    # An earlier revision runs on its own virtualenv when it has one: its dependencies differ.
+    python = str(source / ".venv/bin/python") if source and (source / ".venv/bin/python").exists() else PYTHON
+    args = [python, "-m", "pwreset.cli", "serve", "--port", "{port}"]
     if source is None:  # an earlier revision may not know the flag
         args += ["--grpc-port", "{grpc_port}"]
     if workers > 1:
@@ -413,8 +415,8 @@ def main() -> int:
         "--before",
         type=Path,
         metavar="SOURCE_TREE",
-        help="also measure serve-sqlite run from this source tree (e.g. a git worktree of an earlier "
-        "revision), in the same run, for a before/after comparison",
+        help="also measure serve-sqlite and serve-postgresql run from this source tree (e.g. a git "
+        "worktree of an earlier revision), in the same run, for a before/after comparison",
     )
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
@@ -478,6 +480,16 @@ def main() -> int:
                 postgres(f'CREATE DATABASE "{database}"')
                 databases.append(database)
                 url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+                if args.before and workers == 1:
+                    before_db = database + "_before"
+                    postgres(f'CREATE DATABASE "{before_db}"')
+                    databases.append(before_db)
+                    before_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + before_db
+                    targets.append(
+                        pwreset_target(
+                            f"serve-{name}-before", workdir, before_url, source=args.before.resolve()
+                        )
+                    )
                 targets.append(pwreset_target(f"serve-{name}", workdir, url, workers))
         for target in targets:
             print(f"measuring {target.name} ...", file=sys.stderr, flush=True)
