@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import string
 import threading
@@ -132,8 +133,10 @@ class FakeRange:
     padded: set[str] = field(default_factory=set)  # listed with count 0 only
     delay: float = 0.0
     seen: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Add-Padding)
-    # "trickle": a byte at a time, slowly; "huge": a 2 MiB answer; "garbage": an HTML page
+    # "trickle": a byte every 0.2 s; "huge": 64 MiB of valid rows; "garbage": an HTML page;
+    # "bytes": binary noise; "empty": no line at all
     misbehaviour: str | None = None
+    sent: int = 0  # body bytes the last answer got out before the client hung up
 
     def body(self, prefix: str) -> str:
         rows = [f"{hashlib.sha1(str(n).encode()).hexdigest().upper()[5:]}:0" for n in range(50)]
@@ -152,21 +155,30 @@ def fake_range_server() -> Iterator[FakeRange]:
             fake.seen.append((self.path, self.headers.get("Add-Padding")))
             time.sleep(fake.delay)
             body = fake.body(self.path.rsplit("/", 1)[-1]).encode()
-            if fake.misbehaviour == "huge":
-                body = b"\r\n".join([body] * (2 * 1024 * 1024 // len(body) + 1))
+            chunk, repeat, pause = body, 1, 0.0
+            if fake.misbehaviour == "huge":  # far more than socket buffers can take in
+                chunk, repeat = body + b"\r\n", 64 * 1024 * 1024 // (len(body) + 2)
+            elif fake.misbehaviour == "trickle":  # under any per-read timeout, for 12 s
+                chunk, repeat, pause = body[:1], 60, 0.2
             elif fake.misbehaviour == "garbage":
-                body = b"<html><body>Service temporarily down</body></html>"
+                chunk = b"<html><body>Service temporarily down</body></html>"
+            elif fake.misbehaviour == "bytes":
+                chunk = bytes(range(256)) * 16
+            elif fake.misbehaviour == "empty":
+                chunk = b""
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(chunk) * repeat))
             self.end_headers()
-            if fake.misbehaviour == "trickle":
-                for byte in body[:40]:
-                    self.wfile.write(bytes([byte]))
+            fake.sent = 0
+            try:
+                for _ in range(repeat):
+                    self.wfile.write(chunk)
                     self.wfile.flush()
-                    time.sleep(0.1)
-                return
-            self.wfile.write(body)
+                    fake.sent += len(chunk)
+                    time.sleep(pause)
+            except OSError:  # the client hung up
+                pass
 
         def log_message(self, *args: object) -> None:
             pass
@@ -482,19 +494,29 @@ def test_uncommon_passwords_pass_the_list(password):
     assert blocklist_violation(password, COMMON_PASSWORDS, frozenset()) is None
 
 
-@pytest.mark.parametrize("misbehaviour", ["trickle", "huge", "garbage"])
-def test_a_range_server_that_misbehaves_fails_the_lookup_and_is_not_cached(fake_range, misbehaviour):
+@pytest.mark.parametrize("misbehaviour", ["trickle", "huge", "garbage", "bytes", "empty"])
+def test_a_range_server_that_misbehaves_fails_the_lookup_and_is_not_cached(fake_range, misbehaviour, caplog):
     """An outside attack's finds: a trickled answer held a request for 30 s (the timeout was
     per read), a huge one was read whole, an HTML page read as "not breached" under
     fail-closed and was cached."""
+    fake_range.breached.add(STRONG_PASSWORD)
     fake_range.misbehaviour = misbehaviour
-    closed = PwnedPasswords(fake_range.url, timeout=1.0, fail=FailMode.CLOSED)
+    timeout = 1.0 if misbehaviour == "trickle" else 30.0  # else only the checks can stop it
     started = time.monotonic()
+    open_client = PwnedPasswords(fake_range.url, timeout=timeout)
+    with caplog.at_level(logging.WARNING, logger="pwreset.pwned"):
+        assert asyncio.run(open_client.is_breached(STRONG_PASSWORD)) is False
+    assert "lookup failed" in caplog.text and open_client.failures == 1
+    closed = PwnedPasswords(fake_range.url, timeout=timeout, fail=FailMode.CLOSED)
     with pytest.raises(ApiError) as refused:
         asyncio.run(closed.is_breached(STRONG_PASSWORD))
-    assert time.monotonic() - started < 3.0  # the timeout is a deadline for the whole lookup
+    if misbehaviour == "trickle":  # the timeout is a deadline for the whole lookup
+        assert time.monotonic() - started < 5.0
     assert refused.value.error_id == "PWRESET-PwnedUnavailable"
-    fake_range.misbehaviour = None
-    assert asyncio.run(closed.is_breached(STRONG_PASSWORD)) is False  # asked again: not cached
-    assert len(fake_range.seen) == 2
     assert closed.failures == 1
+    if misbehaviour == "huge":  # streamed and cut off at the cap, not read whole
+        assert fake_range.sent < 32 * 1024 * 1024
+    fake_range.misbehaviour = None
+    for client in (open_client, closed):  # asked again, the real answer: nothing was cached
+        assert asyncio.run(client.is_breached(STRONG_PASSWORD)) is True
+    assert len(fake_range.seen) == 4
