@@ -36,6 +36,9 @@ PREFIX_LENGTH = 5
 _RANGE_LINE = re.compile(r"([0-9A-Fa-f]{35}):(\d{1,12})")
 # A padded range answer is about 30-40 KB; a larger one is refused, not read on.
 MAX_RANGE_BYTES = 1 << 20
+# Padding asked for (every answer looks alike in size); no compression, so that the cap
+# counts what arrives and a compressed bomb cannot unpack past it.
+_HEADERS = {"Add-Padding": "true", "Accept-Encoding": "identity"}
 
 
 class FailMode(enum.StrEnum):
@@ -154,7 +157,7 @@ class PwnedPasswords:
         async with (
             asyncio.timeout(self._timeout),
             httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client,
-            client.stream("GET", self._url + prefix, headers={"Add-Padding": "true"}) as response,
+            client.stream("GET", self._url + prefix, headers=_HEADERS) as response,
         ):
             if response.status_code != 200:
                 raise ValueError(f"status {response.status_code}")
