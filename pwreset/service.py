@@ -129,7 +129,7 @@ ARGON2_PER_CALLER = 2
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """The service's rules, from the server's settings (`pwreset.app.service_settings`); times in µs."""
+    """The service's rules, from the server's settings (`pwreset.bootstrap.service_settings`); times in µs."""
 
     code_lifetime_us: int
     code_max_attempts: int
