@@ -21,6 +21,7 @@ from argon2.low_level import Type as Argon2Type
 from pwreset import errors
 from pwreset.auth import Authenticator, create_token
 from pwreset.config import Settings
+from pwreset.domain.blocklist import CommonPasswords
 from pwreset.domain.ids import IdGenerator
 from pwreset.domain.password_policy import PolicyName
 from pwreset.domain.timestamps import system_now_us
@@ -58,9 +59,11 @@ def build_runtime(
     now_us: Callable[[], int] = system_now_us,
     rng: random.Random | None = None,
     hasher: PasswordHasher | None = None,
+    common_passwords: CommonPasswords | None = None,
 ) -> Runtime:
-    """The store and services of one process; `now_us`, `rng` and `hasher` (argon2id from the
-    settings by default) may be given, for tests."""
+    """The store and services of one process; `now_us`, `rng`, `hasher` (argon2id from the
+    settings by default) and `common_passwords` (zxcvbn's list by default) may be given, for
+    tests and benchmarks. The blocklist has no setting: it is always on."""
     metrics = Metrics()
     store = Store(settings.effective_database_url)
     secret = settings.secret.encode() if settings.secret else load_or_create_secret(settings.secret_file)
@@ -80,6 +83,7 @@ def build_runtime(
         rng=rng or secrets.SystemRandom(),
         ids=IdGenerator(now_us),
         metrics=metrics,
+        common_passwords=common_passwords,
         pwned=pwned_passwords(settings),
     )
     return Runtime(settings, store, keys, service, Authenticator(store), now_us, metrics)
